@@ -1,0 +1,5 @@
+import sys
+
+from kgllm.cli import main
+
+sys.exit(main())

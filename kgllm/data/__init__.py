@@ -1,0 +1,1 @@
+"""Datasets, features, collators (text batch + PyG Batch) and LightningDataModules."""

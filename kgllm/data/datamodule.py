@@ -1,0 +1,116 @@
+"""``KGDataModule``: a dataset, its KG links and subgraphs, for any task."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from kgllm.config import SubgraphConfig
+from kgllm.data.collate import KGCollator
+from kgllm.data.datasets import DATASETS, load_dataset
+from kgllm.data.features import Featurizer, add_markers, detect_mentions
+from kgllm.data.subgraph import SubgraphSampler
+from kgllm.errors import KGLLMError
+
+log = logging.getLogger(__name__)
+
+
+class KGDataModule(L.LightningDataModule):
+    """Loads a dataset, links its mentions to the KG at ``kg_dir`` and serves fused-model batches.
+
+    Args:
+        dataset: a name from :data:`kgllm.data.datasets.DATASETS` (``redocred``, ``text``,
+            ``redocred_rc``, ``fewrel``, ``sst2``); it fixes the task (``mlm``, ``rel_cls``, ``seq_cls``).
+        kg_dir: KG folder written by ``kgllm build-kg``.
+        backbone: ``minilm``, ``tiny``, or a local HF BERT folder (its tokenizer is used).
+        data_dir: dataset root; ``None`` reads ``$KGLLM_DATA``.
+        dataset_args: loader options (document ranges, ``path``/``format`` for ``text``, ...).
+        max_length: wordpieces per example (markers and special tokens included).
+        batch_size: training batch size; ``eval_batch_size`` defaults to it.
+        max_train: use at most this many training examples (first N); ``max_eval`` likewise for val/test.
+        mlm_probability: share of wordpieces masked for MLM.
+        masking: MLM masking unit: ``entity`` (whole mentions, else whole words), ``word`` or ``token``.
+        num_hops: subgraph depth around linked nodes; ``max_neighbors`` / ``max_nodes`` cap it.
+        eval_seed: seed of the fixed validation/test masks.
+        spacy_model: spaCy pipeline for mention detection (``None``: the default pipeline).
+        num_workers: DataLoader workers.
+    """
+
+    def __init__(self, dataset: str, kg_dir: str, backbone: str = "minilm", data_dir: str | None = None,
+                 dataset_args: dict | None = None, max_length: int = 128, batch_size: int = 16,
+                 eval_batch_size: int | None = None, max_train: int | None = None, max_eval: int | None = None,
+                 mlm_probability: float = 0.15, masking: str = "entity", num_hops: int = 1,
+                 max_neighbors: int = 16, max_nodes: int = 64, eval_seed: int = 1234,
+                 spacy_model: str | None = None, num_workers: int = 0) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
+        self.save_hyperparameters()
+        self.task = DATASETS[dataset][0]
+        self.subgraph = SubgraphConfig(num_hops, max_neighbors, max_nodes)
+        self.tokenizer = None
+        self.kg = None
+        self.label_names: list[str] = []
+        self.features: dict[str, list[dict]] = {}
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.features:
+            return
+        from kgllm.kg.store import KnowledgeGraph
+        from kgllm.kg.to_pyg import to_pyg
+        from kgllm.linking import EntityLinker
+        from kgllm.nn.backbone import load_tokenizer
+
+        hp = self.hparams
+        self.kg = KnowledgeGraph.load(hp.kg_dir)
+        self.tokenizer = load_tokenizer(hp.backbone)
+        limit = getattr(self.tokenizer, "model_max_length", 512)
+        if hp.max_length > min(limit, 512):
+            raise KGLLMError(f"max_length {hp.max_length} exceeds the backbone's limit of {min(limit, 512)} tokens")
+        if self.task == "rel_cls":
+            add_markers(self.tokenizer)
+        splits, self.label_names, _ = load_dataset(hp.dataset, hp.data_dir, hp.max_train, hp.max_eval,
+                                                   **(hp.dataset_args or {}))
+        self.sampler = SubgraphSampler(to_pyg(self.kg), self.subgraph)
+        featurizer = Featurizer(self.tokenizer, EntityLinker.from_kg(self.kg), self.task, hp.max_length)
+        for split, examples in splits.items():
+            if not examples:
+                raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
+            found = detect_mentions([e.text for e in examples], hp.spacy_model)
+            feats = [f for ex, spans in zip(examples, found) for f in featurizer(ex, spans)]
+            for i, f in enumerate(feats):
+                f["idx"] = i
+            self.features[split] = feats
+        log.info("%s features: %s", hp.dataset, featurizer.stats.summary())
+        self.feature_stats = featurizer.stats
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        hp = self.hparams
+        collate = KGCollator(self.tokenizer, self.sampler, self.task, hp.mlm_probability, hp.masking,
+                             eval_seed=None if shuffle else hp.eval_seed)
+        return DataLoader(self.features[split], batch_size=hp.batch_size if shuffle else
+                          (hp.eval_batch_size or hp.batch_size), shuffle=shuffle, collate_fn=collate,
+                          num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def kg_meta(self) -> dict:
+        return dict(self.kg.meta) if self.kg is not None else {}
+
+    @property
+    def kg_path(self) -> Path:
+        return Path(self.hparams.kg_dir)

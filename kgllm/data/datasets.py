@@ -1,0 +1,177 @@
+"""Task datasets read from ``$KGLLM_DATA`` (or ``data_dir``) into :class:`TextExample` lists.
+
+Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
+``val`` and ``test`` to example lists. Splits are fixed and documented:
+
+* ``redocred`` (MLM): documents ``train_docs`` / ``val_docs`` (``"start:end"`` ranges of
+  ``redocred/dev_revised.json``; default 0:90 and 90:100), text as in ``build-kg``.
+* ``redocred_rc`` (relation classification): every gold (head, tail, relation) whose
+  entities are mentioned in one sentence becomes a sentence example, first label
+  per pair; documents ``train_docs`` / ``val_docs`` / ``test_docs`` (default 0:70, 70:85, 85:100);
+  labels are the relations with at least ``min_count`` training examples.
+* ``fewrel``: ``fewrel/val_wiki.json`` (16 relations x 700); per relation, in file order,
+  the first 500 examples train, the next 100 val, the last 100 test.
+* ``sst2``: ``sst2/train.tsv`` / ``dev.tsv`` (val) / ``test.tsv`` (the labelled GLUE dev set).
+* ``text`` (MLM): any corpus ``build-kg`` reads (``path``, ``format``), split by ``val_fraction``.
+
+``max_train`` / ``max_eval`` cap the number of examples (first N, fixed order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from kgllm.errors import CorpusError
+from kgllm.kg.corpus import read_corpus, read_text_file, redocred_text
+from kgllm.paths import dataset_file
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class TextExample:
+    """One text with an optional label and, for relation classification, head/tail character spans."""
+
+    text: str
+    label: int = -1
+    head: tuple[int, int] | None = None
+    tail: tuple[int, int] | None = None
+    spans: list[tuple[int, int, str]] = field(default_factory=list)  # known mentions (start, end, label)
+
+
+def parse_range(spec: str) -> slice:
+    try:
+        start, end = (int(x) if x else None for x in spec.split(":"))
+    except ValueError as exc:
+        raise ValueError(f"bad document range {spec!r}; expected 'start:end'") from exc
+    return slice(start, end)
+
+
+def _cap(splits: dict, max_train: int | None, max_eval: int | None) -> dict:
+    return {k: v[: (max_train if k == "train" else max_eval)] if (max_train if k == "train" else max_eval)
+            else v for k, v in splits.items()}
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(read_text_file(path))
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+def load_redocred_mlm(data_dir=None, train_docs: str = "0:90", val_docs: str = "90:100", **_) -> tuple:
+    path = dataset_file("redocred", "dev_revised.json", root=data_dir)
+    docs = list(read_corpus(path, "redocred"))
+    splits = {"train": docs[parse_range(train_docs)], "val": docs[parse_range(val_docs)]}
+    splits["test"] = splits["val"]
+    return {k: [TextExample(d.text) for d in v] for k, v in splits.items()}, []
+
+
+def _redocred_pairs(doc: dict) -> list[tuple[str, str, tuple, tuple, str]]:
+    """(sentence text, relation, head span, tail span) for gold pairs sharing a sentence."""
+    out, seen = [], set()
+    sents = doc["sents"]
+    for lab in doc.get("labels", []):
+        key = (lab["h"], lab["t"])
+        if key in seen:
+            continue
+        heads, tails = doc["vertexSet"][lab["h"]], doc["vertexSet"][lab["t"]]
+        for mh in heads:
+            mt = next((m for m in tails if m["sent_id"] == mh["sent_id"]), None)
+            if mt is None:
+                continue
+            text, offsets = redocred_text([sents[mh["sent_id"]]])
+            tok = offsets[0]
+            h = (tok[mh["pos"][0]][0], tok[mh["pos"][1] - 1][1])
+            t = (tok[mt["pos"][0]][0], tok[mt["pos"][1] - 1][1])
+            if h[0] < t[1] and t[0] < h[1]:
+                continue  # overlapping mentions cannot carry separate markers
+            seen.add(key)
+            out.append((text, lab["r"], h, t, mh["type"], mt["type"]))
+            break
+    return out
+
+
+def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100",
+                     min_count: int = 10, **_) -> tuple:
+    path = dataset_file("redocred", "dev_revised.json", root=data_dir)
+    data = _load_json(path)
+    raw = {s: [p for doc in data[parse_range(r)] for p in _redocred_pairs(doc)]
+           for s, r in zip(SPLITS, (train_docs, val_docs, test_docs))}
+    counts = Counter(p[1] for p in raw["train"])
+    labels = sorted(r for r, n in counts.items() if n >= min_count)
+    if not labels:
+        raise CorpusError(f"{path}: no relation has {min_count} training examples in docs {train_docs}")
+    index = {r: i for i, r in enumerate(labels)}
+    splits = {s: [TextExample(text, index[r], h, t, [(*h, ht), (*t, tt)])
+                  for text, r, h, t, ht, tt in v if r in index] for s, v in raw.items()}
+    return splits, labels
+
+
+def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, **_) -> tuple:
+    path = dataset_file("fewrel", "val_wiki.json", root=data_dir)
+    data = _load_json(path)
+    names_path = dataset_file("fewrel", "pid2name.json", root=data_dir)
+    names = _load_json(names_path)
+    labels = sorted(data)
+    splits: dict[str, list] = {s: [] for s in SPLITS}
+    for li, rel in enumerate(labels):
+        for n, ex in enumerate(data[rel]):
+            text, offsets = redocred_text([ex["tokens"]])
+            tok = offsets[0]
+            hp, tp = ex["h"][2][0], ex["t"][2][0]
+            h, t = (tok[hp[0]][0], tok[hp[-1]][1]), (tok[tp[0]][0], tok[tp[-1]][1])
+            split = "train" if n < n_train else "val" if n < n_train + n_val else "test"
+            splits[split].append(TextExample(text, li, h, t, [(*h, "MISC"), (*t, "MISC")]))
+    return splits, [f"{r}:{names.get(r, [r])[0]}" for r in labels]
+
+
+def _read_tsv(path: Path) -> list[TextExample]:
+    lines = read_text_file(path).splitlines()
+    out = []
+    for lineno, line in enumerate(lines[1:], 2):
+        if not line.strip():
+            continue
+        parts = line.rsplit("\t", 1)
+        if len(parts) != 2 or parts[1].strip() not in {"0", "1"}:
+            raise CorpusError(f"{path}:{lineno}: expected 'sentence<TAB>0|1'")
+        out.append(TextExample(parts[0].strip(), int(parts[1])))
+    return out
+
+
+def load_sst2(data_dir=None, **_) -> tuple:
+    files = {"train": "train.tsv", "val": "dev.tsv", "test": "test.tsv"}
+    return {s: _read_tsv(dataset_file("sst2", f, root=data_dir)) for s, f in files.items()}, ["negative", "positive"]
+
+
+def load_text(data_dir=None, path: str = "", format: str = "auto", val_fraction: float = 0.1, **_) -> tuple:
+    if not path:
+        raise ValueError("dataset 'text' needs dataset_args.path")
+    docs = [TextExample(d.text) for d in read_corpus(path, format)]
+    n_val = max(1, int(len(docs) * val_fraction)) if len(docs) > 1 else 0
+    train, val = docs[: len(docs) - n_val], docs[len(docs) - n_val:] or docs
+    return {"train": train, "val": val, "test": val}, []
+
+
+DATASETS: dict[str, tuple[str, Callable]] = {
+    # name: (task, loader)
+    "redocred": ("mlm", load_redocred_mlm),
+    "text": ("mlm", load_text),
+    "redocred_rc": ("rel_cls", load_redocred_rc),
+    "fewrel": ("rel_cls", load_fewrel),
+    "sst2": ("seq_cls", load_sst2),
+}
+
+
+def load_dataset(name: str, data_dir=None, max_train: int | None = None, max_eval: int | None = None,
+                 **kwargs) -> tuple[dict[str, list[TextExample]], list[str], str]:
+    """Return ``(splits, label_names, task)`` for a registered dataset."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    task, loader = DATASETS[name]
+    splits, labels = loader(data_dir=data_dir, **kwargs)
+    return _cap(splits, max_train, max_eval), labels, task

@@ -1,0 +1,1 @@
+"""Corpus -> knowledge graph. Nothing in this package imports torch at module level."""

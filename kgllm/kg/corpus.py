@@ -1,0 +1,149 @@
+"""Corpus readers: plain text, JSONL with a text field, and Re-DocRED JSON.
+
+Every reader yields :class:`Document` objects in a stable order and raises a
+:class:`~kgllm.errors.CorpusError` naming the file when it is empty, not UTF-8,
+or malformed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from kgllm.errors import CorpusError
+
+FORMATS = ("auto", "text", "jsonl", "redocred")
+
+
+@dataclass
+class Document:
+    """One corpus document.
+
+    Args:
+        doc_id: stable identifier (file name, JSONL ``id`` field, or Re-DocRED title/index).
+        text: the document text; character offsets of mentions refer to it.
+        meta: format-specific extras (e.g. Re-DocRED gold annotations).
+    """
+
+    doc_id: str
+    text: str
+    meta: dict = field(default_factory=dict)
+
+
+def read_text_file(path: Path) -> str:
+    """Read ``path`` as strict UTF-8; empty or undecodable files raise :class:`CorpusError`."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read file ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from exc
+    if not text.strip():
+        raise CorpusError(f"{path}: file is empty")
+    return text.lstrip("\ufeff")
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir() or path.suffix in {".txt", ".text"}:
+        return "text"
+    if path.suffix in {".jsonl", ".ndjson"}:
+        return "jsonl"
+    if path.suffix == ".json":
+        return "redocred"
+    raise CorpusError(f"{path}: cannot tell the corpus format from the name; pass --format text|jsonl|redocred")
+
+
+def iter_text(path: Path) -> Iterator[Document]:
+    """A ``.txt`` file is one document; a folder yields each ``*.txt`` file in sorted order."""
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    if not files:
+        raise CorpusError(f"{path}: folder holds no .txt files")
+    for file in files:
+        doc_id = str(file.relative_to(path)) if path.is_dir() else file.name
+        yield Document(doc_id, read_text_file(file))
+
+
+def iter_jsonl(path: Path, text_field: str = "text", id_field: str = "id") -> Iterator[Document]:
+    """One JSON object per line with a ``text_field``; ``id_field`` is optional (line number otherwise)."""
+    lines = read_text_file(path).splitlines()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
+            raise CorpusError(f"{path}:{lineno}: expected an object with a string field '{text_field}'")
+        doc_id = str(obj.get(id_field, f"{path.stem}:{lineno}"))
+        yield Document(doc_id, obj[text_field], {k: v for k, v in obj.items() if k != text_field})
+
+
+def redocred_text(sents: list[list[str]]) -> tuple[str, list[list[tuple[int, int]]]]:
+    """Join Re-DocRED tokens with single spaces; return the text and each token's (start, end)."""
+    parts: list[str] = []
+    offsets: list[list[tuple[int, int]]] = []
+    pos = 0
+    for sent in sents:
+        spans = []
+        for tok in sent:
+            if parts:
+                parts.append(" ")
+                pos += 1
+            spans.append((pos, pos + len(tok)))
+            parts.append(tok)
+            pos += len(tok)
+        offsets.append(spans)
+    return "".join(parts), offsets
+
+
+def iter_redocred(path: Path) -> Iterator[Document]:
+    """Re-DocRED / DocRED JSON: a list of ``{title, sents, vertexSet, labels}`` documents."""
+    try:
+        data = json.loads(read_text_file(path))
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    if not isinstance(data, list):
+        raise CorpusError(f"{path}: expected a JSON list of Re-DocRED documents")
+    for i, doc in enumerate(data):
+        if not isinstance(doc, dict) or not isinstance(doc.get("sents"), list):
+            raise CorpusError(f"{path}: document {i} has no 'sents' list (not Re-DocRED format)")
+        text, offsets = redocred_text(doc["sents"])
+        meta = {"title": doc.get("title", ""), "token_offsets": offsets,
+                "vertexSet": doc.get("vertexSet", []), "labels": doc.get("labels", [])}
+        yield Document(f"{i}:{doc.get('title', '')}", text, meta)
+
+
+def read_corpus(path: str | Path, fmt: str = "auto", limit: int | None = None,
+                text_field: str = "text") -> Iterator[Document]:
+    """Stream the documents of ``path`` (at most ``limit``)."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: corpus path does not exist")
+    if fmt not in FORMATS:
+        raise CorpusError(f"{path}: unknown corpus format {fmt!r}; choose one of {FORMATS}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    readers = {"text": iter_text, "redocred": iter_redocred,
+               "jsonl": lambda p: iter_jsonl(p, text_field=text_field)}
+    count = 0
+    for doc in readers[fmt](path):
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield doc
+    if count == 0:
+        raise CorpusError(f"{path}: corpus holds no documents")
+
+
+def corpus_hash(docs: Iterable[Document]) -> str:
+    """sha256 over document ids and texts, in order."""
+    h = hashlib.sha256()
+    for doc in docs:
+        h.update(doc.doc_id.encode("utf-8") + b"\0" + doc.text.encode("utf-8") + b"\0")
+    return h.hexdigest()

@@ -1,0 +1,199 @@
+"""The :class:`KnowledgeGraph`: stable integer id maps, typed edges with provenance, RDF export.
+
+A KG folder holds
+
+* ``entities.tsv``  -- ``id key label type count aliases`` (aliases joined by `` | ``);
+* ``relations.tsv`` -- ``id name count``;
+* ``triples.tsv``   -- ``head relation tail count confidence`` as integer ids (fast loading);
+* ``provenance.tsv`` -- ``head relation tail doc sentence start end confidence``, one row per occurrence;
+* ``graph.ttl`` or ``graph.nt`` -- the same graph in RDF (see :mod:`kgllm.kg.rdf`);
+* ``meta.json`` -- corpus hash, spaCy model and version, extractor settings, counts.
+
+Ids are assigned in order of first appearance, so the same corpus and settings
+always give the same ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from kgllm.errors import KGFormatError
+from kgllm.io import atomic_dir
+
+ALIAS_SEP = " | "
+
+
+def _clean(value: object) -> str:
+    return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+@dataclass
+class Entity:
+    key: str
+    label: str
+    etype: str
+    count: int = 0
+    aliases: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Edge:
+    count: int = 0
+    confidence: float = 0.0
+    provenance: list[tuple] = field(default_factory=list)  # (doc, sentence, start, end, confidence)
+
+
+class KnowledgeGraph:
+    """Entities, relations and typed edges with their provenance."""
+
+    def __init__(self, meta: dict | None = None) -> None:
+        self.entities: list[Entity] = []
+        self.key_to_id: dict[str, int] = {}
+        self.relations: list[str] = []
+        self.relation_counts: list[int] = []
+        self.rel_to_id: dict[str, int] = {}
+        self.edges: dict[tuple[int, int, int], Edge] = {}
+        self.meta: dict = dict(meta or {})
+
+    # -- building --------------------------------------------------------
+    def add_entity(self, key: str, label: str, etype: str, aliases: Iterable[str] = (), count: int = 1) -> int:
+        eid = self.key_to_id.get(key)
+        if eid is None:
+            eid = len(self.entities)
+            self.key_to_id[key] = eid
+            self.entities.append(Entity(key, label, etype))
+        ent = self.entities[eid]
+        ent.count += count
+        ent.aliases.update(aliases)
+        ent.aliases.add(label)
+        return eid
+
+    def relation_id(self, name: str) -> int:
+        rid = self.rel_to_id.get(name)
+        if rid is None:
+            rid = len(self.relations)
+            self.rel_to_id[name] = rid
+            self.relations.append(name)
+            self.relation_counts.append(0)
+        return rid
+
+    def add_edge(self, head: int, relation: str, tail: int, provenance: tuple | None = None,
+                 confidence: float = 1.0, count: int = 1) -> None:
+        rid = self.relation_id(relation)
+        self.relation_counts[rid] += count
+        edge = self.edges.setdefault((head, rid, tail), Edge())
+        edge.count += count
+        edge.confidence = max(edge.confidence, confidence)
+        if provenance is not None:
+            edge.provenance.append(provenance)
+
+    # -- views -----------------------------------------------------------
+    @property
+    def num_entities(self) -> int:
+        return len(self.entities)
+
+    @property
+    def num_relations(self) -> int:
+        return len(self.relations)
+
+    def triples(self) -> list[tuple[int, int, int]]:
+        return list(self.edges)
+
+    def counts(self) -> dict:
+        return {"entities": self.num_entities, "relations": self.num_relations, "edges": len(self.edges),
+                "edge_occurrences": sum(e.count for e in self.edges.values())}
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return f"KnowledgeGraph(entities={c['entities']}, relations={c['relations']}, edges={c['edges']})"
+
+    # -- persistence -----------------------------------------------------
+    def write_files(self, folder: Path, rdf_format: str = "turtle") -> None:
+        """Write all files into an existing ``folder`` (callers make it atomic)."""
+        from kgllm.kg.rdf import write_rdf
+
+        with open(folder / "entities.tsv", "w", encoding="utf-8") as fh:
+            fh.write("id\tkey\tlabel\ttype\tcount\taliases\n")
+            for i, e in enumerate(self.entities):
+                aliases = ALIAS_SEP.join(sorted(_clean(a) for a in e.aliases))
+                fh.write(f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\n")
+        with open(folder / "relations.tsv", "w", encoding="utf-8") as fh:
+            fh.write("id\tname\tcount\n")
+            for i, (name, n) in enumerate(zip(self.relations, self.relation_counts)):
+                fh.write(f"{i}\t{_clean(name)}\t{n}\n")
+        with open(folder / "triples.tsv", "w", encoding="utf-8") as fh, \
+                open(folder / "provenance.tsv", "w", encoding="utf-8") as ph:
+            fh.write("head\trelation\ttail\tcount\tconfidence\n")
+            ph.write("head\trelation\ttail\tdoc\tsentence\tstart\tend\tconfidence\n")
+            for (h, r, t), e in self.edges.items():
+                fh.write(f"{h}\t{r}\t{t}\t{e.count}\t{e.confidence:.4f}\n")
+                for doc, sent, start, end, conf in e.provenance:
+                    ph.write(f"{h}\t{r}\t{t}\t{_clean(doc)}\t{sent}\t{start}\t{end}\t{conf}\n")
+        write_rdf(self, folder, rdf_format)
+        self.meta["counts"] = self.counts()
+        self.meta["rdf_file"] = rdf_file_name(rdf_format)
+        with open(folder / "meta.json", "w", encoding="utf-8") as fh:
+            json.dump(self.meta, fh, indent=2, sort_keys=True, ensure_ascii=False)
+            fh.write("\n")
+
+    def save(self, path: str | os.PathLike, rdf_format: str = "turtle", overwrite: bool = False) -> Path:
+        """Write the KG folder atomically: a failure leaves no half-written folder."""
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            self.write_files(tmp, rdf_format)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, provenance: bool = False) -> "KnowledgeGraph":
+        """Read a KG folder written by :meth:`save` (provenance rows only if asked)."""
+        folder = Path(path)
+        if not (folder / "entities.tsv").is_file():
+            raise KGFormatError(f"{folder}: not a KG folder (no entities.tsv); build one with `kgllm build-kg`")
+        kg = cls(_read_meta(folder))
+        for row in _read_tsv(folder / "entities.tsv", 6):
+            eid = kg.add_entity(row[1], row[2], row[3], [a for a in row[5].split(ALIAS_SEP) if a], int(row[4]))
+            if eid != int(row[0]):
+                raise KGFormatError(f"{folder / 'entities.tsv'}: ids are not 0..N-1 in order (row id {row[0]})")
+        for row in _read_tsv(folder / "relations.tsv", 3):
+            kg.relation_id(row[1])
+            kg.relation_counts[int(row[0])] = int(row[2])
+        for row in _read_tsv(folder / "triples.tsv", 5):
+            h, r, t = int(row[0]), int(row[1]), int(row[2])
+            if not (h < kg.num_entities and t < kg.num_entities and r < kg.num_relations):
+                raise KGFormatError(f"{folder / 'triples.tsv'}: unknown id in triple {h} {r} {t}")
+            kg.edges[(h, r, t)] = Edge(int(row[3]), float(row[4]))
+        if provenance and (folder / "provenance.tsv").is_file():
+            for row in _read_tsv(folder / "provenance.tsv", 8):
+                key = (int(row[0]), int(row[1]), int(row[2]))
+                kg.edges[key].provenance.append((row[3], int(row[4]), int(row[5]), int(row[6]), float(row[7])))
+        return kg
+
+
+def rdf_file_name(rdf_format: str) -> str:
+    return {"turtle": "graph.ttl", "nt": "graph.nt", "ntriples": "graph.nt"}.get(rdf_format, "graph.ttl")
+
+
+def _read_meta(folder: Path) -> dict:
+    path = folder / "meta.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KGFormatError(f"{path}: malformed meta.json ({exc})") from exc
+
+
+def _read_tsv(path: Path, width: int) -> Iterable[list[str]]:
+    if not path.is_file():
+        raise KGFormatError(f"{path}: missing")
+    with open(path, encoding="utf-8") as fh:
+        next(fh, None)
+        for lineno, line in enumerate(fh, 2):
+            row = line.rstrip("\n").split("\t")
+            if len(row) != width:
+                raise KGFormatError(f"{path}:{lineno}: expected {width} tab-separated fields, got {len(row)}")
+            yield row
+

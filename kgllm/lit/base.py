@@ -1,0 +1,166 @@
+"""Shared LightningModule logic: build the fused model lazily, optimisers, checkpoint metadata."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+
+from kgllm.errors import KGFormatError
+from kgllm.nn.graph_encoder import RelGATEncoder
+from kgllm.nn.kgbert import KGBert, is_kg_parameter
+
+log = logging.getLogger(__name__)
+
+
+def kg_meta(kg_dir: str | None) -> dict:
+    if not kg_dir:
+        return {}
+    path = Path(kg_dir) / "meta.json"
+    if not path.is_file():
+        raise KGFormatError(f"{path}: missing; build the KG first with `kgllm build-kg`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def canonical_key(key: str) -> str:
+    """State-dict key independent of the head class and of fusion wrappers:
+    ``model.hf.bert.encoder.layer.3.base_layer.output.dense.weight`` -> ``encoder.layer.3.output.dense.weight``."""
+    key = key.removeprefix("model.")
+    if key.startswith("hf."):
+        key = key[3:]
+        key = key.removeprefix("bert.")
+    return key.replace(".base_layer.", ".")
+
+
+class KGLitModule(L.LightningModule):
+    """Base class of the fused-BERT LightningModules.
+
+    Args:
+        backbone: ``minilm``, ``tiny`` or a local HF BERT folder (linked from ``data.backbone``).
+        kg_dir: KG folder (linked from ``data.kg_dir``); sizes the node-embedding table.
+        fusion: ``none`` or a block name (``gated``).
+        fusion_layers: BERT layers to fuse at (negative counts from the top).
+        gnn_hidden, gnn_layers, gnn_heads, gnn_dropout: the GAT encoder.
+        fusion_dropout: dropout inside fusion blocks.
+        lr: learning rate of the pretrained BERT backbone.
+        kg_lr: learning rate of new parameters: the ``kg_`` graph encoder and fusion blocks, and
+            freshly initialised task heads.
+        weight_decay: AdamW weight decay (not on biases and norms).
+        warmup_ratio: share of steps with linear warm-up, then linear decay.
+        freeze_backbone: train only the ``kg_`` parameters and the task head.
+        init_from: a Lightning checkpoint (e.g. from MLM pretraining) whose backbone, graph encoder
+            and fusion weights initialise this model where names and shapes match.
+    """
+
+    def __init__(self, backbone: str = "minilm", kg_dir: str | None = None, fusion: str = "gated",
+                 fusion_layers: list[int] = [-1], gnn_hidden: int = 128, gnn_layers: int = 2, gnn_heads: int = 4,
+                 gnn_dropout: float = 0.1, fusion_dropout: float = 0.1, lr: float = 5e-5, kg_lr: float = 1e-3,
+                 weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
+                 init_from: str | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model: KGBert | None = None
+        self.kg_meta = kg_meta(kg_dir)
+
+    # -- building ----------------------------------------------------------
+    def build_hf(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def build_heads(self) -> None:
+        """Extra heads outside the HF model (none by default)."""
+
+    def head_modules(self) -> list[nn.Module]:
+        return []
+
+    def datamodule(self):
+        trainer = self._trainer
+        return getattr(trainer, "datamodule", None) if trainer is not None else None
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        hp = self.hparams
+        encoder = None
+        if hp.fusion != "none":
+            counts = self.kg_meta.get("counts", {})
+            if "entities" not in counts:
+                raise KGFormatError(f"{hp.kg_dir}: meta.json has no entity counts; fusion needs a built KG")
+            encoder = RelGATEncoder(counts["entities"], counts["relations"], hp.gnn_hidden, hp.gnn_layers,
+                                    hp.gnn_heads, hp.gnn_dropout)
+        self.model = KGBert(self.build_hf(), encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout)
+        self.build_heads()
+        if hp.init_from:
+            self.load_init(hp.init_from)
+        self.after_init()
+        if hp.freeze_backbone:
+            heads = {id(p) for m in self.head_modules() for p in m.parameters()}
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(is_kg_parameter(name) or id(p) in heads)
+        self.train(self.training)  # from_pretrained leaves HF modules in eval mode
+
+    def after_init(self) -> None:
+        """Hook after ``init_from`` (e.g. resize embeddings for marker tokens)."""
+
+    def load_init(self, path: str) -> None:
+        """Copy matching weights (by canonical name and shape) from a Lightning checkpoint."""
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        source = {canonical_key(k): v for k, v in ckpt["state_dict"].items()}
+        same_kg = ckpt.get("kg_meta", {}).get("corpus", {}).get("sha256") == \
+            self.kg_meta.get("corpus", {}).get("sha256")
+        own = self.state_dict()
+        loaded, skipped = {}, []
+        for key, value in own.items():
+            src = source.get(canonical_key(key))
+            if src is None or src.shape != value.shape or (is_kg_parameter(key) and not same_kg):
+                skipped.append(key)
+                continue
+            loaded[key] = src
+        self.load_state_dict(loaded, strict=False)
+        log.info("init_from %s: loaded %d tensors, kept %d fresh%s", path, len(loaded), len(skipped),
+                 "" if same_kg else " (different KG: graph weights not loaded)")
+        self.init_report = {"loaded": len(loaded), "fresh": skipped}
+
+    # -- optimisation --------------------------------------------------------
+    def configure_optimizers(self):
+        from transformers import get_linear_schedule_with_warmup
+
+        hp = self.hparams
+        backbone = {id(p) for p in self.model.backbone.parameters()}
+        fresh = {id(p) for m in self.head_modules() for p in m.parameters() if id(p) not in backbone}
+        groups: dict[tuple[bool, bool], list] = {}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            no_decay = p.ndim < 2 or "norm" in name.lower()
+            groups.setdefault((is_kg_parameter(name) or id(p) in fresh, no_decay), []).append(p)
+        params = [{"params": ps, "lr": hp.kg_lr if kg else hp.lr, "weight_decay": 0.0 if nd else hp.weight_decay}
+                  for (kg, nd), ps in sorted(groups.items())]
+        opt = torch.optim.AdamW(params)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        sched = get_linear_schedule_with_warmup(opt, int(hp.warmup_ratio * total), total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- checkpoints ---------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["kg_meta"] = self.kg_meta
+
+    # -- steps ---------------------------------------------------------------
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def fused_inputs(self, batch: dict) -> dict:
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+                "graph": batch["graph"], "token_node": batch["token_node"]}

@@ -1,0 +1,1 @@
+"""Plain ``torch.nn`` modules: graph encoder, fusion blocks, the fused BERT. No Lightning here."""

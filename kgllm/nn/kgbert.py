@@ -1,0 +1,96 @@
+"""A Hugging Face BERT (any head) with a graph encoder and fusion wrappers installed from outside."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from kgllm.nn.fusion import FusionContext, install_fusion
+from kgllm.nn.graph_encoder import RelGATEncoder
+
+KG_PREFIX = "kg_"
+
+
+def is_kg_parameter(name: str) -> bool:
+    """True for parameters added by kgllm (graph encoder, fusion blocks, gates)."""
+    return any(part.startswith(KG_PREFIX) for part in name.split("."))
+
+
+class KGBert(nn.Module):
+    """``hf_model`` (``BertModel`` / ``BertForMaskedLM`` / ``BertForSequenceClassification`` ...) fused
+    with a KG encoder at ``fusion_layers``.
+
+    With ``fusion="none"`` nothing is installed and ``forward`` is exactly ``hf_model.forward``.
+
+    Args:
+        hf_model: the transformers model; its ``base_model.encoder.layer`` list is wrapped in place.
+        graph_encoder: the GAT encoder (ignored when ``fusion == "none"``).
+        fusion: block name from :data:`kgllm.nn.fusion.FUSION_BLOCKS`, or ``"none"``.
+        fusion_layers: indices of BERT layers to wrap (negative counts from the top).
+        fusion_dropout: dropout inside the fusion blocks.
+    """
+
+    def __init__(self, hf_model: nn.Module, graph_encoder: RelGATEncoder | None = None, fusion: str = "none",
+                 fusion_layers: Sequence[int] = (-1,), fusion_dropout: float = 0.1) -> None:
+        super().__init__()
+        self.hf = hf_model
+        self.fusion = fusion
+        self._ctx = FusionContext()
+        if fusion != "none" and graph_encoder is None:
+            raise ValueError(f"fusion {fusion!r} needs a graph encoder")
+        hidden = hf_model.config.hidden_size
+        node_dim = graph_encoder.hidden_channels if graph_encoder is not None else hidden
+        self.fusion_layers = install_fusion(self.backbone.encoder.layer, list(fusion_layers), fusion, self._ctx,
+                                            hidden, node_dim, dropout=fusion_dropout)
+        self.kg_encoder = graph_encoder if self.fusion_layers else None
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The ``BertModel`` inside ``hf`` (``hf`` itself when it is a ``BertModel``)."""
+        return self.hf.base_model
+
+    @contextlib.contextmanager
+    def graph_context(self, graph=None, token_node: Tensor | None = None) -> Iterator[None]:
+        """Encode ``graph`` (a PyG ``Batch`` with ``n_id``, ``edge_index``, ``edge_type``) and expose it,
+        with ``token_node`` (B, T), to the fused layers for the duration of the block."""
+        if self.kg_encoder is not None and graph is not None and token_node is not None:
+            self._ctx.node_states = self.kg_encoder(graph.n_id, graph.edge_index, graph.edge_type)  # (N, D_g)
+            self._ctx.token_node = token_node
+        try:
+            yield
+        finally:
+            self._ctx.clear()
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, graph=None,
+                token_node: Tensor | None = None, **hf_kwargs):
+        """Run ``hf_model`` with the graph fused in; returns the HF output object."""
+        with self.graph_context(graph, token_node):
+            return self.hf(input_ids=input_ids, attention_mask=attention_mask, **hf_kwargs)
+
+    def encode(self, input_ids: Tensor, attention_mask: Tensor | None = None, graph=None,
+               token_node: Tensor | None = None, **kwargs) -> Tensor:
+        """Last hidden states of the backbone, :math:`(B, T, H)`."""
+        with self.graph_context(graph, token_node):
+            return self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+
+
+class EntityMarkerHead(nn.Module):
+    """Relation classifier over the states of the ``[E1]`` and ``[E2]`` start markers.
+
+    Shapes:
+        - **input:** hidden :math:`(B, T, H)`, head_pos :math:`(B,)`, tail_pos :math:`(B,)`
+        - **output:** logits :math:`(B, C)`
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(2 * hidden_size, num_labels)
+
+    def forward(self, hidden: Tensor, head_pos: Tensor, tail_pos: Tensor) -> Tensor:
+        rows = torch.arange(hidden.size(0), device=hidden.device)
+        pair = torch.cat([hidden[rows, head_pos], hidden[rows, tail_pos]], dim=-1)  # (B, 2H)
+        return self.classifier(self.dropout(pair))

@@ -1,0 +1,47 @@
+import pytest
+
+from kgllm.data.datasets import load_dataset, parse_range
+from kgllm.errors import DatasetNotFoundError
+
+ARGS = __import__("tests.conftest", fromlist=["x"]).FIXTURE_DATASET_ARGS
+
+
+def test_redocred_rc_spans_point_at_entities(data_dir):
+    splits, labels, task = load_dataset("redocred_rc", data_dir, **ARGS["redocred_rc"])
+    assert task == "rel_cls" and "P19" in labels
+    ex = splits["train"][0]
+    assert ex.text[slice(*ex.head)] == "Barack Obama" and ex.text[slice(*ex.tail)] == "Honolulu"
+    assert labels[ex.label] == "P19"
+
+
+def test_fewrel_fixed_split_and_names(data_dir):
+    splits, labels, task = load_dataset("fewrel", data_dir, **ARGS["fewrel"])
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [6, 2, 2]
+    assert labels == ["P17:country", "P19:place of birth"]
+    ex = splits["train"][0]
+    assert ex.text[slice(*ex.head)] == "Paris" and ex.text[slice(*ex.tail)] == "France"
+
+
+def test_sst2_and_caps(data_dir):
+    splits, labels, task = load_dataset("sst2", data_dir, max_train=2, max_eval=1)
+    assert task == "seq_cls" and labels == ["negative", "positive"]
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [2, 1, 1]
+
+
+def test_missing_dataset_names_path_and_source(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset("fewrel", tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "fewrel" / "val_wiki.json") in msg and "github.com/thunlp/FewRel" in msg
+
+
+def test_missing_data_root(monkeypatch):
+    monkeypatch.delenv("KGLLM_DATA")
+    with pytest.raises(DatasetNotFoundError, match="KGLLM_DATA"):
+        load_dataset("sst2")
+
+
+def test_bad_range():
+    assert parse_range("2:5") == slice(2, 5)
+    with pytest.raises(ValueError, match="start:end"):
+        parse_range("two")

@@ -1,0 +1,32 @@
+import torch
+from torch_geometric.data import Data
+
+from kgllm.config import SubgraphConfig
+from kgllm.data.subgraph import SubgraphSampler
+
+
+def _graph():
+    # 0 -> 1 -> 2 -> 3, 0 -> 4, 5 isolated; weights prefer 0->4 over 0->1
+    ei = torch.tensor([[0, 1, 2, 0], [1, 2, 3, 4]])
+    return Data(edge_index=ei, edge_type=torch.tensor([0, 1, 0, 1]), edge_weight=torch.tensor([.5, 1., 1., .9]),
+                num_nodes=6)
+
+
+def test_one_hop_neighbourhood_and_induced_edges():
+    g = SubgraphSampler(_graph(), SubgraphConfig(num_hops=1, max_neighbors=8, max_nodes=10))([0])
+    assert g.n_id.tolist() == [0, 4, 1]  # strongest edge first
+    edges = {(int(g.n_id[a]), int(r), int(g.n_id[b])) for (a, b), r in zip(g.edge_index.t(), g.edge_type)}
+    assert edges == {(0, 0, 1), (0, 1, 4)}
+
+
+def test_caps_and_hops():
+    s = SubgraphSampler(_graph(), SubgraphConfig(num_hops=2, max_neighbors=1, max_nodes=10))
+    assert s.nodes([0]) == [0, 4]  # one neighbour per hop; 4 has no further neighbours
+    s = SubgraphSampler(_graph(), SubgraphConfig(num_hops=3, max_neighbors=8, max_nodes=3))
+    assert len(s.nodes([1, 2])) == 3
+    assert SubgraphSampler(_graph())([5]).edge_index.shape == (2, 0)
+
+
+def test_empty_seeds_give_empty_graph():
+    g = SubgraphSampler(_graph())([])
+    assert g.num_nodes == 0 and g.edge_index.shape == (2, 0)

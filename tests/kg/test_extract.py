@@ -1,0 +1,50 @@
+import pytest
+
+from kgllm.config import ExtractConfig
+from kgllm.kg.extract import COOCCURRENCE, extract_doc
+
+
+def _triples(nlp, text, **cfg):
+    ex = extract_doc(nlp(text), "d", ExtractConfig(**cfg))
+    names = [e[0] for e in ex.entities]
+    return ex, {(names[h], r, names[t]) for h, r, t, *_ in ex.triples}
+
+
+@pytest.mark.parametrize("text,triple", [
+    ("Barack Obama was born in Honolulu.", ("Barack Obama", "born_in", "Honolulu")),
+    ("Paris is the capital of France.", ("Paris", "capital_of", "France")),
+    ("Angela Merkel, the chancellor of Germany, met Emmanuel Macron.", ("Angela Merkel", "chancellor_of", "Germany")),
+    ("Angela Merkel, the chancellor of Germany, met Emmanuel Macron.", ("Angela Merkel", "meet", "Emmanuel Macron")),
+])
+def test_dependency_patterns(nlp, text, triple):
+    _, triples = _triples(nlp, text)
+    assert triple in triples
+
+
+def test_mentions_have_exact_spans_and_sentences(nlp):
+    text = "Barack Obama was born in Honolulu. Obama was president."
+    ex, _ = _triples(nlp, text)
+    for ent, sent, start, end, surface, label in ex.mentions:
+        assert text[start:end] == surface
+    assert [m[1] for m in ex.mentions] == [0, 0, 1]
+    assert ex.mentions[0][0] == ex.mentions[2][0]  # Obama -> Barack Obama
+
+
+def test_triple_provenance_span_covers_both_mentions(nlp):
+    text = "Barack Obama was born in Honolulu."
+    ex, _ = _triples(nlp, text)
+    h, r, t, sent, start, end, conf = ex.triples[0]
+    assert text[start:end] == "Barack Obama was born in Honolulu" and 0 < conf <= 1
+
+
+def test_cooccurrence_is_separate_and_optional(nlp):
+    text = "Barack Obama visited Paris and Berlin."
+    _, off = _triples(nlp, text)
+    _, on = _triples(nlp, text, cooccurrence=True)
+    assert not any(r == COOCCURRENCE for _, r, _ in off)
+    assert {t for t in on if t[1] == COOCCURRENCE} and off <= on
+
+
+def test_numbers_are_excluded_by_default(nlp):
+    ex, _ = _triples(nlp, "Three people visited Paris.")
+    assert [m[4] for m in ex.mentions] == ["Paris"]

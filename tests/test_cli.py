@@ -1,0 +1,72 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from kgllm.cli import COMMANDS, main
+
+
+def test_help_lists_commands(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+
+
+def test_console_script_installed():
+    out = subprocess.run([sys.executable, "-m", "kgllm", "--help"], capture_output=True, text=True, check=True)
+    assert "build-kg" in out.stdout
+
+
+def test_unknown_command(capsys):
+    assert main(["nope"]) == 2
+    assert "unknown command" in capsys.readouterr().err
+
+
+def test_build_kg_bad_input_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "Paris is in France."}\n{not json}\n')
+    assert main(["build-kg", str(bad), "--out", str(tmp_path / "kg"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:2: malformed JSON" in err and not (tmp_path / "kg").exists()
+
+
+def test_build_kg_and_stats(tmp_path, capsys):
+    fix = __import__("tests.conftest", fromlist=["FIXTURES"]).FIXTURES
+    assert main(["build-kg", str(fix / "corpus"), "--out", str(tmp_path / "kg"), "--no-progress",
+                 "--rdf-format", "nt"]) == 0
+    assert (tmp_path / "kg" / "graph.nt").is_file()
+    assert main(["kg-stats", str(tmp_path / "kg")]) == 0
+    out = capsys.readouterr().out
+    assert "top entities by PageRank" in out and "nodes" in out
+
+
+def test_demo_end_to_end_on_fixtures(tmp_path, data_dir, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--data-dir", str(data_dir), "--docs", "6", "--kg", str(tmp_path / "kg"), "--out", str(out),
+                 "--backbone", "tiny", "--fusion-layers", "[-1]", "--limit-batches", "2", "--pretrain-epochs", "1",
+                 "--finetune-epochs", "1", "--min-count", "1", "--seeds", "0,1"])
+    assert code == 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert sorted((r["variant"], r["seed"]) for r in rows) == [("gated", "0"), ("gated", "1"), ("none", "0"),
+                                                              ("none", "1")]
+    assert all(0.0 <= float(r["test/acc"]) <= 1.0 for r in rows)
+    table = (out / "results.md").read_text()
+    assert "| gated | 2 |" in table and "| none | 2 |" in table and "±" in table
+    assert (out / "pretrain" / "config.yaml").is_file()  # resolved config saved with the run
+    assert "| variant |" in capsys.readouterr().out
+
+
+def test_demo_without_data_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KGLLM_DATA")
+    assert main(["demo", "--out", str(tmp_path)]) == 1
+    assert "KGLLM_DATA" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backbone", ["/nonexistent/bert", "some-org/some-bert-that-is-not-here"])
+def test_unloadable_backbone_is_a_clear_error(backbone):
+    from kgllm.errors import BackboneError
+    from kgllm.nn.backbone import load_tokenizer
+
+    with pytest.raises(BackboneError, match="backbone"):
+        load_tokenizer(backbone)
