@@ -2,56 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Callable, Sequence
 
+from kgllm import cli_kg
 from kgllm.errors import KGLLMError
 
 LIGHTNING = ("fit", "validate", "test", "predict")
-
-
-def build_kg_main(argv: Sequence[str]) -> int:
-    from kgllm.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
-    from kgllm.kg.build import build_kg
-    from kgllm.kg.corpus import FORMATS
-
-    p = argparse.ArgumentParser(prog="kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
-    p.add_argument("corpus", help="a .txt file or folder of them, a .jsonl file, or a Re-DocRED .json file")
-    p.add_argument("--out", required=True, help="KG folder to write (appears atomically when done)")
-    p.add_argument("--format", default="auto", choices=FORMATS)
-    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    p.add_argument("--limit", type=int, default=None, help="only the first N documents")
-    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
-    p.add_argument("--spacy-model", default=None)
-    p.add_argument("--exclude-labels", default=",".join(DEFAULT_EXCLUDED_LABELS),
-                   help="spaCy entity labels that never become nodes (comma-separated)")
-    p.add_argument("--max-path-len", type=int, default=4)
-    p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--n-process", type=int, default=1)
-    p.add_argument("--shard-size", type=int, default=256)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
-    cfg = ExtractConfig(a.spacy_model, tuple(x for x in a.exclude_labels.split(",") if x), a.max_path_len,
-                        a.cooccurrence, a.batch_size, a.n_process, a.shard_size)
-    kg = build_kg(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite, not a.no_progress,
-                  a.text_field)
-    print(f"{a.out}: {kg}")
-    return 0
-
-
-def kg_stats_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.stats import format_stats, kg_stats
-    from kgllm.kg.store import KnowledgeGraph
-
-    p = argparse.ArgumentParser(prog="kgllm kg-stats", description="Statistics of a KG folder (networkx).")
-    p.add_argument("kg_dir")
-    p.add_argument("--top", type=int, default=10)
-    a = p.parse_args(argv)
-    print(format_stats(kg_stats(KnowledgeGraph.load(a.kg_dir), top=a.top)))
-    return 0
 
 
 def lightning_main(argv: Sequence[str]) -> int:
@@ -68,8 +25,12 @@ def demo_main(argv: Sequence[str]) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
-    "build-kg": (build_kg_main, "build a knowledge graph from a corpus"),
-    "kg-stats": (kg_stats_main, "node/edge/relation counts, components, degrees, PageRank"),
+    "build-kg": (cli_kg.build_kg_main, "build a knowledge graph from a corpus"),
+    "kg-stats": (cli_kg.kg_stats_main, "counts, components, degrees, PageRank, plots"),
+    "kg-eval": (cli_kg.kg_eval_main, "mention and pair P/R/F1 of a KG against Re-DocRED gold"),
+    "kg-query": (cli_kg.kg_query_main, "SPARQL over a KG folder (bound variables for text)"),
+    "kg-import": (cli_kg.kg_import_main, "import TSV / OpenKE / LAMA / RDF knowledge graphs"),
+    "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
     "demo": (demo_main, "KG from Re-DocRED -> fused MLM pretraining -> fine-tuning with fusion on/off"),
     **{c: (lightning_main, f"LightningCLI {c} (e.g. kgllm {c} --config experiments/...yaml)") for c in LIGHTNING},
 }

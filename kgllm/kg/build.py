@@ -2,10 +2,12 @@
 
 Documents are processed in shards of ``shard_size``. Each finished shard is
 written atomically to ``.<out>.partial/shard-NNNNN.jsonl``; a build that is
-killed and started again with the same command skips finished shards and ends
-with the same graph. The KG folder itself appears atomically at the very end.
-Bad input (empty file, bad UTF-8, malformed JSON) raises a
-:class:`~kgllm.errors.CorpusError` naming the file and removes the partial work.
+killed (even with SIGKILL) and started again with the same command skips the
+finished shards and ends with the same graph. The KG folder is assembled inside
+the partial folder and renamed into place at the very end, so ``out`` either
+does not exist or is complete. Bad input raises a
+:class:`~kgllm.errors.CorpusError` naming the file and removes the partial work;
+with ``skip_bad`` bad documents are skipped and listed in ``meta.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -26,6 +29,7 @@ from kgllm.io import atomic_open, atomic_write_json, stable_hash
 from kgllm.kg.corpus import Document, read_corpus
 from kgllm.kg.extract import EXTRACTOR_VERSION, extract_doc, load_pipeline, pipeline_info
 from kgllm.kg.normalize import entity_key
+from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
 from kgllm.kg.store import KnowledgeGraph
 
 log = logging.getLogger(__name__)
@@ -36,11 +40,11 @@ def work_dir_for(out: Path) -> Path:
 
 
 def fingerprint(corpus: Path, fmt: str, limit: int | None, cfg: ExtractConfig, spacy_info: dict,
-                text_field: str = "text") -> str:
+                text_field: str = "text", prep: PrepareConfig | None = None) -> str:
     """Identity of a build's settings: partial work is reused only under the same fingerprint."""
     return stable_hash({"corpus": str(Path(corpus).resolve()), "format": fmt, "limit": limit,
                         "extract": cfg.to_dict(), "spacy": spacy_info, "extractor": EXTRACTOR_VERSION,
-                        "text_field": text_field})
+                        "text_field": text_field, "prepare": vars(prep or PrepareConfig())})
 
 
 def _shards(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
@@ -49,23 +53,25 @@ def _shards(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
-def _prepare_work_dir(work: Path, fingerprint: str) -> None:
+def _prepare_work_dir(work: Path, fp: str) -> None:
     settings = work / "settings.json"
     if work.exists():
         try:
-            same = json.loads(settings.read_text())["fingerprint"] == fingerprint
+            same = json.loads(settings.read_text())["fingerprint"] == fp
         except (OSError, ValueError, KeyError):
             same = False
         if same:
+            for stale in itertools.chain(work.glob(".*.tmp"), work.glob("kg.tmp")):  # left by a kill
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             return
         log.info("discarding partial build %s made with other settings", work)
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    atomic_write_json(settings, {"fingerprint": fingerprint})
+    atomic_write_json(settings, {"fingerprint": fp})
 
 
-def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp,
-                   progress: bool = True, total: int | None = None) -> tuple[list[Path], dict]:
+def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp, progress: bool = True,
+                   total: int | None = None, errors: list | None = None) -> tuple[list[Path], dict]:
     """Run spaCy over the documents of unfinished shards; return all shard files and corpus facts.
 
     The corpus is streamed: memory holds one shard of extractions at a time.
@@ -73,8 +79,24 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     from tqdm.auto import tqdm
 
     digest = hashlib.sha256()
-    facts = {"documents": 0, "characters": 0, "shards": 0, "shards_resumed": 0}
+    facts = {"documents": 0, "characters": 0, "words": 0, "shards": 0, "shards_resumed": 0}
     shard_files: list[Path] = []
+
+    def usable(shard: list[Document]) -> Iterator[Document]:
+        for doc in shard:
+            if len(doc.text) > nlp.max_length:
+                where = doc.meta.get("source", doc.doc_id)
+                exc = CorpusError(f"{where}: document {doc.doc_id!r} has {len(doc.text):,} characters, over "
+                                  f"spaCy's limit of {nlp.max_length:,}; split it or pass --skip-bad")
+                if errors is None:
+                    raise exc
+                errors.append(exc)
+                continue
+            digest.update(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0")
+            facts["documents"] += 1
+            facts["characters"] += len(doc.text)
+            facts["words"] += len(doc.text.split())
+            yield doc
 
     def pending() -> Iterator[tuple[str, tuple[str, int]]]:
         for k, shard in enumerate(_shards(docs, cfg.shard_size)):
@@ -83,20 +105,18 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
             done = path.exists()
             facts["shards"] += 1
             facts["shards_resumed"] += done
-            for doc in shard:
-                digest.update(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0")
-                facts["documents"] += 1
-                facts["characters"] += len(doc.text)
-                if len(doc.text) > nlp.max_length:
-                    raise CorpusError(f"document {doc.doc_id!r}: {len(doc.text)} characters exceeds spaCy's "
-                                      f"limit of {nlp.max_length}; split it into smaller documents")
+            n = 0
+            for doc in usable(shard):
+                n += 1
                 if not done:
                     yield doc.text, (doc.doc_id, k)
             if done:
-                bar.update(len(shard))
+                bar.update(n)
+            elif n == 0:  # every document of the shard was skipped
+                atomic_open_write(path, [])
 
-    def flush(k: int, lines: list[str]) -> None:
-        with atomic_open(work / f"shard-{k:05d}.jsonl") as fh:
+    def atomic_open_write(path: Path, lines: list[str]) -> None:
+        with atomic_open(path) as fh:
             fh.writelines(lines)
 
     bar = tqdm(total=total, unit="doc", desc="build-kg", disable=not progress)
@@ -104,72 +124,116 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     parsed = nlp.pipe(pending(), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
     for spacy_doc, (doc_id, k) in parsed:
         if k != current and lines:
-            flush(current, lines)
+            atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
             lines = []
         current = k
         lines.append(json.dumps(extract_doc(spacy_doc, doc_id, cfg).to_dict(), ensure_ascii=False) + "\n")
         bar.update(1)
     if lines:
-        flush(current, lines)
+        atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
     bar.close()
     facts["sha256"] = digest.hexdigest()
     return shard_files, facts
 
 
-def assemble(shard_files: Iterable[Path], meta: dict) -> tuple[KnowledgeGraph, list[list]]:
-    """Merge shard extractions into one KG (corpus-level canonical entities); also return mentions."""
+def assemble(shard_files: Iterable[Path], meta: dict, mentions_out: Path | None = None,
+             source: str = "corpus") -> KnowledgeGraph:
+    """Merge shard extractions into one KG (corpus-level canonical entities).
+
+    Mentions are streamed to ``mentions_out`` (``doc sentence start end entity label text``).
+    """
     kg = KnowledgeGraph(meta)
-    mentions: list[list] = []
-    for path in shard_files:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                ex = json.loads(line)
-                counts = [0] * len(ex["entities"])
-                for m in ex["mentions"]:
-                    counts[m[0]] += 1
-                ids = [kg.add_entity(entity_key(label, etype), label, etype, aliases, n)
-                       for (label, etype, aliases), n in zip(ex["entities"], counts)]
-                for ent, sent, start, end, text, label in ex["mentions"]:
-                    mentions.append([ex["doc_id"], sent, start, end, ids[ent], label, text])
-                for h, rel, t, sent, start, end, conf in ex["triples"]:
-                    kg.add_edge(ids[h], rel, ids[t], (ex["doc_id"], sent, start, end, conf), conf)
-    return kg, mentions
+    out = open(mentions_out, "w", encoding="utf-8") if mentions_out else None
+    if out:
+        out.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
+    try:
+        for path in shard_files:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    ex = json.loads(line)
+                    counts = [0] * len(ex["entities"])
+                    for m in ex["mentions"]:
+                        counts[m[0]] += 1
+                    ids = [kg.add_entity(entity_key(label, etype), label, etype, aliases, n, (source,))
+                           for (label, etype, aliases), n in zip(ex["entities"], counts)]
+                    if out:
+                        doc = ex["doc_id"].replace("\t", " ").replace("\n", " ")
+                        for ent, sent, start, end, text, label in ex["mentions"]:
+                            text = text.replace("\t", " ").replace("\n", " ")
+                            out.write(f"{doc}\t{sent}\t{start}\t{end}\t{ids[ent]}\t{label}\t{text}\n")
+                    for h, rel, t, sent, start, end, conf in ex["triples"]:
+                        kg.add_edge(ids[h], rel, ids[t], (ex["doc_id"], sent, start, end, conf), conf)
+    finally:
+        if out:
+            out.close()
+    return kg
 
 
-def write_mentions(folder: Path, mentions: list[list]) -> None:
-    with open(folder / "mentions.tsv", "w", encoding="utf-8") as fh:
-        fh.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
-        for row in mentions:
-            fh.write("\t".join(str(v).replace("\t", " ").replace("\n", " ") for v in row) + "\n")
+def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf_format: str, store: str,
+                 overwrite: bool, source: str) -> KnowledgeGraph:
+    """Assemble the KG inside ``work`` and rename it to ``out`` in one step; then drop ``work``."""
+    tmp = work / "kg.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    kg = assemble(shard_files, meta, tmp / "mentions.tsv", source)
+    kg.write_files(tmp, rdf_format, store)
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out}: output folder exists (pass --overwrite)")
+        os.replace(out, work / "replaced")
+    os.replace(tmp, out)
+    shutil.rmtree(work, ignore_errors=True)
+    log.info("wrote %s: %s", out, kg)
+    return kg
 
 
 def build_kg(corpus: str | Path, out: str | Path, fmt: str = "auto", limit: int | None = None,
              cfg: ExtractConfig | None = None, rdf_format: str = "turtle", overwrite: bool = False,
-             progress: bool = True, text_field: str = "text") -> KnowledgeGraph:
-    """Build a KG folder at ``out`` from the documents of ``corpus``."""
-    from kgllm.io import atomic_dir
+             progress: bool = True, text_field: str = "text", store: str = "memory",
+             prep: PrepareConfig | None = None, skip_bad: bool = False) -> KnowledgeGraph:
+    """Build a KG folder at ``out`` from the documents of ``corpus``.
 
+    Args:
+        corpus: a ``.txt`` file or folder, a ``.jsonl`` file, or a Re-DocRED ``.json`` file.
+        out: the KG folder to write.
+        fmt: ``auto``, ``text``, ``jsonl`` or ``redocred``.
+        limit: only the first ``limit`` documents.
+        cfg: extraction settings.
+        rdf_format: ``turtle`` or ``nt`` for the RDF export.
+        store: ``memory`` (RDF file only) or ``oxigraph`` (also an on-disk SPARQL store).
+        prep: optional corpus preparation (normalisation, clean-up, de-duplication, length filter).
+        skip_bad: skip bad documents (listed in ``meta.json``) instead of failing.
+    """
     cfg = cfg or ExtractConfig()
+    prep = prep or PrepareConfig()
     corpus, out = Path(corpus), Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out}: output folder exists (pass --overwrite)")
-    nlp = load_pipeline(cfg.spacy_model)
+    nlp = load_pipeline(cfg.spacy_model, disable=cfg.disable)
     spacy_info = pipeline_info(nlp)
     work = work_dir_for(out)
-    _prepare_work_dir(work, fingerprint(corpus, fmt, limit, cfg, spacy_info, text_field))
+    _prepare_work_dir(work, fingerprint(corpus, fmt, limit, cfg, spacy_info, text_field, prep))
+    errors: list | None = [] if skip_bad else None
+    report = PrepareReport()
     try:
-        docs = read_corpus(corpus, fmt, limit, text_field=text_field)
-        shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit)
+        docs = read_corpus(corpus, fmt, limit, text_field=text_field, errors=errors)
+        if prep.active:
+            docs = prepare(docs, prep, report)
+        shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit, errors=errors)
     except CorpusError:
         shutil.rmtree(work, ignore_errors=True)
         raise
     meta = {"kgllm_version": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "corpus": {"path": str(corpus), "format": fmt, "limit": limit, **facts},
             "spacy": spacy_info, "extractor": {"version": EXTRACTOR_VERSION, **cfg.to_dict()}}
-    kg, mentions = assemble(shard_files, meta)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        kg.write_files(tmp, rdf_format)
-        write_mentions(tmp, mentions)
-    shutil.rmtree(work, ignore_errors=True)
-    log.info("wrote %s: %s", out, kg)
+    if prep.active:
+        meta["preparation"] = {**vars(prep), "report": report.to_dict()}
+        log.info(report.summary())
+    if errors is not None:
+        meta["skipped"] = {"count": len(errors), "errors": [str(e) for e in errors[:1000]]}
+    kg = finish_build(work, out, shard_files, meta, rdf_format, store, overwrite, source=corpus.name)
+    kg.prepare_report = report if prep.active else None
+    kg.skipped = errors or []
     return kg
+

@@ -33,19 +33,34 @@ class Document:
     meta: dict = field(default_factory=dict)
 
 
+def decode(raw: bytes, where: str) -> str:
+    """Strict UTF-8 decoding; binary content (NUL bytes) and bad bytes raise :class:`CorpusError`."""
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise CorpusError(f"{where}: binary content (NUL byte at offset {nul}), not text")
+    try:
+        return raw.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{where}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from exc
+
+
 def read_text_file(path: Path) -> str:
-    """Read ``path`` as strict UTF-8; empty or undecodable files raise :class:`CorpusError`."""
+    """Read ``path`` as strict UTF-8; empty, binary or undecodable files raise :class:`CorpusError`."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read file ({exc.strerror})") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not valid UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from exc
+    text = decode(raw, str(path))
     if not text.strip():
         raise CorpusError(f"{path}: file is empty")
-    return text.lstrip("\ufeff")
+    return text
+
+
+def _fail(errors: list | None, exc: CorpusError) -> None:
+    """Raise ``exc``, or record it when bad documents are being skipped (``errors`` is a list)."""
+    if errors is None:
+        raise exc
+    errors.append(exc)
 
 
 def detect_format(path: Path) -> str:
@@ -58,30 +73,50 @@ def detect_format(path: Path) -> str:
     raise CorpusError(f"{path}: cannot tell the corpus format from the name; pass --format text|jsonl|redocred")
 
 
-def iter_text(path: Path) -> Iterator[Document]:
+def iter_text(path: Path, errors: list | None = None) -> Iterator[Document]:
     """A ``.txt`` file is one document; a folder yields each ``*.txt`` file in sorted order."""
     files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise CorpusError(f"{path}: folder holds no .txt files")
     for file in files:
         doc_id = str(file.relative_to(path)) if path.is_dir() else file.name
-        yield Document(doc_id, read_text_file(file))
-
-
-def iter_jsonl(path: Path, text_field: str = "text", id_field: str = "id") -> Iterator[Document]:
-    """One JSON object per line with a ``text_field``; ``id_field`` is optional (line number otherwise)."""
-    lines = read_text_file(path).splitlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
-            raise CorpusError(f"{path}:{lineno}: expected an object with a string field '{text_field}'")
-        doc_id = str(obj.get(id_field, f"{path.stem}:{lineno}"))
-        yield Document(doc_id, obj[text_field], {k: v for k, v in obj.items() if k != text_field})
+            yield Document(doc_id, read_text_file(file), {"source": str(file)})
+        except CorpusError as exc:
+            _fail(errors, exc)
+
+
+def iter_jsonl(path: Path, text_field: str = "text", id_field: str = "id",
+               errors: list | None = None) -> Iterator[Document]:
+    """One JSON object per line with a ``text_field``; ``id_field`` is optional (line number otherwise).
+
+    The file is streamed line by line, so its size is not limited by memory.
+    """
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read file ({exc.strerror})") from exc
+    with fh:
+        for lineno, raw in enumerate(fh, 1):
+            where = f"{path}:{lineno}"
+            try:
+                line = decode(raw, where)
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+                if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
+                    raise CorpusError(f"{where}: expected an object with a string field '{text_field}'")
+                if not obj[text_field].strip():
+                    raise CorpusError(f"{where}: field '{text_field}' is empty")
+            except CorpusError as exc:
+                _fail(errors, exc)
+                continue
+            doc_id = str(obj.get(id_field, f"{path.stem}:{lineno}"))
+            meta = {k: v for k, v in obj.items() if k != text_field}
+            yield Document(doc_id, obj[text_field], {**meta, "source": where})
 
 
 def redocred_text(sents: list[list[str]]) -> tuple[str, list[list[tuple[int, int]]]]:
@@ -102,7 +137,7 @@ def redocred_text(sents: list[list[str]]) -> tuple[str, list[list[tuple[int, int
     return "".join(parts), offsets
 
 
-def iter_redocred(path: Path) -> Iterator[Document]:
+def iter_redocred(path: Path, errors: list | None = None) -> Iterator[Document]:
     """Re-DocRED / DocRED JSON: a list of ``{title, sents, vertexSet, labels}`` documents."""
     try:
         data = json.loads(read_text_file(path))
@@ -111,17 +146,25 @@ def iter_redocred(path: Path) -> Iterator[Document]:
     if not isinstance(data, list):
         raise CorpusError(f"{path}: expected a JSON list of Re-DocRED documents")
     for i, doc in enumerate(data):
-        if not isinstance(doc, dict) or not isinstance(doc.get("sents"), list):
-            raise CorpusError(f"{path}: document {i} has no 'sents' list (not Re-DocRED format)")
-        text, offsets = redocred_text(doc["sents"])
+        sents = doc.get("sents") if isinstance(doc, dict) else None
+        if not isinstance(sents, list) or not all(isinstance(s, list) and all(isinstance(t, str) for t in s)
+                                                  for s in sents):
+            _fail(errors, CorpusError(f"{path}: document {i} has no 'sents' list of token lists "
+                                      "(not Re-DocRED format)"))
+            continue
+        text, offsets = redocred_text(sents)
         meta = {"title": doc.get("title", ""), "token_offsets": offsets,
                 "vertexSet": doc.get("vertexSet", []), "labels": doc.get("labels", [])}
         yield Document(f"{i}:{doc.get('title', '')}", text, meta)
 
 
 def read_corpus(path: str | Path, fmt: str = "auto", limit: int | None = None,
-                text_field: str = "text") -> Iterator[Document]:
-    """Stream the documents of ``path`` (at most ``limit``)."""
+                text_field: str = "text", errors: list | None = None) -> Iterator[Document]:
+    """Stream the documents of ``path`` (at most ``limit``).
+
+    Bad documents raise :class:`CorpusError`; pass a list as ``errors`` to skip them
+    instead (each skipped document's error is appended).
+    """
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: corpus path does not exist")
@@ -130,15 +173,15 @@ def read_corpus(path: str | Path, fmt: str = "auto", limit: int | None = None,
     if fmt == "auto":
         fmt = detect_format(path)
     readers = {"text": iter_text, "redocred": iter_redocred,
-               "jsonl": lambda p: iter_jsonl(p, text_field=text_field)}
+               "jsonl": lambda p, errors: iter_jsonl(p, text_field=text_field, errors=errors)}
     count = 0
-    for doc in readers[fmt](path):
+    for doc in readers[fmt](path, errors=errors):
         if limit is not None and count >= limit:
             return
         count += 1
         yield doc
     if count == 0:
-        raise CorpusError(f"{path}: corpus holds no documents")
+        raise CorpusError(f"{path}: corpus holds no {'usable ' if errors else ''}documents")
 
 
 def corpus_hash(docs: Iterable[Document]) -> str:

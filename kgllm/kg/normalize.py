@@ -56,17 +56,24 @@ class EntityCluster:
     label: str  # canonical surface form (the longest mention)
     etype: str  # coarse type
     aliases: set[str] = field(default_factory=set)
+    norms: set[str] = field(default_factory=set)  # normalised aliases
 
     @property
     def key(self) -> str:
         return entity_key(self.label, self.etype)
+
+    def add(self, surface: str, norm: str) -> None:
+        self.aliases.add(surface)
+        self.norms.add(norm)
+        if len(norm) > len(normalize_label(self.label)):
+            self.label = surface
 
 
 def _matches(cluster: EntityCluster, norm: str, etype: str, surface: str) -> bool:
     if cluster.etype != etype:
         return False
     canon = normalize_label(cluster.label)
-    if norm == canon or norm in {normalize_label(a) for a in cluster.aliases}:
+    if norm == canon or norm in cluster.norms:
         return True
     words = canon.split()
     if etype == "PER" and len(words) > 1 and len(norm.split()) == 1:
@@ -95,11 +102,8 @@ def group_mentions(mentions: list[tuple[str, str]]) -> tuple[list[int], list[Ent
                           and len(c.label.split()) == 1
                           and normalize_label(c.label) in (parts[-1], parts[0])), None)
         if found is None:
-            clusters.append(EntityCluster(surface, etype, {surface}))
+            clusters.append(EntityCluster(surface, etype))
             found = len(clusters) - 1
-        cluster = clusters[found]
-        cluster.aliases.add(surface)
-        if len(norm) > len(normalize_label(cluster.label)):
-            cluster.label = surface
+        clusters[found].add(surface, norm)
         assignment.append(found)
     return assignment, clusters

@@ -2,11 +2,13 @@
 
 A KG folder holds
 
-* ``entities.tsv``  -- ``id key label type count aliases`` (aliases joined by `` | ``);
+* ``entities.tsv``  -- ``id key label type count aliases sources`` (lists joined by `` | ``);
+* ``descriptions.tsv`` -- ``id description`` for entities that have one (imported KGs);
 * ``relations.tsv`` -- ``id name count``;
 * ``triples.tsv``   -- ``head relation tail count confidence`` as integer ids (fast loading);
 * ``provenance.tsv`` -- ``head relation tail doc sentence start end confidence``, one row per occurrence;
-* ``graph.ttl`` or ``graph.nt`` -- the same graph in RDF (see :mod:`kgllm.kg.rdf`);
+* ``graph.ttl`` or ``graph.nt`` -- the same graph in RDF (see :mod:`kgllm.kg.rdf`), and with
+  ``store="oxigraph"`` an on-disk Oxigraph store ``oxigraph/`` for SPARQL on large graphs;
 * ``meta.json`` -- corpus hash, spaCy model and version, extractor settings, counts.
 
 Ids are assigned in order of first appearance, so the same corpus and settings
@@ -38,6 +40,7 @@ class Entity:
     etype: str
     count: int = 0
     aliases: set[str] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)  # names of the KGs/corpora it came from
 
 
 @dataclass
@@ -57,10 +60,12 @@ class KnowledgeGraph:
         self.relation_counts: list[int] = []
         self.rel_to_id: dict[str, int] = {}
         self.edges: dict[tuple[int, int, int], Edge] = {}
+        self.descriptions: dict[int, str] = {}
         self.meta: dict = dict(meta or {})
 
     # -- building --------------------------------------------------------
-    def add_entity(self, key: str, label: str, etype: str, aliases: Iterable[str] = (), count: int = 1) -> int:
+    def add_entity(self, key: str, label: str, etype: str, aliases: Iterable[str] = (), count: int = 1,
+                   sources: Iterable[str] = ()) -> int:
         eid = self.key_to_id.get(key)
         if eid is None:
             eid = len(self.entities)
@@ -70,6 +75,7 @@ class KnowledgeGraph:
         ent.count += count
         ent.aliases.update(aliases)
         ent.aliases.add(label)
+        ent.sources.update(sources)
         return eid
 
     def relation_id(self, name: str) -> int:
@@ -112,15 +118,22 @@ class KnowledgeGraph:
         return f"KnowledgeGraph(entities={c['entities']}, relations={c['relations']}, edges={c['edges']})"
 
     # -- persistence -----------------------------------------------------
-    def write_files(self, folder: Path, rdf_format: str = "turtle") -> None:
+    def write_files(self, folder: Path, rdf_format: str = "turtle", store: str = "memory") -> None:
         """Write all files into an existing ``folder`` (callers make it atomic)."""
-        from kgllm.kg.rdf import write_rdf
+        from kgllm.kg.rdf import RDF_FORMATS, rdf_format as check_format, write_rdf
 
+        rdf_format = check_format(rdf_format)
         with open(folder / "entities.tsv", "w", encoding="utf-8") as fh:
-            fh.write("id\tkey\tlabel\ttype\tcount\taliases\n")
+            fh.write("id\tkey\tlabel\ttype\tcount\taliases\tsources\n")
             for i, e in enumerate(self.entities):
                 aliases = ALIAS_SEP.join(sorted(_clean(a) for a in e.aliases))
-                fh.write(f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\n")
+                sources = ALIAS_SEP.join(sorted(_clean(a) for a in e.sources))
+                fh.write(f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\t{sources}\n")
+        if self.descriptions:
+            with open(folder / "descriptions.tsv", "w", encoding="utf-8") as fh:
+                fh.write("id\tdescription\n")
+                for i, text in sorted(self.descriptions.items()):
+                    fh.write(f"{i}\t{_clean(text)}\n")
         with open(folder / "relations.tsv", "w", encoding="utf-8") as fh:
             fh.write("id\tname\tcount\n")
             for i, (name, n) in enumerate(zip(self.relations, self.relation_counts)):
@@ -133,17 +146,19 @@ class KnowledgeGraph:
                 fh.write(f"{h}\t{r}\t{t}\t{e.count}\t{e.confidence:.4f}\n")
                 for doc, sent, start, end, conf in e.provenance:
                     ph.write(f"{h}\t{r}\t{t}\t{_clean(doc)}\t{sent}\t{start}\t{end}\t{conf}\n")
-        write_rdf(self, folder, rdf_format)
         self.meta["counts"] = self.counts()
-        self.meta["rdf_file"] = rdf_file_name(rdf_format)
+        self.meta["rdf_file"] = RDF_FORMATS[rdf_format][0]
+        self.meta["rdf_store"] = store
+        write_rdf(self, folder, rdf_format, store)
         with open(folder / "meta.json", "w", encoding="utf-8") as fh:
             json.dump(self.meta, fh, indent=2, sort_keys=True, ensure_ascii=False)
             fh.write("\n")
 
-    def save(self, path: str | os.PathLike, rdf_format: str = "turtle", overwrite: bool = False) -> Path:
+    def save(self, path: str | os.PathLike, rdf_format: str = "turtle", overwrite: bool = False,
+             store: str = "memory") -> Path:
         """Write the KG folder atomically: a failure leaves no half-written folder."""
         with atomic_dir(path, overwrite=overwrite) as tmp:
-            self.write_files(tmp, rdf_format)
+            self.write_files(tmp, rdf_format, store)
         return Path(path)
 
     @classmethod
@@ -152,11 +167,13 @@ class KnowledgeGraph:
         folder = Path(path)
         if not (folder / "entities.tsv").is_file():
             raise KGFormatError(f"{folder}: not a KG folder (no entities.tsv); build one with `kgllm build-kg`")
-        kg = cls(_read_meta(folder))
-        for row in _read_tsv(folder / "entities.tsv", 6):
-            eid = kg.add_entity(row[1], row[2], row[3], [a for a in row[5].split(ALIAS_SEP) if a], int(row[4]))
+        kg = cls(read_meta(folder))
+        for row in _read_tsv(folder / "entities.tsv", 7):
+            eid = kg.add_entity(row[1], row[2], row[3], _split(row[5]), int(row[4]), _split(row[6]))
             if eid != int(row[0]):
                 raise KGFormatError(f"{folder / 'entities.tsv'}: ids are not 0..N-1 in order (row id {row[0]})")
+        if (folder / "descriptions.tsv").is_file():
+            kg.descriptions = {int(i): text for i, text in _read_tsv(folder / "descriptions.tsv", 2)}
         for row in _read_tsv(folder / "relations.tsv", 3):
             kg.relation_id(row[1])
             kg.relation_counts[int(row[0])] = int(row[2])
@@ -172,11 +189,11 @@ class KnowledgeGraph:
         return kg
 
 
-def rdf_file_name(rdf_format: str) -> str:
-    return {"turtle": "graph.ttl", "nt": "graph.nt", "ntriples": "graph.nt"}.get(rdf_format, "graph.ttl")
+def _split(field_: str) -> list[str]:
+    return [a for a in field_.split(ALIAS_SEP) if a]
 
 
-def _read_meta(folder: Path) -> dict:
+def read_meta(folder: Path) -> dict:
     path = folder / "meta.json"
     if not path.is_file():
         return {}

@@ -48,3 +48,34 @@ def test_cooccurrence_is_separate_and_optional(nlp):
 def test_numbers_are_excluded_by_default(nlp):
     ex, _ = _triples(nlp, "Three people visited Paris.")
     assert [m[4] for m in ex.mentions] == ["Paris"]
+
+
+def test_possessive_and_verb_object(nlp):
+    _, triples = _triples(nlp, "Microsoft's founder Bill Gates lives in Seattle.")
+    assert any({h, t} == {"Microsoft", "Bill Gates"} and r == "founder" for h, r, t in triples)
+    assert ("Bill Gates", "live_in", "Seattle") in triples
+
+
+def test_mentions_are_tidied(nlp):
+    ex, _ = _triples(nlp, "The Soviet Union's army fought from 1941 to 1945. The following year was quiet.")
+    surfaces = [m[4] for m in ex.mentions if m[5] != "PRON"]
+    assert "Soviet Union" in surfaces and "1941" in surfaces and "1945" in surfaces
+    assert not any("following year" in s or s.lower().startswith("the ") for s in surfaces)
+
+
+def test_pronouns_link_sentences(nlp):
+    text = "Angela Merkel studied physics. She was born in Hamburg."
+    ex, triples = _triples(nlp, text)
+    pron = [m for m in ex.mentions if m[5] == "PRON"]
+    assert [text[m[2]:m[3]] for m in pron] == ["She"]
+    assert ex.entities[pron[0][0]][0] == "Angela Merkel"
+    assert ("Angela Merkel", "born_in", "Hamburg") in triples
+    ex, triples = _triples(nlp, text, pronouns=False)
+    assert not any(m[5] == "PRON" for m in ex.mentions) and not triples
+
+
+def test_dates_pair_only_when_close(nlp):
+    _, near = _triples(nlp, "Barack Obama was born in 1961.")
+    assert ("Barack Obama", "born_in", "1961") in near
+    _, none = _triples(nlp, "From 1990 to 1995 nothing happened.")
+    assert not none  # two dates never form a relation

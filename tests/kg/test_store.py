@@ -1,8 +1,8 @@
 import pytest
-from rdflib import RDF, RDFS, Literal
+from rdflib import RDFS, Literal
 
 from kgllm.errors import KGFormatError
-from kgllm.kg.rdf import load_rdf, namespaces
+from kgllm.kg.rdf import load_rdf, open_graph, prefixes, query
 from kgllm.kg.store import KnowledgeGraph
 
 
@@ -32,12 +32,10 @@ def test_rdf_provenance_is_queryable_with_sparql(tmp_path):
     kg = _small()
     kg.save(tmp_path / "kg")
     g = load_rdf(tmp_path / "kg")
-    ns = namespaces()
     rows = list(g.query(
         """SELECT ?doc ?sent WHERE { ?st rdf:subject ?s ; rdf:predicate ?p ; rdf:object ?o ;
                prov:wasDerivedFrom ?doc ; kgo:sentence ?sent . ?s rdfs:label ?label }""",
-        initNs={"rdf": RDF, "rdfs": RDFS, "prov": ns["prov"], "kgo": ns["kgo"]},
-        initBindings={"label": Literal("Ada Lovelace")}))
+        initNs=prefixes(), initBindings={"label": Literal("Ada Lovelace")}))
     assert sorted((str(d).rsplit("/", 1)[-1], int(s)) for d, s in rows) == [("doc%201", 0), ("doc%202", 3)]
 
 

@@ -1,0 +1,177 @@
+"""The knowledge-graph subcommands of ``kgllm`` (argument parsing only; the work is in :mod:`kgllm.kg`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def build_kg_main(argv: Sequence[str]) -> int:
+    from kgllm.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
+    from kgllm.kg.build import build_kg
+    from kgllm.kg.corpus import FORMATS
+    from kgllm.kg.prepare import PrepareConfig
+
+    p = argparse.ArgumentParser(prog="kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
+    p.add_argument("corpus", help="a .txt file or folder of them, a .jsonl file, or a Re-DocRED .json file")
+    p.add_argument("--out", required=True, help="KG folder to write (appears atomically when done)")
+    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    p.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
+    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"),
+                   help="oxigraph: also write an on-disk SPARQL store (for large graphs)")
+    p.add_argument("--spacy-model", default=None)
+    p.add_argument("--exclude-labels", default=",".join(DEFAULT_EXCLUDED_LABELS),
+                   help="spaCy entity labels that never become nodes (comma-separated)")
+    p.add_argument("--max-path-len", type=int, default=ExtractConfig.max_path_len,
+                   help="longest dependency path (arcs) between two mentions that yields a relation")
+    p.add_argument("--time-max-path-len", type=int, default=ExtractConfig.time_max_path_len,
+                   help="the same for pairs involving a date or time")
+    p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
+    p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges")
+    p.add_argument("--batch-size", type=int, default=ExtractConfig.batch_size)
+    p.add_argument("--n-process", type=int, default=1)
+    p.add_argument("--shard-size", type=int, default=ExtractConfig.shard_size)
+    p.add_argument("--skip-bad", action="store_true", help="skip bad documents and report them")
+    prep = p.add_argument_group("corpus preparation (each optional, counted in meta.json)")
+    prep.add_argument("--normalize-unicode", action="store_true", help="NFKC normalisation")
+    prep.add_argument("--clean", action="store_true", help="strip markup, fold whitespace")
+    prep.add_argument("--dedup", default="none", choices=("none", "exact", "near"))
+    prep.add_argument("--near-threshold", type=float, default=0.8, help="Jaccard threshold for --dedup near")
+    prep.add_argument("--min-words", type=int, default=0, help="drop documents with fewer words")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    cfg = ExtractConfig(spacy_model=a.spacy_model, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
+                        max_path_len=a.max_path_len, time_max_path_len=a.time_max_path_len,
+                        cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
+                        shard_size=a.shard_size, pronouns=not a.no_pronouns)
+    prep_cfg = PrepareConfig(a.normalize_unicode, a.clean, a.min_words, a.dedup, a.near_threshold)
+    kg = build_kg(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite, not a.no_progress,
+                  a.text_field, a.store, prep_cfg, a.skip_bad)
+    if kg.prepare_report is not None:
+        print(kg.prepare_report.summary())
+    for err in kg.skipped:
+        print(f"skipped: {err}", file=sys.stderr)
+    if kg.skipped:
+        print(f"skipped {len(kg.skipped)} bad documents (listed in {a.out}/meta.json)")
+    print(f"{a.out}: {kg}")
+    return 0
+
+
+def kg_stats_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.stats import find_entity, format_stats, kg_stats, plot_degree_distribution, plot_neighbourhood
+    from kgllm.kg.store import KnowledgeGraph
+
+    p = argparse.ArgumentParser(prog="kgllm kg-stats", description="Statistics and pictures of a KG folder.")
+    p.add_argument("kg_dir")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--plot-dir", default=None, help="write degree_distribution.png (and the neighbourhood) here")
+    p.add_argument("--entity", default=None, help="draw this entity's neighbourhood (id, key or label)")
+    p.add_argument("--hops", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    kg = KnowledgeGraph.load(a.kg_dir)
+    stats = kg_stats(kg, top=a.top)
+    if a.json:
+        print(json.dumps({**stats, "degree_histogram": {str(k): v for k, v in stats["degree_histogram"].items()}}))
+    else:
+        print(format_stats(stats))
+    if a.plot_dir:
+        Path(a.plot_dir).mkdir(parents=True, exist_ok=True)
+        print(f"wrote {plot_degree_distribution(stats, str(Path(a.plot_dir) / 'degree_distribution.png'))}",
+              file=sys.stderr)
+        if a.entity:
+            node = find_entity(kg, a.entity)
+            path = Path(a.plot_dir) / f"neighbourhood_{node}.png"
+            print(f"wrote {plot_neighbourhood(kg, node, str(path), a.hops)}", file=sys.stderr)
+    return 0
+
+
+def kg_eval_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.evaluate import evaluate_redocred, format_eval
+
+    p = argparse.ArgumentParser(prog="kgllm kg-eval", description="Evaluate a KG against gold annotations.")
+    p.add_argument("kg_dir")
+    p.add_argument("--gold", required=True, help="redocred:PATH (the Re-DocRED file the KG was built from)")
+    p.add_argument("--match", default="exact", choices=("exact", "overlap"),
+                   help="how predicted mentions map to gold entities for the pair metrics")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    kind, _, path = a.gold.partition(":")
+    if kind != "redocred" or not path:
+        p.error("--gold must be redocred:PATH")
+    metrics = evaluate_redocred(a.kg_dir, path, a.match)
+    print(json.dumps(metrics, indent=2) if a.json else format_eval(metrics))
+    return 0
+
+
+def kg_query_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.rdf import open_graph, query
+
+    p = argparse.ArgumentParser(prog="kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
+                                "stmt:, doc:, kgo:, prov:, rdf:, rdfs:, skos:, xsd: are predefined.")
+    p.add_argument("kg_dir")
+    p.add_argument("sparql", help="the query; use ?variables bound with --bind for values from text")
+    p.add_argument("--bind", action="append", default=[], metavar="VAR=TEXT",
+                   help="bind ?VAR to the string literal TEXT (safely, never spliced into the query)")
+    p.add_argument("--store", default="auto", choices=("auto", "memory", "oxigraph"))
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    bindings = dict(b.split("=", 1) for b in a.bind if "=" in b)
+    rows = query(open_graph(a.kg_dir, a.store), a.sparql, bindings)
+    if a.json:
+        print(json.dumps(rows, default=str))
+    else:
+        cols = list(rows[0]) if rows else []
+        print("\t".join(cols))
+        for row in rows:
+            print("\t".join("" if row[c] is None else str(row[c]) for c in cols))
+    return 0
+
+
+def kg_import_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.imports import IMPORT_FORMATS, import_kg
+
+    p = argparse.ArgumentParser(prog="kgllm kg-import", description="Import an existing KG into a KG folder.")
+    p.add_argument("format", choices=IMPORT_FORMATS)
+    p.add_argument("path", help="file or folder (tsv: train/valid/test.txt; openke: *2id.txt; lama: P*.jsonl)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", default=None, help="source name used in entity keys (default: folder/file name)")
+    p.add_argument("--splits", default=None, help="comma-separated splits (tsv/openke: train,valid,test; lama: test)")
+    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
+    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"))
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    kwargs = {}
+    if a.splits and a.format != "rdf":
+        kwargs["splits"] = tuple(a.splits.split(","))
+    if a.name:
+        kwargs["name"] = a.name
+    kg = import_kg(a.format, a.path, **kwargs)
+    kg.save(a.out, a.rdf_format, a.overwrite, a.store)
+    print(f"{a.out}: {kg}")
+    return 0
+
+
+def kg_merge_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.imports import merge
+    from kgllm.kg.store import KnowledgeGraph
+
+    p = argparse.ArgumentParser(prog="kgllm kg-merge", description="Merge two KG folders (A's ids are kept).")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--out", required=True)
+    p.add_argument("--by", default="id", choices=("id", "label"))
+    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
+    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"))
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    kg = merge(KnowledgeGraph.load(a.a, provenance=True), KnowledgeGraph.load(a.b, provenance=True), a.by)
+    kg.save(a.out, a.rdf_format, a.overwrite, a.store)
+    print(f"{a.out}: {kg}")
+    return 0

@@ -1,0 +1,147 @@
+"""``kgllm kg-eval``: compare a KG built from Re-DocRED documents with their gold annotations.
+
+Metrics (micro-averaged over documents):
+
+* ``mention_*`` -- predicted entity mentions (``mentions.tsv``) against gold mentions, by
+  exact character span;
+* ``pair_*`` -- unordered gold entity pairs that hold a relation against entity pairs joined
+  by an extracted (non-co-occurrence) edge of the document. Each end of an edge occurrence is
+  the named mention of its entity inside the occurrence's evidence span, mapped to the gold
+  entity with that exact span (``match="overlap"``: the gold mention it overlaps most); an end
+  with no such mention (a resolved pronoun) takes the gold entity most of its entity's mentions
+  in the document map to. Ends that map to no gold entity drop the pair;
+* ``cooc_pair_*`` -- the same for a baseline that joins every two entities mentioned in one
+  sentence, computed from the same predicted mentions in the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from kgllm.errors import KGFormatError
+from kgllm.kg.corpus import read_corpus
+from kgllm.kg.extract import COOCCURRENCE
+from kgllm.kg.store import _read_tsv, read_meta
+
+
+def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def gold_documents(gold: Path, n_docs: int, expected_sha: str | None) -> list:
+    docs = list(read_corpus(gold, "redocred", limit=n_docs))
+    digest = hashlib.sha256()
+    for d in docs:
+        digest.update(d.doc_id.encode() + b"\0" + d.text.encode() + b"\0")
+    if expected_sha and digest.hexdigest() != expected_sha:
+        raise KGFormatError(f"{gold}: its first {n_docs} documents are not the corpus this KG was built from "
+                            "(sha256 differs); build the KG with --format redocred from this file")
+    return docs
+
+
+def _gold(doc) -> tuple[dict, set]:
+    """Gold mention spans -> entity index, and the unordered related entity pairs."""
+    offsets = doc.meta["token_offsets"]
+    spans = {}
+    for e, mentions in enumerate(doc.meta["vertexSet"]):
+        for m in mentions:
+            tok = offsets[m["sent_id"]]
+            spans[(tok[m["pos"][0]][0], tok[m["pos"][1] - 1][1])] = e
+    pairs = {frozenset((lab["h"], lab["t"])) for lab in doc.meta["labels"] if lab["h"] != lab["t"]}
+    return spans, pairs
+
+
+def _map(span: tuple[int, int], gold_spans: dict, match: str = "exact") -> int | None:
+    if span in gold_spans or match == "exact":
+        return gold_spans.get(span)
+    best, best_overlap = None, 0
+    for (s, e), ent in gold_spans.items():
+        overlap = min(e, span[1]) - max(s, span[0])
+        if overlap > best_overlap:
+            best, best_overlap = ent, overlap
+    return best
+
+
+def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact") -> dict:
+    """All metrics for the KG at ``kg_dir`` against the Re-DocRED file ``gold``.
+
+    ``match`` maps predicted mentions to gold entities for the pair metrics: ``exact`` spans
+    or the largest ``overlap``.
+    """
+    if match not in ("exact", "overlap"):
+        raise ValueError("match must be 'exact' or 'overlap'")
+    kg_dir, gold = Path(kg_dir), Path(gold)
+    meta = read_meta(kg_dir)
+    n_docs = meta.get("corpus", {}).get("documents")
+    if not n_docs:
+        raise KGFormatError(f"{kg_dir}/meta.json: no corpus document count; not a built KG")
+    docs = gold_documents(gold, n_docs, meta.get("corpus", {}).get("sha256"))
+    mentions: dict[str, list] = defaultdict(list)  # doc -> [(sent, start, end, entity)]
+    for doc, sent, start, end, ent, label, _text in _read_tsv(kg_dir / "mentions.tsv", 7):
+        if label != "PRON":
+            mentions[doc].append((int(sent), int(start), int(end), int(ent)))
+    relations = [row[1] for row in _read_tsv(kg_dir / "relations.tsv", 3)]
+    occurrences: dict[str, list] = defaultdict(list)
+    for h, r, t, doc, sent, start, end, _ in _read_tsv(kg_dir / "provenance.tsv", 8):
+        if relations[int(r)] != COOCCURRENCE:
+            occurrences[doc].append((int(h), int(t), int(sent), int(start), int(end)))
+    tp_m = n_pm = n_gm = 0
+    counts = {"pair": [0, 0, 0], "cooc_pair": [0, 0, 0]}
+    for doc in docs:
+        gold_spans, gold_pairs = _gold(doc)
+        pred = mentions.get(doc.doc_id, [])
+        pred_spans = {(s, e) for _, s, e, _ in pred}
+        tp_m += len(pred_spans & set(gold_spans))
+        n_pm += len(pred_spans)
+        n_gm += len(gold_spans)
+        gold_of = {(s, e): _map((s, e), gold_spans, match) for _, s, e, _ in pred}
+        votes: dict[int, Counter] = defaultdict(Counter)
+        by_sent: dict[int, list] = defaultdict(list)
+        for sent, s, e, ent in pred:
+            by_sent[sent].append((s, e, ent))
+            if gold_of[(s, e)] is not None:
+                votes[ent][gold_of[(s, e)]] += 1
+        entity_gold = {ent: c.most_common(1)[0][0] for ent, c in votes.items()}
+        extracted = set()
+        for h, t, sent, start, end in occurrences.get(doc.doc_id, []):
+            ends = {}
+            for s, e, ent in by_sent.get(sent, []):
+                if ent in (h, t) and start <= s and e <= end:
+                    ends.setdefault(ent, gold_of[(s, e)])
+            gh = ends[h] if h in ends else entity_gold.get(h)
+            gt = ends[t] if t in ends else entity_gold.get(t)
+            if gh is not None and gt is not None and gh != gt:
+                extracted.add(frozenset((gh, gt)))
+        cooc = set()
+        for items in by_sent.values():
+            for i, (s1, e1, a) in enumerate(items):
+                for s2, e2, b in items[i + 1:]:
+                    ga, gb = gold_of[(s1, e1)], gold_of[(s2, e2)]
+                    if a != b and ga is not None and gb is not None and ga != gb:
+                        cooc.add(frozenset((ga, gb)))
+        for name, pred_pairs in (("pair", extracted), ("cooc_pair", cooc)):
+            c = counts[name]
+            c[0] += len(pred_pairs & gold_pairs)
+            c[1] += len(pred_pairs)
+            c[2] += len(gold_pairs)
+    out = {"documents": len(docs), "match": match}
+    out.update(zip(("mention_precision", "mention_recall", "mention_f1"), prf(tp_m, n_pm, n_gm)))
+    for name, (tp, n_pred, n_gold) in counts.items():
+        out.update(zip((f"{name}_precision", f"{name}_recall", f"{name}_f1"), prf(tp, n_pred, n_gold)))
+        out[f"{name}s_predicted"] = n_pred
+    out["gold_mentions"], out["gold_pairs"] = n_gm, counts["pair"][2]
+    out["pair_f1_over_cooc"] = out["pair_f1"] / out["cooc_pair_f1"] if out["cooc_pair_f1"] else 0.0
+    return out
+
+
+def format_eval(metrics: dict) -> str:
+    keys = ["mention_precision", "mention_recall", "mention_f1", "pair_precision", "pair_recall", "pair_f1",
+            "cooc_pair_precision", "cooc_pair_recall", "cooc_pair_f1", "pair_f1_over_cooc"]
+    lines = [f"documents {metrics['documents']}  gold mentions {metrics['gold_mentions']}  "
+             f"gold pairs {metrics['gold_pairs']}"]
+    lines += [f"{k:<22}{metrics[k]:.4f}" for k in keys]
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""kg-eval on a hand-made KG folder whose right answers are known."""
+
+import json
+
+import pytest
+
+from kgllm.errors import KGFormatError
+from kgllm.kg.corpus import read_corpus
+from kgllm.kg.evaluate import evaluate_redocred, prf
+
+
+def _write(folder, redocred_file, mentions, provenance, relations=("born_in", "co_occurs_with")):
+    import hashlib
+
+    docs = list(read_corpus(redocred_file, "redocred", limit=1))
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(d.doc_id.encode() + b"\0" + d.text.encode() + b"\0")
+    folder.mkdir()
+    (folder / "meta.json").write_text(json.dumps({"corpus": {"documents": 1, "sha256": h.hexdigest()}}))
+    (folder / "relations.tsv").write_text("id\tname\tcount\n" + "".join(f"{i}\t{r}\t1\n" for i, r in
+                                                                      enumerate(relations)))
+    (folder / "mentions.tsv").write_text("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n" + "".join(
+        f"{docs[0].doc_id}\t{s}\t{a}\t{b}\t{e}\t{lab}\tx\n" for s, a, b, e, lab in mentions))
+    (folder / "provenance.tsv").write_text("head\trelation\ttail\tdoc\tsentence\tstart\tend\tconfidence\n" + "".join(
+        f"{h_}\t{r}\t{t}\t{docs[0].doc_id}\t{s}\t{a}\t{b}\t1.0\n" for h_, r, t, s, a, b in provenance))
+    return docs[0]
+
+
+def test_known_answers(tmp_path, redocred_file):
+    # doc 0: "Barack Obama was born in Honolulu , Hawaii . Obama served as president of the United States ..."
+    # gold entities: 0 Barack Obama (0,12)+(45,50), 1 Honolulu (25,33), 2 Hawaii (36,42), 3 United States (78,91),
+    # 4 2009; gold pairs: {0,1} {1,2} {0,3} {1,3}
+    doc = _write(tmp_path / "kg", redocred_file,
+                 mentions=[(0, 0, 12, 0, "PERSON"), (0, 25, 33, 1, "GPE"), (0, 36, 42, 2, "GPE"),
+                           (1, 45, 50, 0, "PERSON"), (1, 51, 57, 9, "PERSON"), (1, 45, 50, 0, "PRON")],
+                 provenance=[(0, 0, 1, 0, 0, 33), (1, 0, 2, 0, 25, 42), (0, 0, 2, 0, 0, 42), (0, 1, 1, 0, 0, 33)])
+    assert doc.text[0:12] == "Barack Obama" and doc.text[45:50] == "Obama" and doc.text[78:91] == "United States"
+    m = evaluate_redocred(tmp_path / "kg", redocred_file)
+    assert m["mention_precision"] == pytest.approx(4 / 5)  # "served" is wrong; the PRON row is not counted
+    assert m["mention_recall"] == pytest.approx(4 / 6)
+    # extracted pairs {0,1} (gold), {1,2} (gold), {0,2} (not gold); the co-occurrence edge is ignored
+    assert (m["pair_precision"], m["pair_recall"]) == (pytest.approx(2 / 3), pytest.approx(2 / 4))
+    # baseline: sentence 0 -> {0,1} {0,2} {1,2}; sentence 1 -> Obama + unmapped mention -> nothing
+    assert (m["cooc_pair_precision"], m["cooc_pair_recall"]) == (pytest.approx(2 / 3), pytest.approx(2 / 4))
+
+
+def test_pronoun_end_maps_through_its_entity(tmp_path, redocred_file):
+    _write(tmp_path / "kg", redocred_file,
+           mentions=[(0, 0, 12, 0, "PERSON"), (1, 45, 50, 0, "PRON"), (1, 78, 91, 3, "GPE")],
+           provenance=[(0, 0, 3, 1, 45, 91)])
+    m = evaluate_redocred(tmp_path / "kg", redocred_file)
+    assert m["pair_precision"] == 1.0 and m["pair_recall"] == pytest.approx(1 / 4)
+
+
+def test_gold_must_be_the_built_corpus(tmp_path, redocred_file, kg_dir):
+    _write(tmp_path / "kg", redocred_file, [], [])
+    meta = json.loads((tmp_path / "kg" / "meta.json").read_text())
+    meta["corpus"]["sha256"] = "0" * 64
+    (tmp_path / "kg" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(KGFormatError, match="not the corpus this KG was built from"):
+        evaluate_redocred(tmp_path / "kg", redocred_file)
+
+
+def test_fixture_kg_scores_are_sane(kg_dir, redocred_file):
+    m = evaluate_redocred(kg_dir, redocred_file)
+    assert m["documents"] == 6 and m["mention_f1"] > 0.6
+    assert 0 < m["pair_precision"] <= 1 and 0 < m["cooc_pair_recall"] <= 1
+
+
+def test_prf():
+    assert prf(0, 0, 5) == (0.0, 0.0, 0.0)
+    assert prf(2, 4, 8) == (0.5, 0.25, pytest.approx(1 / 3))
