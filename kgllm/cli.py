@@ -18,6 +18,18 @@ def lightning_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def ablate_main(argv: Sequence[str]) -> int:
+    from kgllm.ablate import main as ablate
+
+    return ablate(argv)
+
+
+def probe_main(argv: Sequence[str]) -> int:
+    from kgllm.probe import main as probe
+
+    return probe(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.demo import main as demo
 
@@ -31,6 +43,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "kg-query": (cli_kg.kg_query_main, "SPARQL over a KG folder (bound variables for text)"),
     "kg-import": (cli_kg.kg_import_main, "import TSV / OpenKE / LAMA / RDF knowledge graphs"),
     "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
+    "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
+    "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "demo": (demo_main, "KG from Re-DocRED -> fused MLM pretraining -> fine-tuning with fusion on/off"),
     **{c: (lightning_main, f"LightningCLI {c} (e.g. kgllm {c} --config experiments/...yaml)") for c in LIGHTNING},
 }

@@ -47,13 +47,18 @@ class SubgraphConfig:
 
     Args:
         num_hops: neighbourhood depth around the linked nodes.
-        max_neighbors: at most this many new nodes per hop and example.
-        max_nodes: hard cap on nodes per example subgraph.
+        max_neighbors: at most this many new neighbours per frontier node and hop.
+        max_nodes: hard cap on nodes per subgraph.
+        edges: ``induced`` (all KG edges among the chosen nodes) or ``sampled`` (only the edges the
+            expansion walked; bounded by ``max_neighbors`` per node).
+        sample: which neighbours: ``top`` (strongest edges, deterministic) or ``random`` (seeded).
     """
 
     num_hops: int = 1
     max_neighbors: int = 16
     max_nodes: int = 64
+    edges: str = "induced"
+    sample: str = "top"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,21 +7,25 @@ import sys
 import warnings
 from typing import Sequence
 
-from lightning.pytorch import LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
-from kgllm.data.datamodule import KGDataModule
 
 
 class KGLightningCLI(LightningCLI):
-    """LightningCLI whose ``data.kg_dir`` and ``data.backbone`` feed the model too.
-
-    The resolved configuration is written as ``config.yaml`` into each run's log folder.
+    """LightningCLI over any kgllm LightningModule and LightningDataModule (``class_path`` in the
+    config). Models read what depends on the data (KG folder, backbone, label count, graph size)
+    from the datamodule when the config leaves it unset. The resolved configuration is written as
+    ``config.yaml`` into each run's log folder (rank 0 only), with the KG's ``meta.json`` beside
+    it; checkpoints are written atomically and carry the RNG states.
     """
 
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data.kg_dir", "model.init_args.kg_dir")
-        parser.link_arguments("data.backbone", "model.init_args.backbone")
+    def instantiate_trainer(self, **kwargs):
+        from kgllm.lit.runtime import AtomicCheckpointIO
+
+        if not self._get(self.config_init, "trainer", default={}).get("plugins"):
+            kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        return super().instantiate_trainer(**kwargs)
 
 
 def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningCLI:
@@ -36,6 +40,10 @@ def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningC
 
 
 def _cli(args: list[str] | None, run: bool) -> KGLightningCLI:
-    return KGLightningCLI(LightningModule, KGDataModule, subclass_mode_model=True, args=args,
+    from kgllm.lit.runtime import RNGStates, SaveKGMeta
+
+    return KGLightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                          args=args,
                           run=run, save_config_kwargs={"overwrite": True},
+                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta()]},
                           parser_kwargs={"default_env": False})

@@ -16,6 +16,8 @@ FIXTURE_DATASET_ARGS = {
     "redocred_rc": {"train_docs": "0:4", "val_docs": "4:5", "test_docs": "5:6", "min_count": 1},
     "fewrel": {"n_train": 3, "n_val": 1},
     "sst2": {},
+    "redocred_ner": {"train_docs": "0:4", "val_docs": "4:5", "test_docs": "5:6"},
+    "lama_mlm": {"max_facts": 5},
 }
 
 

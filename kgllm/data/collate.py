@@ -12,7 +12,7 @@ ablation arm sees the same masks.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch_geometric.data import Batch
@@ -61,12 +61,14 @@ class KGCollator:
 
     Returns a dict with ``input_ids`` (B, T), ``attention_mask`` (B, T), ``token_node`` (B, T)
     (row in ``graph`` or -1), ``graph`` (PyG ``Batch``: ``n_id``, ``edge_index``, ``edge_type``),
-    ``labels`` ((B, T) for MLM with -100 off the masks; (B,) otherwise) and, for relation
-    classification, ``head_pos`` / ``tail_pos`` (B,).
+    ``labels`` ((B, T) for MLM with -100 off the masks and for token classification; (B,)
+    otherwise), for MLM ``entity_targets`` (B, T), and for relation classification ``head_pos`` /
+    ``tail_pos`` (B,).
     """
 
     def __init__(self, tokenizer, sampler: SubgraphSampler, task: str, mlm_probability: float = 0.15,
-                 masking: str = "entity", unlink_masked: bool = True, eval_seed: int | None = None) -> None:
+                 masking: str = "entity", unlink_masked: bool = True, eval_seed: int | None = None,
+                 train_seed: int | None = None, epoch: Callable[[], int] | None = None) -> None:
         if masking not in MASKING:
             raise ValueError(f"masking must be one of {MASKING}, got {masking!r}")
         self.pad_id = tokenizer.pad_token_id
@@ -78,15 +80,30 @@ class KGCollator:
         self.masking = masking
         self.unlink_masked = unlink_masked
         self.eval_seed = eval_seed
+        self.train_seed = train_seed
+        self.epoch = epoch or (lambda: 0)
 
-    def _mask(self, feat: dict, gen: torch.Generator | None) -> tuple[list[int], list[int], list[int]]:
+    def _generator(self, feat: dict, b: int) -> torch.Generator | None:
+        """Masks depend only on the seed, the example and the epoch -- not on the model or on how a
+        run was interrupted -- so every ablation arm and every resumed run sees the same masks
+        (``None``: the global RNG)."""
+        idx = int(feat.get("idx", b))
+        if self.eval_seed is not None:
+            return torch.Generator().manual_seed(self.eval_seed + idx)
+        if self.train_seed is not None:
+            return torch.Generator().manual_seed((self.train_seed * 1_000_003 + idx) * 7919 + self.epoch())
+        return None
+
+    def _mask(self, feat: dict, gen: torch.Generator | None) -> tuple[list[int], list[int], list[int], list[int]]:
         ids, nodes = list(feat["input_ids"]), list(feat["token_node"])
         labels = [-100] * len(ids)
+        entity = [-1] * len(ids)
         chosen = choose_masked(mask_units(feat, self.masking), self.mlm_probability, gen)
         for i, m in enumerate(chosen):
             if not m:
                 continue
             labels[i] = ids[i]
+            entity[i] = nodes[i]
             if self.unlink_masked:
                 nodes[i] = -1
             r = torch.rand((), generator=gen).item()
@@ -94,7 +111,7 @@ class KGCollator:
                 ids[i] = self.mask_id
             elif r < 0.9:
                 ids[i] = int(torch.randint(self.vocab_size, (), generator=gen))
-        return ids, nodes, labels
+        return ids, nodes, labels, entity
 
     def __call__(self, feats: list[dict]) -> dict:
         B, T = len(feats), max(len(f["input_ids"]) for f in feats)
@@ -102,15 +119,14 @@ class KGCollator:
         attention = torch.zeros(B, T, dtype=torch.long)
         token_node = torch.full((B, T), -1, dtype=torch.long)
         mlm_labels = torch.full((B, T), -100, dtype=torch.long)
+        entity_targets = torch.full((B, T), -1, dtype=torch.long)
         graphs = []
         for b, f in enumerate(feats):
             ids, nodes = f["input_ids"], f["token_node"]
             if self.task == "mlm":
-                gen = None
-                if self.eval_seed is not None:
-                    gen = torch.Generator().manual_seed(self.eval_seed + int(f.get("idx", b)))
-                ids, nodes, labels = self._mask(f, gen)
+                ids, nodes, labels, entity = self._mask(f, self._generator(f, b))
                 mlm_labels[b, :len(labels)] = torch.tensor(labels)
+                entity_targets[b, :len(entity)] = torch.tensor(entity)
             n = len(ids)
             input_ids[b, :n] = torch.tensor(ids)
             attention[b, :n] = 1
@@ -125,6 +141,11 @@ class KGCollator:
         batch = {"input_ids": input_ids, "attention_mask": attention, "token_node": token_node, "graph": graph}
         if self.task == "mlm":
             batch["labels"] = mlm_labels
+            batch["entity_targets"] = entity_targets  # global node id of masked linked tokens, else -1
+        elif self.task == "token_cls":
+            batch["labels"] = torch.full((B, T), -100, dtype=torch.long)
+            for b, f in enumerate(feats):
+                batch["labels"][b, :len(f["label"])] = torch.tensor(f["label"])
         else:
             batch["labels"] = torch.tensor([f["label"] for f in feats], dtype=torch.long)
         if self.task == "rel_cls":

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from kgllm.config import SubgraphConfig
 from kgllm.data.collate import KGCollator
 from kgllm.data.datasets import DATASETS, load_dataset
 from kgllm.data.features import Featurizer, add_markers, detect_mentions
+from kgllm.data.sampler import EpochSampler
 from kgllm.data.subgraph import SubgraphSampler
 from kgllm.errors import KGLLMError
 
 log = logging.getLogger(__name__)
+CONTROLS = ("none", "shuffled_links", "random_graph")
+
+
+def shuffle_links(feats: list[dict], num_nodes: int, seed: int) -> None:
+    """Point every link at another node through one seeded random bijection of node ids (in place)."""
+    perm = torch.randperm(num_nodes, generator=torch.Generator().manual_seed(seed)).tolist()
+    for f in feats:
+        f["token_node"] = [perm[v] if v >= 0 else -1 for v in f["token_node"]]
+
+
+def rewire(graph, seed: int):
+    """The same edges with their tails permuted at random: every node keeps its in- and out-degree
+    and every edge its relation type, but who is connected to whom is random."""
+    g = graph.clone()
+    perm = torch.randperm(g.edge_index.size(1), generator=torch.Generator().manual_seed(seed))
+    g.edge_index = torch.stack([g.edge_index[0], g.edge_index[1][perm]])
+    return g
 
 
 class KGDataModule(L.LightningDataModule):
@@ -37,6 +57,11 @@ class KGDataModule(L.LightningDataModule):
         eval_seed: seed of the fixed validation/test masks.
         spacy_model: spaCy pipeline for mention detection (``None``: the default pipeline).
         num_workers: DataLoader workers.
+        control: ``none``, ``shuffled_links`` (every linked mention points at a fixed random other
+            node: a seeded bijection of node ids) or ``random_graph`` (the KG's edges rewired at
+            random, keeping every node's in- and out-degree).
+        data_seed: seed of the training order, the training masks and the controls; ``None`` takes
+            the run's ``seed_everything`` seed, so every ablation arm of a seed sees the same data.
     """
 
     def __init__(self, dataset: str, kg_dir: str, backbone: str = "minilm", data_dir: str | None = None,
@@ -44,10 +69,13 @@ class KGDataModule(L.LightningDataModule):
                  eval_batch_size: int | None = None, max_train: int | None = None, max_eval: int | None = None,
                  mlm_probability: float = 0.15, masking: str = "entity", num_hops: int = 1,
                  max_neighbors: int = 16, max_nodes: int = 64, eval_seed: int = 1234,
-                 spacy_model: str | None = None, num_workers: int = 0) -> None:
+                 spacy_model: str | None = None, num_workers: int = 0, control: str = "none",
+                 data_seed: int | None = None) -> None:
         super().__init__()
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
+        if control not in CONTROLS:
+            raise ValueError(f"unknown control {control!r}; choose one of {CONTROLS}")
         self.save_hyperparameters()
         self.task = DATASETS[dataset][0]
         self.subgraph = SubgraphConfig(num_hops, max_neighbors, max_nodes)
@@ -78,7 +106,10 @@ class KGDataModule(L.LightningDataModule):
             add_markers(self.tokenizer)
         splits, self.label_names, _ = load_dataset(hp.dataset, hp.data_dir, hp.max_train, hp.max_eval,
                                                    **(hp.dataset_args or {}))
-        self.sampler = SubgraphSampler(to_pyg(self.kg), self.subgraph)
+        graph = to_pyg(self.kg)
+        if hp.control == "random_graph":
+            graph = rewire(graph, self.seed)
+        self.sampler = SubgraphSampler(graph, self.subgraph)
         featurizer = Featurizer(self.tokenizer, EntityLinker.from_kg(self.kg), self.task, hp.max_length)
         for split, examples in splits.items():
             if not examples:
@@ -87,16 +118,30 @@ class KGDataModule(L.LightningDataModule):
             feats = [f for ex, spans in zip(examples, found) for f in featurizer(ex, spans)]
             for i, f in enumerate(feats):
                 f["idx"] = i
+            if hp.control == "shuffled_links":
+                shuffle_links(feats, self.kg.num_entities, self.seed)
             self.features[split] = feats
         log.info("%s features: %s", hp.dataset, featurizer.stats.summary())
         self.feature_stats = featurizer.stats
 
+    @property
+    def seed(self) -> int:
+        if self.hparams.data_seed is not None:
+            return int(self.hparams.data_seed)
+        return int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+    def current_epoch(self) -> int:
+        trainer = self.trainer
+        return int(trainer.current_epoch) if trainer is not None else 0
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
         collate = KGCollator(self.tokenizer, self.sampler, self.task, hp.mlm_probability, hp.masking,
-                             eval_seed=None if shuffle else hp.eval_seed)
+                             eval_seed=None if shuffle else hp.eval_seed, train_seed=self.seed,
+                             epoch=self.current_epoch)
+        sampler = EpochSampler(len(self.features[split]), self.seed, self.current_epoch) if shuffle else None
         return DataLoader(self.features[split], batch_size=hp.batch_size if shuffle else
-                          (hp.eval_batch_size or hp.batch_size), shuffle=shuffle, collate_fn=collate,
+                          (hp.eval_batch_size or hp.batch_size), sampler=sampler, collate_fn=collate,
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -13,6 +13,11 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
   the first 500 examples train, the next 100 val, the last 100 test.
 * ``sst2``: ``sst2/train.tsv`` / ``dev.tsv`` (val) / ``test.tsv`` (the labelled GLUE dev set).
 * ``text`` (MLM): any corpus ``build-kg`` reads (``path``, ``format``), split by ``val_fraction``.
+* ``redocred_ner`` (token classification): Re-DocRED sentences with BIO tags of the gold
+  mention types (PER, ORG, LOC, TIME, NUM, MISC); documents as for ``redocred_rc``.
+* ``lama_mlm`` (MLM): LAMA T-REx evidence sentences (object restored) of the relations in
+  ``relations`` (default: all with test facts), at most ``max_facts`` facts each, with the
+  subject and object mentions linked to ``wd:<QID>`` KG nodes; every 20th sentence is validation.
 
 ``max_train`` / ``max_eval`` cap the number of examples (first N, fixed order).
 """
@@ -41,6 +46,7 @@ class TextExample:
     head: tuple[int, int] | None = None
     tail: tuple[int, int] | None = None
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # known mentions (start, end, label)
+    links: list[tuple[int, int, str]] = field(default_factory=list)  # known links (start, end, KG entity key)
 
 
 def parse_range(spec: str) -> slice:
@@ -157,6 +163,57 @@ def load_text(data_dir=None, path: str = "", format: str = "auto", val_fraction:
     return {"train": train, "val": val, "test": val}, []
 
 
+NER_TYPES = ("PER", "ORG", "LOC", "TIME", "NUM", "MISC")
+NER_LABELS = ["O"] + [f"{p}-{t}" for t in NER_TYPES for p in ("B", "I")]
+
+
+def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100",
+                      **_) -> tuple:
+    path = dataset_file("redocred", "dev_revised.json", root=data_dir)
+    data = _load_json(path)
+    splits = {}
+    for split, rng in zip(SPLITS, (train_docs, val_docs, test_docs)):
+        out = []
+        for doc in data[parse_range(rng)]:
+            for sid, sent in enumerate(doc["sents"]):
+                text, offsets = redocred_text([sent])
+                spans = sorted({(offsets[0][m["pos"][0]][0], offsets[0][m["pos"][1] - 1][1], m["type"])
+                                for ent in doc["vertexSet"] for m in ent if m["sent_id"] == sid})
+                out.append(TextExample(text, spans=[s for i, s in enumerate(spans)
+                                                    if i == 0 or s[0] >= spans[i - 1][1]]))
+        splits[split] = out
+    return splits, NER_LABELS
+
+
+def _lama_sentences(data_dir, relations, max_facts: int) -> list[TextExample]:
+    root = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
+    files = sorted(root.glob("P*.test.jsonl"))
+    wanted = set(relations) if relations else None
+    out = []
+    for path in files:
+        if wanted is not None and path.name.split(".")[0] not in wanted:
+            continue
+        for line in read_text_file(path).splitlines()[:max_facts]:
+            fact = json.loads(line)
+            for ev in fact.get("evidences", []):
+                obj = ev.get("obj_surface") or fact["obj_label"]
+                text = ev["masked_sentence"].replace("[MASK]", obj, 1)
+                links = []
+                for surface, key in ((ev.get("sub_surface") or fact["sub_label"], fact["sub_uri"]), (obj, fact["obj_uri"])):
+                    start = text.find(surface)
+                    if start >= 0 and all(start >= e or start + len(surface) <= s for s, e, _ in links):
+                        links.append((start, start + len(surface), f"wd:{key}"))
+                out.append(TextExample(text, links=sorted(links)))
+    return list({e.text: e for e in out}.values())  # one copy of repeated evidence sentences
+
+
+def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: int = 200, **_) -> tuple:
+    sents = _lama_sentences(data_dir, relations, max_facts)
+    val = sents[::20]
+    train = [s for i, s in enumerate(sents) if i % 20]
+    return {"train": train, "val": val, "test": val}, []
+
+
 DATASETS: dict[str, tuple[str, Callable]] = {
     # name: (task, loader)
     "redocred": ("mlm", load_redocred_mlm),
@@ -164,6 +221,8 @@ DATASETS: dict[str, tuple[str, Callable]] = {
     "redocred_rc": ("rel_cls", load_redocred_rc),
     "fewrel": ("rel_cls", load_fewrel),
     "sst2": ("seq_cls", load_sst2),
+    "redocred_ner": ("token_cls", load_redocred_ner),
+    "lama_mlm": ("mlm", load_lama_mlm),
 }
 
 

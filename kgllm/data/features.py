@@ -94,8 +94,14 @@ class Featurizer:
                 raise ValueError("tokenizer lacks the entity marker tokens; add them with add_markers()")
 
     def __call__(self, ex: TextExample, found: Sequence[tuple[int, int, str]]) -> list[dict]:
-        spans = merge_spans(ex.spans, found)
-        mentions = self.linker.link(ex.text, spans)
+        from kgllm.linking import Mention
+
+        keyed = [(s, e, "LINK") for s, e, _ in ex.links]
+        spans = merge_spans(list(ex.spans) + keyed, found)
+        by_key = {(s, e): self.linker.key_to_id.get(k, -1) for s, e, k in ex.links}
+        typed = [sp for sp in spans if (sp[0], sp[1]) not in by_key]
+        mentions = sorted(self.linker.link(ex.text, typed) +
+                          [Mention(s, e, "LINK", by_key[(s, e)]) for s, e, _ in keyed], key=lambda m: m.start)
         self.stats.mentions += len(mentions)
         self.stats.linked_mentions += sum(m.node >= 0 for m in mentions)
         budget = self.max_length - (4 if self.task == "rel_cls" else 0)
@@ -111,6 +117,9 @@ class Featurizer:
             feat = {"input_ids": list(ids), "span": span_of,
                     "token_node": [mentions[j].node if j >= 0 else -1 for j in span_of],
                     "word": [-1 if x is None else x for x in words], "label": ex.label}
+            if self.task == "token_cls":
+                gold = {(a, b): lab for a, b, lab in ex.spans}
+                feat["label"] = self._bio(span_of, words, [gold.get((m.start, m.end)) for m in mentions])
             if self.task == "rel_cls":
                 feat = self._add_markers(feat, ex, mentions)
                 if feat is None:
@@ -121,6 +130,24 @@ class Featurizer:
             self.stats.truncated += 1
         self.stats.examples += len(feats)
         return feats
+
+    @staticmethod
+    def _bio(span_of: list[int], words: list, gold_types: list[str | None]) -> list[int]:
+        """BIO tag ids per wordpiece from the gold type of each mention (``None``: not gold);
+        -100 on special tokens."""
+        from kgllm.data.datasets import NER_LABELS
+
+        index = {name: i for i, name in enumerate(NER_LABELS)}
+        out, previous = [], -1
+        for j, w in zip(span_of, words):
+            if w is None:
+                out.append(-100)
+            elif j < 0 or gold_types[j] is None:
+                out.append(0)
+            else:
+                out.append(index[("I-" if j == previous else "B-") + gold_types[j]])
+            previous = j
+        return out
 
     def _add_markers(self, feat: dict, ex: TextExample, mentions) -> dict | None:
         """Insert ``[E1] .. [/E1]`` and ``[E2] .. [/E2]`` around the head and tail wordpieces."""

@@ -1,6 +1,7 @@
 """LightningModules: steps, losses, metrics, optimisers. Model code lives in :mod:`kgllm.nn`."""
 
 from kgllm.lit.classify import ClassifierModule
+from kgllm.lit.linkpred import LinkPredModule
 from kgllm.lit.mlm import MLMModule
 
-__all__ = ["ClassifierModule", "MLMModule"]
+__all__ = ["ClassifierModule", "LinkPredModule", "MLMModule"]

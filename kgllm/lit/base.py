@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from kgllm.errors import KGFormatError
-from kgllm.nn.graph_encoder import RelGATEncoder
+from kgllm.lit.builders import apply_lora, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ class KGLitModule(L.LightningModule):
     """Base class of the fused-BERT LightningModules.
 
     Args:
-        backbone: ``minilm``, ``tiny`` or a local HF BERT folder (linked from ``data.backbone``).
-        kg_dir: KG folder (linked from ``data.kg_dir``); sizes the node-embedding table.
+        backbone: ``minilm``, ``tiny`` or a local HF BERT folder; ``None`` takes the datamodule's.
+        kg_dir: KG folder (sizes the node-embedding table); ``None`` takes the datamodule's.
         fusion: ``none`` or a block name (``gated``).
         fusion_layers: BERT layers to fuse at (negative counts from the top).
         gnn_hidden, gnn_layers, gnn_heads, gnn_dropout: the GAT encoder.
@@ -54,17 +54,31 @@ class KGLitModule(L.LightningModule):
         freeze_backbone: train only the ``kg_`` parameters and the task head.
         init_from: a Lightning checkpoint (e.g. from MLM pretraining) whose backbone, graph encoder
             and fusion weights initialise this model where names and shapes match.
+        graph_encoder_from: a folder exported by link-prediction training (``ExportEncoder``) on the
+            same KG; its GAT weights initialise the graph encoder.
+        graph_encoder: ``gat`` (end to end on the batch subgraphs) or ``precomputed`` (fixed node
+            embeddings from ``node_embeddings_from``, an exported folder, through a trainable projection).
+        node_features: GAT inputs: ``id`` embeddings, ``text`` (entity labels/descriptions encoded once
+            by MiniLM; the "text-only node features" control) or ``both``.
+        graph_input: ``False`` is the parameter-matched control: fusion blocks without graph input.
+        lora_r: with ``> 0``, train LoRA adapters (peft) of rank ``lora_r`` on the attention query/value
+            projections while the rest of the backbone stays frozen; ``lora_alpha`` scales them.
     """
 
-    def __init__(self, backbone: str = "minilm", kg_dir: str | None = None, fusion: str = "gated",
+    def __init__(self, backbone: str | None = None, kg_dir: str | None = None, fusion: str = "gated",
                  fusion_layers: list[int] = [-1], gnn_hidden: int = 128, gnn_layers: int = 2, gnn_heads: int = 4,
                  gnn_dropout: float = 0.1, fusion_dropout: float = 0.1, lr: float = 5e-5, kg_lr: float = 1e-3,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
-                 init_from: str | None = None) -> None:
+                 init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",
+                 node_embeddings_from: str | None = None, node_features: str = "id", graph_input: bool = True,
+                 lora_r: int = 0, lora_alpha: int = 16) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # the datamodule's hparams carry kg_dir/backbone; saving None here would clash when Lightning
+        # merges both for logging, so they enter self.hparams only once resolved (configure_model)
+        self.save_hyperparameters(ignore=["kg_dir", "backbone"])
+        self._data_args = {"kg_dir": kg_dir, "backbone": backbone}
         self.model: KGBert | None = None
-        self.kg_meta = kg_meta(kg_dir)
+        self.kg_meta: dict = {}
 
     # -- building ----------------------------------------------------------
     def build_hf(self) -> nn.Module:  # pragma: no cover - abstract
@@ -80,26 +94,34 @@ class KGLitModule(L.LightningModule):
         trainer = self._trainer
         return getattr(trainer, "datamodule", None) if trainer is not None else None
 
+    def _resolve_data(self) -> None:
+        """Fill ``backbone`` and ``kg_dir`` from the datamodule when the config left them unset."""
+        hp, dm = self.hparams, self.datamodule()
+        dm_hp = getattr(dm, "hparams", {})
+        hp.backbone = self._data_args["backbone"] or dm_hp.get("backbone") or "minilm"
+        hp.kg_dir = self._data_args["kg_dir"] or dm_hp.get("kg_dir")
+        self.kg_meta = kg_meta(hp.kg_dir)
+
     def configure_model(self) -> None:
         if self.model is not None:
             return
+        self._resolve_data()
         hp = self.hparams
-        encoder = None
-        if hp.fusion != "none":
-            counts = self.kg_meta.get("counts", {})
-            if "entities" not in counts:
-                raise KGFormatError(f"{hp.kg_dir}: meta.json has no entity counts; fusion needs a built KG")
-            encoder = RelGATEncoder(counts["entities"], counts["relations"], hp.gnn_hidden, hp.gnn_layers,
-                                    hp.gnn_heads, hp.gnn_dropout)
-        self.model = KGBert(self.build_hf(), encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout)
+        encoder = build_graph_encoder(hp, self.kg_meta) if hp.fusion != "none" and hp.graph_input else None
+        counts = self.kg_meta.get("counts", {})
+        self.model = KGBert(self.build_hf(), encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout,
+                            graph_input=hp.graph_input, node_dim=hp.gnn_hidden,
+                            num_relations=max(counts.get("relations", 1), 1))
         self.build_heads()
         if hp.init_from:
             self.load_init(hp.init_from)
         self.after_init()
-        if hp.freeze_backbone:
+        if hp.lora_r:
+            apply_lora(self.model.backbone, hp.lora_r, hp.lora_alpha)
+        if hp.freeze_backbone or hp.lora_r:
             heads = {id(p) for m in self.head_modules() for p in m.parameters()}
             for name, p in self.model.named_parameters():
-                p.requires_grad_(is_kg_parameter(name) or id(p) in heads)
+                p.requires_grad_(is_kg_parameter(name) or id(p) in heads or "lora_" in name)
         self.train(self.training)  # from_pretrained leaves HF modules in eval mode
 
     def after_init(self) -> None:

@@ -13,14 +13,15 @@ from kgllm.lit.base import KGLitModule
 from kgllm.nn.backbone import load_hf_model
 from kgllm.nn.kgbert import EntityMarkerHead
 
-TASKS = ("seq_cls", "rel_cls")
+TASKS = ("seq_cls", "rel_cls", "token_cls")
 
 
 class ClassifierModule(KGLitModule):
     """Classification on the fused encoder.
 
     ``seq_cls`` uses ``BertForSequenceClassification`` as is (pooled ``[CLS]``);
-    ``rel_cls`` concatenates the ``[E1]`` and ``[E2]`` marker states (:class:`EntityMarkerHead`).
+    ``rel_cls`` concatenates the ``[E1]`` and ``[E2]`` marker states (:class:`EntityMarkerHead`);
+    ``token_cls`` uses ``BertForTokenClassification`` (one label per wordpiece, -100 ignored).
 
     Args:
         task: ``seq_cls`` or ``rel_cls``; ``None`` takes it from the datamodule.
@@ -54,19 +55,21 @@ class ClassifierModule(KGLitModule):
     def build_hf(self):
         from transformers import BertForSequenceClassification, BertModel
 
+        from transformers import BertForTokenClassification
+
         self._resolve()
         hp = self.hparams
-        if hp.task == "seq_cls":
-            return load_hf_model(BertForSequenceClassification, hp.backbone, num_labels=hp.num_labels,
-                                 classifier_dropout=hp.head_dropout)
+        if hp.task in ("seq_cls", "token_cls"):
+            cls = BertForSequenceClassification if hp.task == "seq_cls" else BertForTokenClassification
+            return load_hf_model(cls, hp.backbone, num_labels=hp.num_labels, classifier_dropout=hp.head_dropout)
         return load_hf_model(BertModel, hp.backbone, add_pooling_layer=False)
 
     def build_heads(self) -> None:
         hp = self.hparams
         if hp.task == "rel_cls":
             self.head = EntityMarkerHead(self.model.hf.config.hidden_size, hp.num_labels, hp.head_dropout)
-        metrics = MetricCollection({"acc": MulticlassAccuracy(hp.num_labels, average="micro"),
-                                    "f1": MulticlassF1Score(hp.num_labels, average="macro")})
+        metrics = MetricCollection({"acc": MulticlassAccuracy(hp.num_labels, average="micro", ignore_index=-100),
+                                    "f1": MulticlassF1Score(hp.num_labels, average="macro", ignore_index=-100)})
         for stage in ("train", "val", "test"):
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
 
@@ -79,17 +82,21 @@ class ClassifierModule(KGLitModule):
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Class logits :math:`(B, C)`."""
-        if self.hparams.task == "seq_cls":
+        if self.hparams.task in ("seq_cls", "token_cls"):
             return self.model(**self.fused_inputs(batch)).logits
         hidden = self.model.encode(**self.fused_inputs(batch))  # (B, T, H)
         return self.head(hidden, batch["head_pos"], batch["tail_pos"])
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         logits = self(batch)
-        loss = F.cross_entropy(logits, batch["labels"])
-        bs = batch["labels"].numel()
+        labels = batch["labels"]
+        if self.hparams.task == "token_cls":  # (B, T, C) -> rows of wordpieces
+            logits, labels = logits.reshape(-1, logits.size(-1)), labels.reshape(-1)
+        loss = F.cross_entropy(logits, labels, ignore_index=-100)
+        bs = batch["input_ids"].size(0)
         metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(logits.detach(), batch["labels"])
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=bs)
+        metrics.update(logits.detach(), labels)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=bs,
+                 sync_dist=stage != "train")
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
         return loss

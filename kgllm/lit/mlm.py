@@ -11,17 +11,38 @@ from kgllm.nn.backbone import load_hf_model
 
 
 class MLMModule(KGLitModule):
-    """MLM on the fused encoder. Logits are computed at masked positions only (the same
-    ``cls`` head as ``BertForMaskedLM``, applied to fewer rows).
+    """Knowledge-aware pretraining on the fused encoder.
 
-    Metrics: ``{stage}/loss`` (mean over masked tokens), ``{stage}/acc`` (masked-token accuracy),
-    ``val/ppl``. All arguments are those of :class:`~kgllm.lit.base.KGLitModule`.
+    The loss is ``mlm_weight * MLM + entity_weight * entity prediction + linkpred_weight * link
+    prediction``:
+
+    * MLM logits are computed at masked positions only (the same ``cls`` head as
+      ``BertForMaskedLM``, applied to fewer rows); the masking unit (token, word, entity span)
+      is the datamodule's ``masking``;
+    * entity prediction (ERNIE's dEA): each masked token that was linked predicts its KG node
+      among all nodes linked in the batch, scored against their input embeddings;
+    * link prediction (as in DRAGON): DistMult on the encoded batch subgraph, each edge against
+      its tail corrupted to a random node of the batch (binary cross-entropy).
+
+    Metrics: ``{stage}/loss`` (total), ``{stage}/mlm_loss`` (mean over masked tokens),
+    ``{stage}/acc`` (masked-token accuracy), ``val/ppl``; ``{stage}/entity_loss`` and
+    ``{stage}/linkpred_loss`` when weighted in. Other arguments: :class:`~kgllm.lit.base.KGLitModule`.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
                                             for m in ("loss", "acc")})
+        self.kg_entity_head: torch.nn.Module | None = None
+        self.kg_lp_rel: torch.nn.Module | None = None
+
+    def build_heads(self) -> None:
+        hp, enc = self.hparams, self.model.kg_encoder
+        if hp.entity_weight and enc is not None and hasattr(enc, "embed_nodes"):
+            self.kg_entity_head = torch.nn.Linear(self.model.hf.config.hidden_size, enc.hidden_channels)
+        if hp.linkpred_weight and enc is not None:
+            self.kg_lp_rel = torch.nn.Embedding(max(enc.num_relations, 1), enc.hidden_channels)
 
     def build_hf(self):
         from transformers import BertForMaskedLM
@@ -31,24 +52,57 @@ class MLMModule(KGLitModule):
     def head_modules(self) -> list:
         return [self.model.hf.cls]
 
+    def _entity_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        sel = targets >= 0  # (B, T)
+        if not sel.any():  # still touch the head, so no parameter goes unused in a step (DDP)
+            return sum(p.sum() for p in self.kg_entity_head.parameters()) * 0.0
+        candidates = torch.unique(targets[sel])  # (C,)
+        keys = self.model.kg_encoder.embed_nodes(candidates)  # (C, D)
+        logits = self.kg_entity_head(hidden[sel]) @ keys.t()  # (M, C)
+        return F.cross_entropy(logits, torch.searchsorted(candidates, targets[sel]))
+
+    def _linkpred_loss(self, graph) -> torch.Tensor:
+        z = self.model.encoded_nodes  # (N, D)
+        if z is None or graph.edge_index.size(1) == 0:
+            return self.kg_lp_rel.weight.sum() * 0.0
+        h, t = graph.edge_index
+        rel = self.kg_lp_rel(graph.edge_type)
+        corrupt = torch.randint(z.size(0), t.shape, device=t.device)
+        pos = (z[h] * rel * z[t]).sum(-1)
+        neg = (z[h] * rel * z[corrupt]).sum(-1)
+        scores = torch.cat([pos, neg])
+        target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
+        return F.binary_cross_entropy_with_logits(scores, target)
+
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        hp = self.hparams
         hidden = self.model.encode(**self.fused_inputs(batch))  # (B, T, H)
         labels = batch["labels"]
         sel = labels != -100  # (B, T)
         logits = self.model.hf.cls(hidden[sel])  # (M, V)
         target = labels[sel]
-        loss = F.cross_entropy(logits, target) if target.numel() else hidden.sum() * 0.0
+        mlm = F.cross_entropy(logits, target) if target.numel() else hidden.sum() * 0.0
+        loss = hp.mlm_weight * mlm
         n = max(int(target.numel()), 1)
-        acc = (logits.argmax(-1) == target).float().mean() if target.numel() else loss.detach()
-        self.metrics[f"{stage}_loss"].update(loss.detach(), n)
+        log = dict(batch_size=n, on_epoch=True, on_step=False, sync_dist=stage != "train")
+        if self.kg_entity_head is not None:
+            entity = self._entity_loss(hidden, batch["entity_targets"])
+            loss = loss + hp.entity_weight * entity
+            self.log(f"{stage}/entity_loss", entity, **log)
+        if self.kg_lp_rel is not None:
+            lp = self._linkpred_loss(batch["graph"])
+            loss = loss + hp.linkpred_weight * lp
+            self.log(f"{stage}/linkpred_loss", lp, **log)
+        acc = (logits.argmax(-1) == target).float().mean() if target.numel() else mlm.detach()
+        self.metrics[f"{stage}_loss"].update(mlm.detach(), n)
         self.metrics[f"{stage}_acc"].update(acc, n)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", self.metrics[f"{stage}_loss"], on_step=on_step, on_epoch=True,
-                 prog_bar=True, batch_size=n)
-        self.log(f"{stage}/acc", self.metrics[f"{stage}_acc"], on_step=False, on_epoch=True, batch_size=n)
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=n, on_step=stage == "train", on_epoch=True,
+                 sync_dist=stage != "train")
+        self.log(f"{stage}/mlm_loss", self.metrics[f"{stage}_loss"], **log)
+        self.log(f"{stage}/acc", self.metrics[f"{stage}_acc"], **log)
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        metric = self.trainer.callback_metrics.get("val/loss")
+        metric = self.trainer.callback_metrics.get("val/mlm_loss")
         if metric is not None:
             self.log("val/ppl", torch.exp(metric.detach()))

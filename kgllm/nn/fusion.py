@@ -1,11 +1,17 @@
 """Fusion blocks and the wrapper that sits around a ``BertLayer`` (no copy of modeling_bert).
 
-A :class:`KGFusedLayer` keeps the original layer as ``base_layer``, calls it, and
-adds ``kg_gate * kg_block(hidden, context)``. The gate starts at zero, so a
-freshly fused model computes exactly what the plain model computes. All new
-parameters carry the ``kg_`` prefix, so "freeze the backbone" is one rule.
+A :class:`KGFusedLayer` keeps the original layer as ``base_layer``, calls it, and adds
+``kg_gate * kg_block(hidden, context)``. The gate starts at zero, so a freshly fused model
+computes exactly what the plain model computes. All new parameters carry the ``kg_`` prefix,
+so "freeze the backbone" is one rule.
 
-Blocks are chosen by name from :data:`FUSION_BLOCKS`; ``"none"`` installs nothing.
+Blocks are chosen by name from :data:`FUSION_BLOCKS` (``"none"`` installs nothing):
+
+* ``gated`` -- ERNIE-style: each token linked to a node is mixed with that node's embedding;
+* ``xattn`` -- every token cross-attends to the node embeddings of its example's subgraph;
+* ``interaction`` -- GreaseLM-style: a GNN layer runs beside the BERT layer on the subgraph
+  plus one context node per example, and the ``[CLS]`` state and the context node exchange
+  information after each layer.
 """
 
 from __future__ import annotations
@@ -15,23 +21,32 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn import GATv2Conv
+from torch_geometric.utils import scatter, to_dense_batch
 
 
 @dataclass
 class FusionContext:
-    """What the wrapped layers read during one forward pass.
+    """What the wrapped layers read (and the interaction blocks update) during one forward pass.
 
     Attributes:
         node_states: embeddings of the batch's subgraph nodes, :math:`(N, D_g)`.
         token_node: per token, the row of ``node_states`` it is linked to, or -1: :math:`(B, T)`.
+        node_batch: example of each node, :math:`(N,)`.
+        edge_index, edge_type: the batch's subgraph edges, :math:`(2, E)` and :math:`(E,)`.
+        context_states: one context node per example (interaction), :math:`(B, D_g)`.
     """
 
     node_states: Tensor | None = None
     token_node: Tensor | None = None
+    node_batch: Tensor | None = None
+    edge_index: Tensor | None = None
+    edge_type: Tensor | None = None
+    context_states: Tensor | None = None
 
     def clear(self) -> None:
-        self.node_states = None
-        self.token_node = None
+        for name in self.__dataclass_fields__:
+            setattr(self, name, None)
 
 
 class GatedFusion(nn.Module):
@@ -48,12 +63,11 @@ class GatedFusion(nn.Module):
         dropout (float, optional): dropout on the fused state. (default: ``0.1``)
 
     Shapes:
-        - **input:** hidden :math:`(B, T, H)`, context with node states :math:`(N, D_g)`
-          and token_node :math:`(B, T)`
+        - **input:** hidden :math:`(B, T, H)`, context (node states :math:`(N, D_g)`, token_node :math:`(B, T)`)
         - **output:** :math:`(B, T, H)` (zero where no link)
     """
 
-    def __init__(self, hidden_size: int, node_dim: int, dropout: float = 0.1) -> None:
+    def __init__(self, hidden_size: int, node_dim: int, dropout: float = 0.1, **_) -> None:
         super().__init__()
         self.hidden_size = hidden_size
         self.node_dim = node_dim
@@ -78,14 +92,122 @@ class GatedFusion(nn.Module):
         return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
 
 
-FUSION_BLOCKS: dict[str, Callable[..., nn.Module]] = {"gated": GatedFusion}
+class CrossAttentionFusion(nn.Module):
+    r"""Tokens attend to the nodes of their example's subgraph (plus a learned null node, so an
+    example without nodes attends to it alone).
+
+    .. math::
+        \Delta_t = \mathbf{W}_o \,\mathrm{MHA}(\mathbf{h}_t,\; [\mathbf{n}_\varnothing; \mathbf{E}_b],\;
+        [\mathbf{n}_\varnothing; \mathbf{E}_b])
+
+    Args:
+        hidden_size (int): BERT hidden width :math:`H`.
+        node_dim (int): graph embedding width :math:`D_g`.
+        heads (int, optional): attention heads (must divide :math:`H`). (default: ``4``)
+        dropout (float, optional): attention dropout. (default: ``0.1``)
+
+    Shapes:
+        - **input:** hidden :math:`(B, T, H)`, context (node states :math:`(N, D_g)`, node_batch :math:`(N,)`)
+        - **output:** :math:`(B, T, H)`
+    """
+
+    def __init__(self, hidden_size: int, node_dim: int, heads: int = 4, dropout: float = 0.1, **_) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.node_dim = node_dim
+        self.null = nn.Parameter(torch.zeros(node_dim))
+        self.attn = nn.MultiheadAttention(hidden_size, heads, dropout=dropout, kdim=node_dim, vdim=node_dim,
+                                          batch_first=True)
+        self.out = nn.Linear(hidden_size, hidden_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.null, std=0.02)
+        self.attn._reset_parameters()
+        self.out.reset_parameters()
+
+    def forward(self, hidden: Tensor, ctx: FusionContext) -> Tensor:
+        B = hidden.size(0)
+        nodes, mask = to_dense_batch(ctx.node_states, ctx.node_batch, batch_size=B)  # (B, M, D_g), (B, M)
+        nodes = torch.cat([self.null.expand(B, 1, -1), nodes], dim=1)  # (B, 1 + M, D_g)
+        mask = torch.cat([mask.new_ones(B, 1), mask], dim=1)
+        attended, _ = self.attn(hidden, nodes, nodes, key_padding_mask=~mask, need_weights=False)  # (B, T, H)
+        return self.out(attended)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
+
+
+class InteractionFusion(nn.Module):
+    r"""GreaseLM-style modality interaction beside one BERT layer.
+
+    A GATv2 layer updates the subgraph nodes and one context node per example (joined to every
+    node of its example by two extra relation types); then the ``[CLS]`` state and the context
+    node are mixed by an MLP and each receives its share:
+
+    .. math::
+        [\Delta_{\mathrm{cls}}; \Delta_{c}] = \mathrm{MLP}([\mathbf{h}_{\mathrm{cls}}; \mathbf{c}']),\quad
+        \mathbf{c} \leftarrow \mathbf{c}' + \Delta_c
+
+    The returned update touches the ``[CLS]`` position only; node and context states are carried
+    to the next interaction layer through the :class:`FusionContext`.
+
+    Args:
+        hidden_size (int): BERT hidden width :math:`H`.
+        node_dim (int): graph embedding width :math:`D_g`.
+        num_relations (int): KG relation types :math:`R` (the block embeds :math:`2R + 2` edge types).
+        heads (int, optional): GATv2 heads. (default: ``4``)
+        dropout (float, optional): dropout. (default: ``0.1``)
+    """
+
+    def __init__(self, hidden_size: int, node_dim: int, num_relations: int = 1, heads: int = 4,
+                 dropout: float = 0.1, **_) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.node_dim = node_dim
+        self.num_relations = num_relations
+        self.rel = nn.Embedding(2 * num_relations + 2, node_dim)
+        self.gnn = GATv2Conv(node_dim, node_dim // heads, heads=heads, edge_dim=node_dim, dropout=dropout,
+                             add_self_loops=True, fill_value="mean")
+        self.norm = nn.LayerNorm(node_dim)
+        self.context_init = nn.Parameter(torch.zeros(node_dim))
+        self.mix = nn.Sequential(nn.Linear(hidden_size + node_dim, hidden_size + node_dim), nn.GELU(),
+                                 nn.Dropout(dropout), nn.Linear(hidden_size + node_dim, hidden_size + node_dim))
+        self.dropout = dropout
+
+    def forward(self, hidden: Tensor, ctx: FusionContext) -> Tensor:
+        B, N, R = hidden.size(0), ctx.node_states.size(0), self.num_relations
+        if ctx.context_states is None:  # first interaction layer: mean of the example's nodes
+            ctx.context_states = scatter(ctx.node_states, ctx.node_batch, 0, dim_size=B, reduce="mean")
+        x = torch.cat([ctx.node_states, ctx.context_states + self.context_init])  # (N + B, D_g)
+        nodes = torch.arange(N, device=x.device)
+        ctx_id = N + ctx.node_batch
+        edge_index = torch.cat([ctx.edge_index, ctx.edge_index.flip(0), torch.stack([ctx_id, nodes]),
+                                torch.stack([nodes, ctx_id])], dim=1)  # (2, 2E + 2N)
+        edge_type = torch.cat([ctx.edge_type, ctx.edge_type + R, torch.full_like(nodes, 2 * R),
+                               torch.full_like(nodes, 2 * R + 1)])
+        h = nn.functional.elu(self.gnn(x, edge_index, self.rel(edge_type)))
+        x = self.norm(x + nn.functional.dropout(h, self.dropout, self.training))
+        mixed = self.mix(torch.cat([hidden[:, 0], x[N:]], dim=-1))  # (B, H + D_g)
+        ctx.node_states = x[:N]
+        ctx.context_states = x[N:] + mixed[:, self.hidden_size:]
+        delta = torch.zeros_like(hidden)
+        delta[:, 0] = mixed[:, :self.hidden_size]
+        return delta
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
+
+
+FUSION_BLOCKS: dict[str, Callable[..., nn.Module]] = {"gated": GatedFusion, "xattn": CrossAttentionFusion,
+                                                      "interaction": InteractionFusion}
+FUSIONS = ("none", *FUSION_BLOCKS)
 
 
 class KGFusedLayer(nn.Module):
     """Wraps one ``BertLayer``: ``out = base_layer(...); out + kg_gate * kg_block(out, ctx)``.
 
-    When the context holds no graph (``ctx.node_states is None``) the wrapper is
-    exactly the base layer.
+    When the context holds no graph (``ctx.node_states is None``) the wrapper is exactly the base layer.
     """
 
     def __init__(self, base_layer: nn.Module, block: nn.Module, ctx: FusionContext, hidden_size: int) -> None:
@@ -113,7 +235,7 @@ def install_fusion(layers: nn.ModuleList, indices: list[int], name: str, ctx: Fu
     if name == "none":
         return []
     if name not in FUSION_BLOCKS:
-        raise ValueError(f"unknown fusion {name!r}; choose one of {['none', *FUSION_BLOCKS]}")
+        raise ValueError(f"unknown fusion {name!r}; choose one of {list(FUSIONS)}")
     bad = [i for i in indices if not -len(layers) <= i < len(layers)]
     if bad or not indices:
         raise ValueError(f"fusion layers {list(indices)} invalid for a {len(layers)}-layer encoder")

@@ -6,40 +6,55 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 
+NODE_FEATURES = ("id", "text", "both")
+
 
 class RelGATEncoder(nn.Module):
     r"""A stack of GATv2 layers whose attention sees relation embeddings as edge features.
 
     .. math::
-        \mathbf{x}^{(0)}_v = \mathbf{E}[v], \qquad
+        \mathbf{x}^{(0)}_v = \mathbf{E}[v] \;\text{(id)}, \quad \mathbf{W}_x \mathbf{f}_v \;\text{(text)},
+        \quad \text{or their sum (both)}
+
         \mathbf{x}^{(l+1)}_v = \mathrm{LN}\Big(\mathbf{x}^{(l)}_v + \mathrm{Dropout}\big(\mathrm{ELU}(
-            \sum_{u \in \mathcal{N}(v) \cup \{v\}} \alpha_{vu}^{(l)} \mathbf{W}^{(l)} \mathbf{x}^{(l)}_u)\big)\Big)
+            \textstyle\sum_{u \in \mathcal{N}(v) \cup \{v\}} \alpha_{vu}^{(l)} \mathbf{W}^{(l)} \mathbf{x}^{(l)}_u)\big)\Big)
 
     with GATv2 attention :math:`\alpha_{vu} = \mathrm{softmax}_u(\mathbf{a}^\top \mathrm{LeakyReLU}(
-    \mathbf{W}_s \mathbf{x}_v + \mathbf{W}_t \mathbf{x}_u + \mathbf{W}_e \mathbf{R}[r_{uv}]))`, heads
+    \mathbf{W}_s \mathbf{x}_v + \mathbf{W}_t \mathbf{x}_u + \mathbf{W}_e \mathbf{R}[r_{uv}]))` and heads
     concatenated. Each edge ``(h, r, t)`` also runs backwards as ``(t, r + R, h)`` when
     ``add_inverse`` is set, so information flows both ways with its direction known.
+    :math:`\mathbf{f}_v` are fixed text features of the entity (its label/description encoded
+    once by the BERT backbone); with ``node_features="text"`` the encoder is inductive: an
+    entity never seen in training is embedded from its text and its neighbours.
 
     Args:
         num_nodes (int): size of the node-id embedding table (KG entities).
         num_relations (int): number of KG relation types.
         hidden_channels (int, optional): node embedding width. (default: ``128``)
-        num_layers (int, optional): GATv2 layers. (default: ``2``)
+        num_layers (int, optional): GATv2 layers; ``0`` gives the input embeddings unchanged. (default: ``2``)
         heads (int, optional): attention heads; must divide ``hidden_channels``. (default: ``4``)
         dropout (float, optional): dropout on features and attention. (default: ``0.1``)
         add_inverse (bool, optional): add inverse edges with their own relation types. (default: ``True``)
+        node_features (str, optional): ``id``, ``text`` or ``both``. (default: ``"id"``)
+        text_dim (int, optional): width of the text features (needed unless ``node_features="id"``).
 
     Shapes:
         - **input:** node ids ``n_id`` :math:`(N,)`, ``edge_index`` :math:`(2, E)` local to ``n_id``,
-          ``edge_type`` :math:`(E,)`
+          ``edge_type`` :math:`(E,)`; text features are read from the ``text_features`` buffer
+          (:math:`(|\mathcal{V}|, F)`, set with :meth:`set_text_features`)
         - **output:** node embeddings :math:`(N, \text{hidden\_channels})`
     """
 
     def __init__(self, num_nodes: int, num_relations: int, hidden_channels: int = 128, num_layers: int = 2,
-                 heads: int = 4, dropout: float = 0.1, add_inverse: bool = True) -> None:
+                 heads: int = 4, dropout: float = 0.1, add_inverse: bool = True, node_features: str = "id",
+                 text_dim: int | None = None) -> None:
         super().__init__()
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
+        if node_features not in NODE_FEATURES:
+            raise ValueError(f"node_features must be one of {NODE_FEATURES}, got {node_features!r}")
+        if node_features != "id" and not text_dim:
+            raise ValueError(f"node_features={node_features!r} needs text_dim")
         self.num_nodes = num_nodes
         self.num_relations = num_relations
         self.hidden_channels = hidden_channels
@@ -47,7 +62,10 @@ class RelGATEncoder(nn.Module):
         self.heads = heads
         self.dropout = dropout
         self.add_inverse = add_inverse
-        self.node_emb = nn.Embedding(max(num_nodes, 1), hidden_channels)
+        self.node_features = node_features
+        self.node_emb = nn.Embedding(max(num_nodes, 1), hidden_channels) if node_features != "text" else None
+        self.text_proj = nn.Linear(text_dim, hidden_channels) if node_features != "id" else None
+        self.register_buffer("text_features", torch.zeros(max(num_nodes, 1), text_dim or 0), persistent=False)
         self.rel_emb = nn.Embedding(max(num_relations * (2 if add_inverse else 1), 1), hidden_channels)
         self.convs = nn.ModuleList(
             GATv2Conv(hidden_channels, hidden_channels // heads, heads=heads, edge_dim=hidden_channels,
@@ -57,14 +75,37 @@ class RelGATEncoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.node_emb.weight, std=0.1)
+        if self.node_emb is not None:
+            nn.init.normal_(self.node_emb.weight, std=0.1)
+        if self.text_proj is not None:
+            self.text_proj.reset_parameters()
         nn.init.normal_(self.rel_emb.weight, std=0.1)
         for conv, norm in zip(self.convs, self.norms):
             conv.reset_parameters()
             norm.reset_parameters()
 
+    def set_text_features(self, features: Tensor) -> None:
+        """Fixed text features for every node, :math:`(|\\mathcal{V}|, F)` (new nodes may be appended)."""
+        if self.text_proj is None:
+            raise ValueError("this encoder uses id features only")
+        if features.size(1) != self.text_proj.in_features:
+            raise ValueError(f"text features have width {features.size(1)}, expected {self.text_proj.in_features}")
+        self.text_features = features.to(self.text_proj.weight.device, self.text_proj.weight.dtype)
+
+    def embed_nodes(self, n_id: Tensor) -> Tensor:
+        """Input features :math:`\\mathbf{x}^{(0)}` of the nodes ``n_id``, :math:`(N, D)`."""
+        x = None
+        if self.node_emb is not None:
+            x = self.node_emb(n_id.clamp(max=self.node_emb.num_embeddings - 1))
+        if self.text_proj is not None:
+            t = self.text_proj(self.text_features[n_id])
+            x = t if x is None else x + t
+        return x
+
     def forward(self, n_id: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        x = self.node_emb(n_id)  # (N, D)
+        x = self.embed_nodes(n_id)  # (N, D)
+        if not self.num_layers:
+            return x
         if self.add_inverse:
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)  # (2, 2E)
             edge_type = torch.cat([edge_type, edge_type + self.num_relations])  # (2E,)
@@ -77,4 +118,28 @@ class RelGATEncoder(nn.Module):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(nodes={self.num_nodes}, relations={self.num_relations}, "
-                f"hidden={self.hidden_channels}, layers={self.num_layers}, heads={self.heads})")
+                f"hidden={self.hidden_channels}, layers={self.num_layers}, heads={self.heads}, "
+                f"features={self.node_features})")
+
+
+class PrecomputedEncoder(nn.Module):
+    """Node states from fixed, precomputed embeddings (e.g. exported by link-prediction training)
+    through a trainable projection: the "graph encoder" option that needs no message passing.
+
+    Shapes:
+        - **input:** ``n_id`` :math:`(N,)` (``edge_index``/``edge_type`` are accepted and ignored)
+        - **output:** :math:`(N, \text{hidden\_channels})`
+    """
+
+    def __init__(self, embeddings: Tensor, hidden_channels: int, num_relations: int) -> None:
+        super().__init__()
+        self.register_buffer("embeddings", embeddings.float(), persistent=False)
+        self.hidden_channels = hidden_channels
+        self.num_relations = num_relations
+        self.proj = nn.Linear(embeddings.size(1), hidden_channels)
+
+    def forward(self, n_id: Tensor, edge_index: Tensor | None = None, edge_type: Tensor | None = None) -> Tensor:
+        return self.proj(self.embeddings[n_id])
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(nodes={self.embeddings.size(0)}, dim={self.embeddings.size(1)})"

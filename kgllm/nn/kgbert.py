@@ -9,7 +9,6 @@ import torch
 from torch import Tensor, nn
 
 from kgllm.nn.fusion import FusionContext, install_fusion
-from kgllm.nn.graph_encoder import RelGATEncoder
 
 KG_PREFIX = "kg_"
 
@@ -31,21 +30,29 @@ class KGBert(nn.Module):
         fusion: block name from :data:`kgllm.nn.fusion.FUSION_BLOCKS`, or ``"none"``.
         fusion_layers: indices of BERT layers to wrap (negative counts from the top).
         fusion_dropout: dropout inside the fusion blocks.
+        graph_input: ``False`` is the parameter-matched control: the fusion blocks are installed
+            but see all-zero node states (no graph encoder, no graph information).
+        node_dim, num_relations: graph width and relation count when there is no graph encoder.
     """
 
-    def __init__(self, hf_model: nn.Module, graph_encoder: RelGATEncoder | None = None, fusion: str = "none",
-                 fusion_layers: Sequence[int] = (-1,), fusion_dropout: float = 0.1) -> None:
+    def __init__(self, hf_model: nn.Module, graph_encoder: nn.Module | None = None, fusion: str = "none",
+                 fusion_layers: Sequence[int] = (-1,), fusion_dropout: float = 0.1, graph_input: bool = True,
+                 node_dim: int = 128, num_relations: int = 1) -> None:
         super().__init__()
         self.hf = hf_model
         self.fusion = fusion
+        self.graph_input = graph_input
         self._ctx = FusionContext()
-        if fusion != "none" and graph_encoder is None:
+        if fusion != "none" and graph_input and graph_encoder is None:
             raise ValueError(f"fusion {fusion!r} needs a graph encoder")
         hidden = hf_model.config.hidden_size
-        node_dim = graph_encoder.hidden_channels if graph_encoder is not None else hidden
+        if graph_encoder is not None:
+            node_dim, num_relations = graph_encoder.hidden_channels, graph_encoder.num_relations
+        self.node_dim = node_dim
         self.fusion_layers = install_fusion(self.backbone.encoder.layer, list(fusion_layers), fusion, self._ctx,
-                                            hidden, node_dim, dropout=fusion_dropout)
-        self.kg_encoder = graph_encoder if self.fusion_layers else None
+                                            hidden, node_dim, dropout=fusion_dropout, num_relations=num_relations)
+        self.kg_encoder = graph_encoder if self.fusion_layers and graph_input else None
+        self.encoded_nodes: Tensor | None = None
 
     @property
     def backbone(self) -> nn.Module:
@@ -56,9 +63,16 @@ class KGBert(nn.Module):
     def graph_context(self, graph=None, token_node: Tensor | None = None) -> Iterator[None]:
         """Encode ``graph`` (a PyG ``Batch`` with ``n_id``, ``edge_index``, ``edge_type``) and expose it,
         with ``token_node`` (B, T), to the fused layers for the duration of the block."""
-        if self.kg_encoder is not None and graph is not None and token_node is not None:
-            self._ctx.node_states = self.kg_encoder(graph.n_id, graph.edge_index, graph.edge_type)  # (N, D_g)
-            self._ctx.token_node = token_node
+        if self.fusion_layers and graph is not None and token_node is not None:
+            ctx = self._ctx
+            if self.kg_encoder is not None:
+                ctx.node_states = self.kg_encoder(graph.n_id, graph.edge_index, graph.edge_type)  # (N, D_g)
+            else:  # parameter-matched control: blocks without graph information
+                ctx.node_states = torch.zeros(graph.n_id.size(0), self.node_dim, device=token_node.device)
+            self.encoded_nodes = ctx.node_states  # kept for auxiliary losses (link prediction)
+            ctx.token_node = token_node
+            ctx.node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
+            ctx.edge_index, ctx.edge_type = graph.edge_index, graph.edge_type
         try:
             yield
         finally:

@@ -36,7 +36,8 @@ def _encoder():
 
 
 @pytest.mark.parametrize("cls", [BertForMaskedLM, BertForSequenceClassification])
-@pytest.mark.parametrize("fusion,layers", [("none", [-1]), ("gated", [0, -1]), ("gated", [1])])
+@pytest.mark.parametrize("fusion,layers", [("none", [-1]), ("gated", [0, -1]), ("gated", [1]), ("xattn", [0, 2]),
+                                           ("xattn", [1]), ("interaction", [1, 2]), ("interaction", [0])])
 def test_fused_model_equals_plain_bert(cls, fusion, layers):
     torch.manual_seed(0)
     plain = cls(BertConfig(**CFG)).eval()
@@ -67,22 +68,43 @@ def test_wrapper_and_parameter_naming():
     assert not any(is_kg_parameter(n) for n, _ in BertForMaskedLM(BertConfig(**CFG)).named_parameters())
 
 
-def test_gradients_reach_gate_then_graph_encoder():
+@pytest.mark.parametrize("fusion", ["gated", "xattn", "interaction"])
+def test_gradients_reach_gate_then_graph_encoder(fusion):
     torch.manual_seed(0)
-    fused = KGBert(BertForMaskedLM(BertConfig(**CFG)), _encoder(), "gated", [-1])
+    fused = KGBert(BertForMaskedLM(BertConfig(**CFG)), _encoder(), fusion, [1, -1])
     ids, mask, graph, token_node = _inputs()
     fused(ids, mask, graph=graph, token_node=token_node).logits.square().sum().backward()
-    gate = fused.backbone.encoder.layer[-1].kg_gate
-    assert gate.grad.abs().sum() > 0  # zero gate still learns
+    gates = [fused.backbone.encoder.layer[i].kg_gate for i in (1, 2)]
+    assert all(g.grad.abs().sum() > 0 for g in gates)  # zero gates still learn
     with torch.no_grad():
-        gate.fill_(0.5)
+        for g in gates:
+            g.fill_(0.5)
     fused.zero_grad()
     out = fused(ids, mask, graph=graph, token_node=token_node).logits
     out.square().sum().backward()
-    assert fused.kg_encoder.node_emb.weight.grad[[1, 3, 4]].abs().sum() > 0
-    assert fused.kg_encoder.node_emb.weight.grad[[0, 5]].abs().sum() == 0  # nodes not in the batch
+    grad = fused.kg_encoder.node_emb.weight.grad
+    assert grad[[1, 3]].abs().sum() > 0 and grad[[0, 5]].abs().sum() == 0  # nodes outside the batch get none
+    missing = [n for n, p in fused.named_parameters() if "kg_" in n and p.grad is None]
+    assert not missing
     plain_logits = KGBert(copy.deepcopy(fused.hf), None, "none")  # wrappers stay, no graph -> base layer
     assert not torch.equal(out, plain_logits(ids, mask).logits)
+
+
+def test_parameter_matched_control_has_blocks_but_no_graph():
+    torch.manual_seed(0)
+    matched = KGBert(BertForMaskedLM(BertConfig(**CFG)), None, "gated", [-1], graph_input=False, node_dim=16)
+    full = KGBert(BertForMaskedLM(BertConfig(**CFG)), _encoder(), "gated", [-1])
+    blocks = lambda m: sum(p.numel() for n, p in m.named_parameters() if "kg_block" in n or "kg_gate" in n)  # noqa
+    assert blocks(matched) == blocks(full) and matched.kg_encoder is None
+    matched.eval()
+    ids, mask, graph, token_node = _inputs()
+    with torch.no_grad():
+        matched.backbone.encoder.layer[-1].kg_gate.fill_(1.0)
+    shuffled = graph.clone()
+    shuffled.n_id = shuffled.n_id.flip(0)
+    a = matched(ids, mask, graph=graph, token_node=token_node).logits
+    b = matched(ids, mask, graph=shuffled, token_node=token_node).logits
+    assert torch.equal(a, b)  # which nodes are linked cannot matter: the blocks see zeros
 
 
 def test_invalid_fusion_settings():

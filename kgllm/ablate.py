@@ -1,0 +1,205 @@
+"""``kgllm ablate``: every variant x seed with identical data and budget, then a table with uncertainty.
+
+Each run is ``kgllm fit`` (the same LightningCLI) on the experiment config(s) plus the
+variant's overrides and ``--seed_everything SEED``, followed by a test of its best checkpoint.
+The datamodule takes its data order and masks from the seed alone, so all variants of a seed
+see the same batches. ``results.csv`` gains a row per finished run (a re-started ablation
+skips the runs it already has); ``results.md`` holds mean +- std per variant and a paired
+t-test of each variant against ``none`` over the seeds; ``results.png`` plots the main metric.
+
+Variants (combine with ``+``, e.g. ``gated+shuffled_links``):
+
+* ``none``, ``gated``, ``xattn``, ``interaction`` -- the fusion mechanism;
+* ``shuffled_links`` -- mentions linked to random (fixed) other nodes;
+* ``random_graph`` -- the KG rewired at random with the same degree sequence;
+* ``text_features`` -- GAT node inputs from entity text only (no id embeddings);
+* ``matched`` -- parameter-matched ``none``: the fusion blocks without graph input;
+* ``lora`` / ``frozen`` -- LoRA adapters (r=8) or a frozen backbone, fusion blocks trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Sequence
+
+from kgllm.errors import KGLLMError
+from kgllm.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+VARIANTS: dict[str, list[str]] = {
+    "none": ["--model.fusion", "none"],
+    "gated": ["--model.fusion", "gated"],
+    "xattn": ["--model.fusion", "xattn"],
+    "interaction": ["--model.fusion", "interaction"],
+    "shuffled_links": ["--data.control", "shuffled_links"],
+    "random_graph": ["--data.control", "random_graph"],
+    "text_features": ["--model.node_features", "text"],
+    "matched": ["--model.graph_input", "false"],
+    "lora": ["--model.lora_r", "8"],
+    "frozen": ["--model.freeze_backbone", "true"],
+}
+
+
+def variant_overrides(variant: str) -> list[str]:
+    out = []
+    for part in variant.split("+"):
+        if part not in VARIANTS:
+            raise KGLLMError(f"unknown variant {part!r}; choose from {sorted(VARIANTS)} (combine with '+')")
+        out += VARIANTS[part]
+    return out
+
+
+def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: Sequence[str]) -> dict:
+    """Fit and test one variant x seed; returns its metrics and where its checkpoints are."""
+    from kgllm.lightning_cli import run_cli
+
+    name = f"{variant}-seed{seed}"
+    logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                          "init_args": {"save_dir": str(out / "runs"), "name": name, "version": ""}}])
+    args = [a for c in configs for a in ("--config", str(c))] + variant_overrides(variant) + [
+        "--seed_everything", str(seed), "--trainer.logger", logger, "--trainer.default_root_dir",
+        str(out / "runs" / name), *extra]
+    start = time.perf_counter()
+    cli = run_cli(args, run=False)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    fit_seconds = time.perf_counter() - start
+    ckpt = cli.trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
+    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if best else None,
+                                  weights_only=True, verbose=False)
+    return {"variant": variant, "seed": seed, "fit_seconds": round(fit_seconds, 2), "best_ckpt": best or "",
+            **{k: float(v) for k, v in metrics.items()}}
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _num(value: str):
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    lines = [",".join(fields)] + [",".join(_cell(r.get(f, "")) for f in fields) for r in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _cell(value) -> str:
+    text = str(value)
+    return f'"{text}"' if "," in text or '"' in text else text
+
+
+def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") -> list[dict]:
+    """Mean, standard deviation and, against ``baseline``, the mean paired difference and the
+    two-sided paired t-test p-value (seeds are the pairs) of each metric per variant."""
+    from scipy import stats
+
+    by = {}
+    for r in rows:
+        by.setdefault(r["variant"], {})[r["seed"]] = r
+    out = []
+    for variant, seeds in by.items():
+        entry = {"variant": variant, "runs": len(seeds)}
+        for m in metrics:
+            vals = [seeds[s][m] for s in sorted(seeds)]
+            entry[m] = {"mean": statistics.mean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+            common = sorted(set(seeds) & set(by.get(baseline, {})))
+            if variant != baseline and len(common) >= 2:
+                a = [seeds[s][m] for s in common]
+                b = [by[baseline][s][m] for s in common]
+                diff = [x - y for x, y in zip(a, b)]
+                if max(diff) - min(diff) > 1e-12:
+                    p = stats.ttest_rel(a, b).pvalue
+                else:  # no spread: the t-test is undefined; identical runs differ by nothing
+                    p = 1.0 if abs(diff[0]) < 1e-12 else 0.0
+                entry[m].update({"diff": statistics.mean(diff), "p": float(p), "pairs": len(common)})
+        out.append(entry)
+    return out
+
+
+def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str = "none") -> str:
+    head = "| variant | runs | " + " | ".join(metrics) + f" | Δ vs {baseline} (p, paired t-test) |"
+    lines = [head, "|" + "---|" * (3 + len(metrics))]
+    for e in summary:
+        cells = [f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f}" for m in metrics]
+        main = e[metrics[0]]
+        delta = (f"{main['diff']:+.4f} (p={main['p']:.3f}, n={main['pairs']})" if "diff" in main else "–")
+        lines.append(f"| {e['variant']} | {e['runs']} | " + " | ".join(cells) + f" | {delta} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    fig, ax = plt.subplots(figsize=(1.4 * len(variants) + 2, 4))
+    for i, v in enumerate(variants):
+        vals = [r[metric] for r in rows if r["variant"] == v]
+        mean = statistics.mean(vals)
+        std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        ax.bar(i, mean, yerr=std, capsize=4, color="tab:blue" if v != "none" else "tab:gray", alpha=0.7)
+        ax.scatter([i] * len(vals), vals, color="black", s=12, zorder=3)
+    ax.set_xticks(range(len(variants)), variants, rotation=20)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="kgllm ablate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", required=True, help="experiment YAML (repeatable, merged in order)")
+    p.add_argument("--variants", default="none,gated")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--out", required=True, help="results folder")
+    p.add_argument("--metrics", default=None, help="metrics for the table (default: every test/ metric)")
+    a, extra = p.parse_known_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    variants = a.variants.split(",")
+    for v in variants:
+        variant_overrides(v)  # fail early on a typo
+    rows = read_rows(out / "results.csv")
+    done = {(r["variant"], int(r["seed"])) for r in rows}
+    for seed in (int(s) for s in a.seeds.split(",")):
+        for variant in variants:
+            if (variant, seed) in done:
+                log.info("skipping %s seed %d: already in results.csv", variant, seed)
+                continue
+            rows.append(run_one(a.config, variant, seed, out, extra))
+            write_rows(out / "results.csv", rows)
+    rows = [r for r in rows if r["variant"] in variants]
+    metrics = a.metrics.split(",") if a.metrics else sorted(k for k in rows[0] if k.startswith("test/")
+                                                            and not math.isnan(float(rows[0][k])))
+    summary = summarise(rows, metrics, variants[0] if "none" not in variants else "none")
+    table = format_markdown(summary, metrics, "none" if "none" in variants else variants[0])
+    seeds = sorted({r["seed"] for r in rows})
+    report = (f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n\n"
+              f"{table}\n")
+    atomic_write_text(out / "results.md", report)
+    plot(rows, metrics[0], out / "results.png")
+    print(report)
+    return 0

@@ -1,0 +1,87 @@
+"""Build the pieces a fused LightningModule is configured with: graph encoder, LoRA adapters."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from torch import nn
+
+from kgllm.errors import KGFormatError
+from kgllm.nn.graph_encoder import PrecomputedEncoder, RelGATEncoder
+
+log = logging.getLogger(__name__)
+
+
+def _entity_keys(kg_dir: str) -> list[str]:
+    from kgllm.kg.store import _read_tsv
+
+    return [row[1] for row in _read_tsv(Path(kg_dir) / "entities.tsv", 7)]
+
+
+def _exported_for(folder: str, kg_dir: str) -> dict:
+    from kgllm.lit.linkpred import load_exported
+
+    blob = load_exported(folder)
+    if blob["entities"] != _entity_keys(kg_dir):
+        raise KGFormatError(f"{folder}: its entities are not those of {kg_dir}; train link prediction with "
+                            f"data.dataset=kg and data.kg_dir={kg_dir}")
+    return blob
+
+
+def load_graph_encoder(encoder: RelGATEncoder, folder: str, kg_dir: str) -> None:
+    """Load a link-prediction-trained encoder exported for the same KG (entity keys must match)."""
+    blob = _exported_for(folder, kg_dir)
+    own = encoder.state_dict()
+    loaded = {k: v for k, v in blob["encoder"].items() if k in own and own[k].shape == v.shape}
+    if len(loaded) != len(own):
+        missing = sorted(set(own) - set(loaded))
+        raise KGFormatError(f"{folder}: encoder shapes differ from this model's (gnn_hidden, gnn_layers, gnn_heads "
+                            f"must match the exported ones); unmatched: {missing[:4]}")
+    encoder.load_state_dict(loaded)
+    log.info("graph encoder initialised from %s", folder)
+
+
+def entity_texts(kg_dir: str) -> list[str]:
+    from kgllm.kg.store import KnowledgeGraph
+
+    kg = KnowledgeGraph.load(kg_dir)
+    return [e.label + (f", {kg.descriptions[i]}" if i in kg.descriptions else "") for i, e in enumerate(kg.entities)]
+
+
+def build_graph_encoder(hp, kg_meta: dict) -> nn.Module:
+    """The graph encoder a fused model's hyper-parameters ask for (see ``KGLitModule``)."""
+    counts = kg_meta.get("counts", {})
+    if "entities" not in counts:
+        raise KGFormatError(f"{hp.kg_dir}: meta.json has no entity counts; fusion needs a built KG")
+    if hp.graph_encoder == "precomputed":
+        if not hp.node_embeddings_from:
+            raise KGFormatError("graph_encoder=precomputed needs node_embeddings_from (an exported folder)")
+        blob = _exported_for(hp.node_embeddings_from, hp.kg_dir)
+        return PrecomputedEncoder(blob["embeddings"], hp.gnn_hidden, counts["relations"])
+    if hp.graph_encoder != "gat":
+        raise KGFormatError(f"graph_encoder must be 'gat' or 'precomputed', got {hp.graph_encoder!r}")
+    text = None
+    if hp.node_features != "id":
+        from kgllm.nn.text_features import encode_texts
+
+        text = encode_texts(entity_texts(hp.kg_dir), "minilm" if hp.backbone == "tiny" else hp.backbone)
+    encoder = RelGATEncoder(counts["entities"], counts["relations"], hp.gnn_hidden, hp.gnn_layers, hp.gnn_heads,
+                            hp.gnn_dropout, node_features=hp.node_features,
+                            text_dim=text.size(1) if text is not None else None)
+    if text is not None:
+        encoder.set_text_features(text)
+    if hp.graph_encoder_from:
+        load_graph_encoder(encoder, hp.graph_encoder_from, hp.kg_dir)
+    return encoder
+
+
+def apply_lora(backbone: nn.Module, r: int, alpha: int, dropout: float = 0.1) -> None:
+    """Insert LoRA adapters (peft) into the attention query/value projections, in place.
+
+    LoRA's B matrices start at zero, so the adapted model starts as the original.
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+
+    inject_adapter_in_model(LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                                       target_modules=["query", "value"]), backbone)

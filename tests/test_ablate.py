@@ -1,0 +1,72 @@
+import csv
+import math
+
+import pytest
+from scipy import stats
+
+from kgllm.ablate import format_markdown, main, read_rows, summarise, variant_overrides, write_rows
+from kgllm.errors import KGLLMError
+
+ROWS = [{"variant": v, "seed": s, "test/f1": f1, "test/acc": acc}
+        for v, s, f1, acc in [("none", 0, 0.50, 0.60), ("none", 1, 0.52, 0.61), ("none", 2, 0.48, 0.59),
+                              ("gated", 0, 0.55, 0.62), ("gated", 1, 0.56, 0.60), ("gated", 2, 0.51, 0.61)]]
+
+
+def test_summary_maths_on_a_hand_made_file(tmp_path):
+    write_rows(tmp_path / "results.csv", ROWS)
+    rows = read_rows(tmp_path / "results.csv")
+    assert rows == ROWS
+    s = {e["variant"]: e for e in summarise(rows, ["test/f1", "test/acc"])}
+    assert s["none"]["test/f1"]["mean"] == pytest.approx(0.50)
+    assert s["none"]["test/f1"]["std"] == pytest.approx(0.02)
+    assert s["gated"]["test/f1"]["mean"] == pytest.approx(0.54)
+    assert s["gated"]["test/f1"]["diff"] == pytest.approx(0.04)
+    expected = stats.ttest_rel([0.55, 0.56, 0.51], [0.50, 0.52, 0.48]).pvalue
+    assert s["gated"]["test/f1"]["p"] == pytest.approx(expected)
+    # hand check of the t statistic: differences 0.05, 0.04, 0.03 -> mean 0.04, sd 0.01, t = 0.04 / (0.01 / sqrt 3)
+    t = 0.04 / (0.01 / math.sqrt(3))
+    assert expected == pytest.approx(2 * stats.t.sf(t, df=2))
+    assert "diff" not in s["none"]["test/f1"]
+    md = format_markdown(list(s.values()), ["test/f1", "test/acc"])
+    assert "| gated | 3 | 0.5400 ± 0.0265" in md and "+0.0400 (p=" in md
+
+
+def test_identical_differences_do_not_crash():
+    rows = [{"variant": v, "seed": s, "m": x} for v, s, x in
+            [("none", 0, 0.1), ("none", 1, 0.2), ("gated", 0, 0.3), ("gated", 1, 0.4)]]
+    s = {e["variant"]: e for e in summarise(rows, ["m"])}
+    assert s["gated"]["m"]["diff"] == pytest.approx(0.2) and s["gated"]["m"]["p"] == 0.0
+
+
+def test_variants():
+    assert variant_overrides("gated+shuffled_links") == ["--model.fusion", "gated", "--data.control", "shuffled_links"]
+    with pytest.raises(KGLLMError, match="unknown variant"):
+        variant_overrides("magic")
+
+
+def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
+    from tests.conftest import FIXTURE_DATASET_ARGS
+
+    import json
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "experiments" / "finetune_redocred_rc.yaml"
+    extra = ["--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
+             "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--data.batch_size", "4",
+             "--model.fusion_layers", "[-1]", "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
+             "--trainer.enable_progress_bar", "false"]
+    for out in ("a", "b"):
+        assert main(["--config", str(config), "--variants", "none,gated", "--seeds", "0,1", "--out",
+                     str(tmp_path / out), *extra]) == 0
+    rows_a, rows_b = (list(csv.DictReader(open(tmp_path / o / "results.csv"))) for o in ("a", "b"))
+    assert [(r["variant"], r["seed"]) for r in rows_a] == [("none", "0"), ("gated", "0"), ("none", "1"), ("gated", "1")]
+    for ra, rb in zip(rows_a, rows_b):  # same seed -> same numbers on CPU
+        assert {k: v for k, v in ra.items() if k.startswith("test/")} == \
+            {k: v for k, v in rb.items() if k.startswith("test/")}
+    md = (tmp_path / "a" / "results.md").read_text()
+    assert "| gated | 2 |" in md and "paired t-test" in md
+    assert (tmp_path / "a" / "results.png").read_bytes()[:4] == b"\x89PNG"
+    # a re-run skips what is done
+    assert main(["--config", str(config), "--variants", "none,gated", "--seeds", "0,1", "--out",
+                 str(tmp_path / "a"), *extra]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "a" / "results.csv")))) == 4
