@@ -45,5 +45,6 @@ def _cli(args: list[str] | None, run: bool) -> KGLightningCLI:
     return KGLightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                           args=args,
                           run=run, save_config_kwargs={"overwrite": True},
-                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta()]},
+                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta()],
+                                            "use_distributed_sampler": False},  # kgllm's samplers shard
                           parser_kwargs={"default_env": False})

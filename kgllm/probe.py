@@ -92,7 +92,7 @@ def probe(ckpt: str, data_dir=None, relations: Sequence[str] | None = None, max_
 
     if not Path(ckpt).is_file():
         raise KGLLMError(f"{ckpt}: checkpoint not found")
-    model = MLMModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False).eval()
+    model = MLMModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
     kg_dir = kg_dir or model.hparams.kg_dir
     tokenizer = load_tokenizer(model.hparams.backbone)
     kg = KnowledgeGraph.load(kg_dir)

@@ -55,11 +55,12 @@ def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
              "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--data.batch_size", "4",
              "--model.fusion_layers", "[-1]", "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
              "--trainer.enable_progress_bar", "false"]
-    for out in ("a", "b"):
-        assert main(["--config", str(config), "--variants", "none,gated", "--seeds", "0,1", "--out",
+    for out, seeds in (("a", "0,1"), ("b", "0")):
+        assert main(["--config", str(config), "--variants", "none,gated", "--seeds", seeds, "--out",
                      str(tmp_path / out), *extra]) == 0
     rows_a, rows_b = (list(csv.DictReader(open(tmp_path / o / "results.csv"))) for o in ("a", "b"))
     assert [(r["variant"], r["seed"]) for r in rows_a] == [("none", "0"), ("gated", "0"), ("none", "1"), ("gated", "1")]
+    assert len(rows_b) == 2
     for ra, rb in zip(rows_a, rows_b):  # same seed -> same numbers on CPU
         assert {k: v for k, v in ra.items() if k.startswith("test/")} == \
             {k: v for k, v in rb.items() if k.startswith("test/")}

@@ -9,7 +9,7 @@
    and with fusion switched off at inference).
 
 Run:  KGLLM_DATA=../shared/data python experiments/bench/lama_experiment.py [--variants none,gated,xattn,interaction]
-      [--seeds 0] [--out results/lama] [-- extra overrides for kgllm ablate, e.g. --trainer.max_epochs 2]
+      [--seeds 0] [--out results/lama] [extra overrides for kgllm ablate, e.g. --trainer.max_epochs 2]
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def build_kgs(data_dir, relations: list[str], max_facts: int, out: Path) -> tupl
     probed = set()
     for pid in relations:
         path = folder / f"{pid}.test.jsonl"
+        if not path.is_file():
+            continue  # a relation without probe facts (T-REx ships test facts for 28 of 41)
         for line in path.read_text(encoding="utf-8").splitlines()[:max_facts]:
             fact = json.loads(line)
             probed.add((f"wd:{fact['sub_uri']}", pid, f"wd:{fact['obj_uri']}"))
@@ -66,6 +68,7 @@ def main() -> int:
     p.add_argument("--graphs", default="graphs")
     p.add_argument("--data-dir", default=None)
     a, extra = p.parse_known_args()
+    extra = [x for x in extra if x != "--"]
     args = yaml.safe_load(CONFIG.read_text())["data"]["init_args"]["dataset_args"]
     relations, max_facts = args["relations"], args["max_facts"]
     full, held = build_kgs(a.data_dir, relations, max_facts, Path(a.graphs))

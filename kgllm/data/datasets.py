@@ -10,7 +10,8 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
   per pair; documents ``train_docs`` / ``val_docs`` / ``test_docs`` (default 0:70, 70:85, 85:100);
   labels are the relations with at least ``min_count`` training examples.
 * ``fewrel``: ``fewrel/val_wiki.json`` (16 relations x 700); per relation, in file order,
-  the first 500 examples train, the next 100 val, the last 100 test.
+  the first 500 examples train, the next 100 val, the last 100 test; ``train_per_relation``
+  keeps only the first N training examples of each relation (smaller runs, same val/test).
 * ``sst2``: ``sst2/train.tsv`` / ``dev.tsv`` (val) / ``test.tsv`` (the labelled GLUE dev set).
 * ``text`` (MLM): any corpus ``build-kg`` reads (``path``, ``format``), split by ``val_fraction``.
 * ``redocred_ner`` (token classification): Re-DocRED sentences with BIO tags of the gold
@@ -118,7 +119,8 @@ def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "7
     return splits, labels
 
 
-def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, **_) -> tuple:
+def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, train_per_relation: int | None = None,
+                **_) -> tuple:
     path = dataset_file("fewrel", "val_wiki.json", root=data_dir)
     data = _load_json(path)
     names_path = dataset_file("fewrel", "pid2name.json", root=data_dir)
@@ -132,11 +134,13 @@ def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, **_) -> tup
             hp, tp = ex["h"][2][0], ex["t"][2][0]
             h, t = (tok[hp[0]][0], tok[hp[-1]][1]), (tok[tp[0]][0], tok[tp[-1]][1])
             split = "train" if n < n_train else "val" if n < n_train + n_val else "test"
+            if split == "train" and train_per_relation is not None and n >= train_per_relation:
+                continue
             splits[split].append(TextExample(text, li, h, t, [(*h, "MISC"), (*t, "MISC")]))
     return splits, [f"{r}:{names.get(r, [r])[0]}" for r in labels]
 
 
-def _read_tsv(path: Path) -> list[TextExample]:
+def read_tsv(path: Path) -> list[TextExample]:
     lines = read_text_file(path).splitlines()
     out = []
     for lineno, line in enumerate(lines[1:], 2):
@@ -151,7 +155,7 @@ def _read_tsv(path: Path) -> list[TextExample]:
 
 def load_sst2(data_dir=None, **_) -> tuple:
     files = {"train": "train.tsv", "val": "dev.tsv", "test": "test.tsv"}
-    return {s: _read_tsv(dataset_file("sst2", f, root=data_dir)) for s, f in files.items()}, ["negative", "positive"]
+    return {s: read_tsv(dataset_file("sst2", f, root=data_dir)) for s, f in files.items()}, ["negative", "positive"]
 
 
 def load_text(data_dir=None, path: str = "", format: str = "auto", val_fraction: float = 0.1, **_) -> tuple:

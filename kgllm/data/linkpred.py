@@ -16,6 +16,7 @@ as its neighbourhood (``support``) and the other half are the test queries.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from kgllm.data.sampler import EpochSampler, ShardSampler
 from kgllm.errors import KGFormatError
 from kgllm.paths import dataset_file
 
@@ -155,6 +157,10 @@ class LinkPredDataModule(L.LightningDataModule):
         self.splits: TripleSplits | None = None
         self.text_features: Tensor | None = None
 
+    @property
+    def seed(self) -> int:
+        return int(os.environ.get("PL_GLOBAL_SEED", self.hparams.seed))
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
             return
@@ -189,14 +195,15 @@ class LinkPredDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         queries = reciprocal(self.splits.train, self.num_relations)
-        return DataLoader(TensorDataset(queries), batch_size=self.hparams.batch_size, shuffle=True,
-                          num_workers=self.hparams.num_workers)
+        epoch = lambda: int(self.trainer.current_epoch) if self.trainer is not None else 0  # noqa: E731
+        return DataLoader(TensorDataset(queries), batch_size=self.hparams.batch_size,
+                          sampler=EpochSampler(len(queries), self.seed, epoch), num_workers=self.hparams.num_workers)
 
     def _eval_loader(self, triples: Tensor) -> DataLoader:
         queries = reciprocal(triples, self.num_relations)
         direction = torch.cat([torch.zeros(len(triples)), torch.ones(len(triples))]).long()  # 0 tail, 1 head
         return DataLoader(TensorDataset(queries, direction), batch_size=self.hparams.eval_batch_size,
-                          collate_fn=self._collate_eval)
+                          sampler=ShardSampler(len(queries)), collate_fn=self._collate_eval)
 
     def _collate_eval(self, items) -> dict:
         queries = torch.stack([q for q, _ in items])

@@ -23,7 +23,7 @@ from pathlib import Path
 from kgllm.errors import KGFormatError
 from kgllm.kg.corpus import read_corpus
 from kgllm.kg.extract import COOCCURRENCE
-from kgllm.kg.store import _read_tsv, read_meta
+from kgllm.kg.store import read_tsv, read_meta
 
 
 def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
@@ -81,12 +81,12 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
         raise KGFormatError(f"{kg_dir}/meta.json: no corpus document count; not a built KG")
     docs = gold_documents(gold, n_docs, meta.get("corpus", {}).get("sha256"))
     mentions: dict[str, list] = defaultdict(list)  # doc -> [(sent, start, end, entity)]
-    for doc, sent, start, end, ent, label, _text in _read_tsv(kg_dir / "mentions.tsv", 7):
+    for doc, sent, start, end, ent, label, _text in read_tsv(kg_dir / "mentions.tsv", 7):
         if label != "PRON":
             mentions[doc].append((int(sent), int(start), int(end), int(ent)))
-    relations = [row[1] for row in _read_tsv(kg_dir / "relations.tsv", 3)]
+    relations = [row[1] for row in read_tsv(kg_dir / "relations.tsv", 3)]
     occurrences: dict[str, list] = defaultdict(list)
-    for h, r, t, doc, sent, start, end, _ in _read_tsv(kg_dir / "provenance.tsv", 8):
+    for h, r, t, doc, sent, start, end, _ in read_tsv(kg_dir / "provenance.tsv", 8):
         if relations[int(r)] != COOCCURRENCE:
             occurrences[doc].append((int(h), int(t), int(sent), int(start), int(end)))
     tp_m = n_pm = n_gm = 0

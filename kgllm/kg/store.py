@@ -168,22 +168,22 @@ class KnowledgeGraph:
         if not (folder / "entities.tsv").is_file():
             raise KGFormatError(f"{folder}: not a KG folder (no entities.tsv); build one with `kgllm build-kg`")
         kg = cls(read_meta(folder))
-        for row in _read_tsv(folder / "entities.tsv", 7):
+        for row in read_tsv(folder / "entities.tsv", 7):
             eid = kg.add_entity(row[1], row[2], row[3], _split(row[5]), int(row[4]), _split(row[6]))
             if eid != int(row[0]):
                 raise KGFormatError(f"{folder / 'entities.tsv'}: ids are not 0..N-1 in order (row id {row[0]})")
         if (folder / "descriptions.tsv").is_file():
-            kg.descriptions = {int(i): text for i, text in _read_tsv(folder / "descriptions.tsv", 2)}
-        for row in _read_tsv(folder / "relations.tsv", 3):
+            kg.descriptions = {int(i): text for i, text in read_tsv(folder / "descriptions.tsv", 2)}
+        for row in read_tsv(folder / "relations.tsv", 3):
             kg.relation_id(row[1])
             kg.relation_counts[int(row[0])] = int(row[2])
-        for row in _read_tsv(folder / "triples.tsv", 5):
+        for row in read_tsv(folder / "triples.tsv", 5):
             h, r, t = int(row[0]), int(row[1]), int(row[2])
             if not (h < kg.num_entities and t < kg.num_entities and r < kg.num_relations):
                 raise KGFormatError(f"{folder / 'triples.tsv'}: unknown id in triple {h} {r} {t}")
             kg.edges[(h, r, t)] = Edge(int(row[3]), float(row[4]))
         if provenance and (folder / "provenance.tsv").is_file():
-            for row in _read_tsv(folder / "provenance.tsv", 8):
+            for row in read_tsv(folder / "provenance.tsv", 8):
                 key = (int(row[0]), int(row[1]), int(row[2]))
                 kg.edges[key].provenance.append((row[3], int(row[4]), int(row[5]), int(row[6]), float(row[7])))
         return kg
@@ -203,7 +203,7 @@ def read_meta(folder: Path) -> dict:
         raise KGFormatError(f"{path}: malformed meta.json ({exc})") from exc
 
 
-def _read_tsv(path: Path, width: int) -> Iterable[list[str]]:
+def read_tsv(path: Path, width: int) -> Iterable[list[str]]:
     if not path.is_file():
         raise KGFormatError(f"{path}: missing")
     with open(path, encoding="utf-8") as fh:

@@ -63,6 +63,7 @@ class KGLitModule(L.LightningModule):
         graph_input: ``False`` is the parameter-matched control: fusion blocks without graph input.
         lora_r: with ``> 0``, train LoRA adapters (peft) of rank ``lora_r`` on the attention query/value
             projections while the rest of the backbone stays frozen; ``lora_alpha`` scales them.
+        backbone_dropout: override BERT's hidden and attention dropout (``None``: the backbone's own).
     """
 
     def __init__(self, backbone: str | None = None, kg_dir: str | None = None, fusion: str = "gated",
@@ -71,7 +72,7 @@ class KGLitModule(L.LightningModule):
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
                  init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",
                  node_embeddings_from: str | None = None, node_features: str = "id", graph_input: bool = True,
-                 lora_r: int = 0, lora_alpha: int = 16) -> None:
+                 lora_r: int = 0, lora_alpha: int = 16, backbone_dropout: float | None = None) -> None:
         super().__init__()
         # the datamodule's hparams carry kg_dir/backbone; saving None here would clash when Lightning
         # merges both for logging, so they enter self.hparams only once resolved (configure_model)
@@ -83,6 +84,11 @@ class KGLitModule(L.LightningModule):
     # -- building ----------------------------------------------------------
     def build_hf(self) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def hf_kwargs(self) -> dict:
+        """Config overrides for ``from_pretrained`` / the tiny config."""
+        p = self.hparams.backbone_dropout
+        return {} if p is None else {"hidden_dropout_prob": p, "attention_probs_dropout_prob": p}
 
     def build_heads(self) -> None:
         """Extra heads outside the HF model (none by default)."""

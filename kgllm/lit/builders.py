@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 
 
 def _entity_keys(kg_dir: str) -> list[str]:
-    from kgllm.kg.store import _read_tsv
+    from kgllm.kg.store import read_tsv
 
-    return [row[1] for row in _read_tsv(Path(kg_dir) / "entities.tsv", 7)]
+    return [row[1] for row in read_tsv(Path(kg_dir) / "entities.tsv", 7)]
 
 
 def _exported_for(folder: str, kg_dir: str) -> dict:

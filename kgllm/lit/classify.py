@@ -61,8 +61,9 @@ class ClassifierModule(KGLitModule):
         hp = self.hparams
         if hp.task in ("seq_cls", "token_cls"):
             cls = BertForSequenceClassification if hp.task == "seq_cls" else BertForTokenClassification
-            return load_hf_model(cls, hp.backbone, num_labels=hp.num_labels, classifier_dropout=hp.head_dropout)
-        return load_hf_model(BertModel, hp.backbone, add_pooling_layer=False)
+            return load_hf_model(cls, hp.backbone, num_labels=hp.num_labels, classifier_dropout=hp.head_dropout,
+                                 **self.hf_kwargs())
+        return load_hf_model(BertModel, hp.backbone, add_pooling_layer=False, **self.hf_kwargs())
 
     def build_heads(self) -> None:
         hp = self.hparams
@@ -97,6 +98,6 @@ class ClassifierModule(KGLitModule):
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), labels)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=bs,
-                 sync_dist=stage != "train")
+                 sync_dist=True)  # the mean over ranks: the global batch's loss under DDP
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
         return loss

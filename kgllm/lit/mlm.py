@@ -47,7 +47,7 @@ class MLMModule(KGLitModule):
     def build_hf(self):
         from transformers import BertForMaskedLM
 
-        return load_hf_model(BertForMaskedLM, self.hparams.backbone)
+        return load_hf_model(BertForMaskedLM, self.hparams.backbone, **self.hf_kwargs())
 
     def head_modules(self) -> list:
         return [self.model.hf.cls]
@@ -97,7 +97,7 @@ class MLMModule(KGLitModule):
         self.metrics[f"{stage}_loss"].update(mlm.detach(), n)
         self.metrics[f"{stage}_acc"].update(acc, n)
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=n, on_step=stage == "train", on_epoch=True,
-                 sync_dist=stage != "train")
+                 sync_dist=True)
         self.log(f"{stage}/mlm_loss", self.metrics[f"{stage}_loss"], **log)
         self.log(f"{stage}/acc", self.metrics[f"{stage}_acc"], **log)
         return loss

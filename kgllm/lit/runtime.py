@@ -5,7 +5,6 @@ and the KG's ``meta.json`` beside the run's logs (the epoch-seeded data order is
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -65,16 +64,10 @@ class SaveKGMeta(L.Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         kg_dir = getattr(getattr(trainer, "datamodule", None), "hparams", {}).get("kg_dir")
-        if not trainer.is_global_zero or not kg_dir or not trainer.log_dir:
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+        if not trainer.is_global_zero or not kg_dir or not log_dir:
             return
         meta = Path(kg_dir) / "meta.json"
         if meta.is_file():
-            Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(meta, Path(trainer.log_dir) / "kg_meta.json")
-
-
-def describe_checkpoint(path: str) -> dict:
-    """Epoch, global step and stored keys of a checkpoint, loaded with ``weights_only=True``."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"), "keys": sorted(ckpt),
-            "kg_meta": json.dumps(ckpt.get("kg_meta", {}))[:200]}
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(meta, Path(log_dir) / "kg_meta.json")

@@ -65,7 +65,8 @@ def load_hf_model(cls, backbone: str = "minilm", **kwargs):
 
     if backbone == "tiny":
         vocab = load_tokenizer("tiny").vocab_size
-        return cls(BertConfig(vocab_size=vocab, **TINY_CONFIG, **kwargs))
+        model_kwargs = {k: kwargs.pop(k) for k in ("add_pooling_layer",) if k in kwargs}
+        return cls(BertConfig(vocab_size=vocab, **TINY_CONFIG, **kwargs), **model_kwargs)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected; we log our own line
     try:

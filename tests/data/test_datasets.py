@@ -45,3 +45,10 @@ def test_bad_range():
     assert parse_range("2:5") == slice(2, 5)
     with pytest.raises(ValueError, match="start:end"):
         parse_range("two")
+
+
+def test_fewrel_train_per_relation_keeps_val_and_test(data_dir):
+    full, _, _ = load_dataset("fewrel", data_dir, n_train=3, n_val=1)
+    small, labels, _ = load_dataset("fewrel", data_dir, n_train=3, n_val=1, train_per_relation=1)
+    assert len(small["train"]) == 2 and {e.label for e in small["train"]} == {0, 1}
+    assert [e.text for e in small["test"]] == [e.text for e in full["test"]]
