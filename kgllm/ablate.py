@@ -154,15 +154,20 @@ def plot(rows: list[dict], metric: str, path: Path) -> None:
 
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.4 * len(variants) + 2, 4))
+    # Points, not bars: the y axis is fitted to the data, so differences of a point show.
     for i, v in enumerate(variants):
         vals = [r[metric] for r in rows if r["variant"] == v]
         mean = statistics.mean(vals)
         std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        ax.bar(i, mean, yerr=std, capsize=4, color="tab:blue" if v != "none" else "tab:gray", alpha=0.7)
-        ax.scatter([i] * len(vals), vals, color="black", s=12, zorder=3)
+        color = "tab:gray" if v == "none" else "tab:blue"
+        ax.errorbar(i, mean, yerr=std, fmt="D", color=color, capsize=5, markersize=7, zorder=2)
+        ax.scatter([i + 0.12] * len(vals), vals, color="black", s=12, zorder=3)
+        if v == "none":
+            ax.axhline(mean, color="tab:gray", linestyle="--", linewidth=1, zorder=1)
     ax.set_xticks(range(len(variants)), variants, rotation=20)
+    ax.set_xlim(-0.5, len(variants) - 0.5)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)")
+    ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

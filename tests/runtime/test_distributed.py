@@ -13,7 +13,7 @@ from tests.conftest import FIXTURE_DATASET_ARGS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 300) -> Path:
+def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 900) -> Path:
     """Run ``kgllm fit`` in a subprocess (DDP re-launches the same command); return the log folder."""
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
                           "init_args": {"save_dir": str(tmp), "name": name, "version": ""}}])
@@ -81,7 +81,7 @@ def test_two_nodes_on_localhost(tmp_path, kg_dir, data_dir):
                "WORLD_SIZE": "2", "LOCAL_RANK": "0", "PYTHONUNBUFFERED": "1"}
         procs.append(subprocess.Popen(base, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
-    outs = [p.communicate(timeout=300)[0] for p in procs]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
     single = fit(tmp_path, "single", kg_dir, data_dir, "--data.batch_size", "4", "--trainer.max_epochs", "2")
     a, b = losses(single), losses(tmp_path / "nodes")

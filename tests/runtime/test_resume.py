@@ -41,7 +41,7 @@ def test_sigkill_and_resume_matches_uninterrupted(tmp_path, kg_dir, data_dir):
     cmd = _cmd(tmp_path, "killed", kg_dir, data_dir)
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
+    deadline = time.time() + 900
     while time.time() < deadline and _epoch_of(last) < 2 and proc.poll() is None:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
