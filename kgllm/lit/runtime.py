@@ -36,7 +36,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RNGStates(L.Callback):
-    """Save the torch, NumPy and Python RNG states in every checkpoint and restore them on resume,
+    """Save the torch (CPU and CUDA), NumPy and Python RNG states in every checkpoint and restore them on resume,
     so a resumed run draws the same dropout masks as an uninterrupted one. Stored as tensors,
     lists and ints only (loadable with ``weights_only=True``)."""
 
@@ -47,6 +47,8 @@ class RNGStates(L.Callback):
             "python": random.getstate(),
             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
         }
+        if torch.cuda.is_available():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         states = checkpoint.get("rng_states")
@@ -57,6 +59,8 @@ class RNGStates(L.Callback):
         random.setstate((py[0], tuple(py[1]), py[2]))
         kind, keys, *rest = states["numpy"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+        if "cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class SaveKGMeta(L.Callback):
