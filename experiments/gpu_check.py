@@ -43,7 +43,7 @@ def run(strategy: str, fusion: str, a) -> dict:
         feats.append({"input_ids": [tok.cls_token_id] + ids[1:-1] + [tok.sep_token_id], "token_node": nodes,
                       "span": [-1] * a.seq_len, "word": list(range(a.seq_len)), "label": -1, "idx": i})
     loader = DataLoader(feats, batch_size=a.batch_size, collate_fn=KGCollator(tok, SubgraphSampler(graph), "mlm"))
-    model = MLMModule(backbone=a.backbone, kg_dir=a.kg, fusion=fusion, fusion_layers=[-2, -1])
+    model = MLMModule(backbone=a.backbone, kg_dir=a.kg, fusion=fusion, fusion_layers=[-3, -2])
     trainer = L.Trainer(accelerator="gpu", devices=1, strategy=strategy, precision="bf16-mixed", max_steps=a.steps,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False)
     torch.cuda.reset_peak_memory_stats()

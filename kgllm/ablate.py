@@ -75,8 +75,22 @@ def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: S
     best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
     (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if best else None,
                                   weights_only=True, verbose=False)
+    dm = cli.datamodule
     return {"variant": variant, "seed": seed, "fit_seconds": round(fit_seconds, 2), "best_ckpt": best or "",
-            **{k: float(v) for k, v in metrics.items()}}
+            "train_examples": len(getattr(dm, "features", {}).get("train", [])), "epochs": cli.trainer.current_epoch,
+            "kg_source": kg_source(getattr(dm, "kg", None)), **{k: float(v) for k, v in metrics.items()}}
+
+
+def kg_source(kg) -> str:
+    """Which text (or imported files) the KG of a run was built from, for the results table."""
+    if kg is None:
+        return "-"
+    c = kg.meta.get("corpus", {})
+    if c.get("path"):
+        docs = f", {c['documents']} documents" if c.get("documents") is not None else ""
+        return f"{Path(c['path']).name}{docs}{' (' + c['selection'] + ')' if c.get('selection') else ''}"
+    imported = kg.meta.get("imported") or [{}]
+    return "imported " + ", ".join(f"{i.get('format', '?')} ({len(i.get('files', []))} files)" for i in imported)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -108,9 +122,10 @@ def _cell(value) -> str:
 
 
 def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") -> list[dict]:
-    """Mean, standard deviation and, against ``baseline``, the mean paired difference and the
-    two-sided paired t-test p-value (seeds are the pairs) of each metric per variant."""
-    from scipy import stats
+    """Per variant and metric: mean, std and 95% t-interval over seeds; against ``baseline``, the mean
+    paired difference (seeds are the pairs) with its 95% interval, the paired t-test p-value and the
+    Holm-adjusted p-value over all variants compared in this table (``p_holm``)."""
+    from kgllm.stats import holm, mean_ci, paired
 
     by = {}
     for r in rows:
@@ -119,31 +134,41 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") 
     for variant, seeds in by.items():
         entry = {"variant": variant, "runs": len(seeds)}
         for m in metrics:
-            vals = [seeds[s][m] for s in sorted(seeds)]
-            entry[m] = {"mean": statistics.mean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+            entry[m] = mean_ci([seeds[s][m] for s in sorted(seeds)])
             common = sorted(set(seeds) & set(by.get(baseline, {})))
             if variant != baseline and len(common) >= 2:
-                a = [seeds[s][m] for s in common]
-                b = [by[baseline][s][m] for s in common]
-                diff = [x - y for x, y in zip(a, b)]
-                if max(diff) - min(diff) > 1e-12:
-                    p = stats.ttest_rel(a, b).pvalue
-                else:  # no spread: the t-test is undefined; identical runs differ by nothing
-                    p = 1.0 if abs(diff[0]) < 1e-12 else 0.0
-                entry[m].update({"diff": statistics.mean(diff), "p": float(p), "pairs": len(common)})
+                entry[m].update(paired([seeds[s][m] for s in common], [by[baseline][s][m] for s in common]))
         out.append(entry)
+    for m in metrics:
+        compared = [e[m] for e in out if "p" in e[m]]
+        for e, p in zip(compared, holm([e["p"] for e in compared])):
+            e["p_holm"] = p
     return out
 
 
 def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str = "none") -> str:
-    head = "| variant | runs | " + " | ".join(metrics) + f" | Δ vs {baseline} (p, paired t-test) |"
+    from kgllm.stats import fmt_ci
+
+    head = ("| variant | runs | " + " | ".join(f"{m} (mean ± std [95% CI])" for m in metrics)
+            + f" | Δ {metrics[0]} vs {baseline} [95% CI] (paired t-test p, Holm p) |")
     lines = [head, "|" + "---|" * (3 + len(metrics))]
     for e in summary:
-        cells = [f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f}" for m in metrics]
+        cells = [f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f} {fmt_ci(e[m]['ci'])}" for m in metrics]
         main = e[metrics[0]]
-        delta = (f"{main['diff']:+.4f} (p={main['p']:.3f}, n={main['pairs']})" if "diff" in main else "–")
+        delta = (f"{main['diff']:+.4f} (p={main['p']:.3f}, Holm p={main['p_holm']:.3f}, n={main['pairs']}) "
+                 f"{fmt_ci(main['diff_ci'])}" if "diff" in main else "–")
         lines.append(f"| {e['variant']} | {e['runs']} | " + " | ".join(cells) + f" | {delta} |")
     return "\n".join(lines)
+
+
+def data_seen(rows: list[dict]) -> str:
+    """One line per variant: the KG's source text and the training examples x epochs the arm saw."""
+    out = []
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        r = next(x for x in rows if x["variant"] == variant)
+        out.append(f"- {variant}: {r.get('train_examples', '?')} training examples x {r.get('epochs', '?')} epochs; "
+                   f"KG from {r.get('kg_source', '?')}")
+    return "\n".join(out)
 
 
 def plot(rows: list[dict], metric: str, path: Path) -> None:
@@ -203,7 +228,7 @@ def main(argv: Sequence[str]) -> int:
     table = format_markdown(summary, metrics, "none" if "none" in variants else variants[0])
     seeds = sorted({r["seed"] for r in rows})
     report = (f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n\n"
-              f"{table}\n")
+              f"{table}\n\nData seen by each arm:\n{data_seen(rows)}\n")
     atomic_write_text(out / "results.md", report)
     plot(rows, metrics[0], out / "results.png")
     print(report)

@@ -100,12 +100,15 @@ def kg_eval_main(argv: Sequence[str]) -> int:
     p.add_argument("--gold", required=True, help="redocred:PATH (the Re-DocRED file the KG was built from)")
     p.add_argument("--match", default="exact", choices=("exact", "overlap"),
                    help="how predicted mentions map to gold entities for the pair metrics")
+    p.add_argument("--lenient-precision", action="store_true",
+                   help="drop predicted pairs with an end that maps to no gold entity instead of counting "
+                        "them as false positives (not standard; only to compare with old figures)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     kind, _, path = a.gold.partition(":")
     if kind != "redocred" or not path:
         p.error("--gold must be redocred:PATH")
-    metrics = evaluate_redocred(a.kg_dir, path, a.match)
+    metrics = evaluate_redocred(a.kg_dir, path, a.match, lenient=a.lenient_precision)
     print(json.dumps(metrics, indent=2) if a.json else format_eval(metrics))
     return 0
 

@@ -53,7 +53,7 @@ def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
     config = Path(__file__).resolve().parents[1] / "experiments" / "finetune_redocred_rc.yaml"
     extra = ["--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
              "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--data.batch_size", "4",
-             "--model.fusion_layers", "[-1]", "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
+             "--model.fusion_layers", "[0]", "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
              "--trainer.enable_progress_bar", "false"]
     for out, seeds in (("a", "0,1"), ("b", "0")):
         assert main(["--config", str(config), "--variants", "none,gated", "--seeds", seeds, "--out",

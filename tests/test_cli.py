@@ -44,7 +44,7 @@ def test_build_kg_and_stats(tmp_path, capsys):
 def test_demo_end_to_end_on_fixtures(tmp_path, data_dir, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--data-dir", str(data_dir), "--docs", "6", "--kg", str(tmp_path / "kg"), "--out", str(out),
-                 "--backbone", "tiny", "--fusion-layers", "[-1]", "--limit-batches", "2", "--pretrain-epochs", "1",
+                 "--backbone", "tiny", "--fusion-layers", "[0]", "--limit-batches", "2", "--pretrain-epochs", "1",
                  "--finetune-epochs", "1", "--min-count", "1", "--seeds", "0,1"])
     assert code == 0
     rows = list(csv.DictReader(open(out / "results.csv")))

@@ -65,7 +65,7 @@ def test_fast_dev_run(config, ablation, kg_dir, data_dir, tmp_path, monkeypatch)
     if data_cls.endswith("KGDataModule"):
         dataset = cfg["data"]["init_args"]["dataset"]
         args += ["--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.batch_size", "2",
-                 "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS[dataset]), "--model.fusion_layers", "[-1]"]
+                 "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS[dataset]), "--model.fusion_layers", "[0]"]
     else:
         args += ["--data.dataset", "tiny_tsv", "--model.dim", "16", "--model.gnn_heads", "2"]
     cli = run_cli(args)

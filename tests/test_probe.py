@@ -2,11 +2,13 @@
 
 import torch
 
-from kgllm.probe import load_cloze, probe
+import pytest
+
+from kgllm.probe import default_source, load_cloze, probe
 
 
 def test_cloze_items(data_dir, tokenizer):
-    cloze = load_cloze(data_dir, tokenizer=tokenizer)
+    cloze = load_cloze(default_source(data_dir), tokenizer=tokenizer)
     assert set(cloze) == {"P19", "P36"}
     paris = next(it for it in cloze["P36"] if it["object"] == "Paris")
     assert paris["text"] == "The capital of France is [MASK] ."
@@ -14,13 +16,10 @@ def test_cloze_items(data_dir, tokenizer):
     assert all(len(tokenizer.tokenize(it["object"])) == 1 for items in cloze.values() for it in items)
 
 
-def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenizer):
-    from kgllm.kg.imports import import_lama
+def _paris_model(tmp_path, kg_dir, tokenizer):
     from kgllm.lit import MLMModule
 
-    kg_dir = tmp_path / "lama"
-    import_lama(data_dir / "lama_trex").save(kg_dir)
-    model = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[-1], gnn_hidden=16,
+    model = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[0], gnn_hidden=16,
                       gnn_heads=2)
     model.configure_model()
     paris = tokenizer.convert_tokens_to_ids("paris")
@@ -31,7 +30,20 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
             "pytorch-lightning_version": "2.6.6"}
     model.on_save_checkpoint(ckpt)
     torch.save(ckpt, tmp_path / "m.ckpt")
-    res = probe(str(tmp_path / "m.ckpt"), data_dir)
+    return str(tmp_path / "m.ckpt")
+
+
+def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenizer):
+    from kgllm.kg.imports import import_lama
+    from kgllm.kg.lama import read_lama
+
+    kg_dir = tmp_path / "lama"
+    import_lama(data_dir / "lama_trex").save(kg_dir)
+    ckpt = _paris_model(tmp_path, kg_dir, tokenizer)
+    facts = read_lama(data_dir / "lama_trex", splits=("test",))
+    france = [f for f in facts if f.sub_label == "France"]
+    res = probe(ckpt, default_source(data_dir), groups={"france": france, "rest": [f for f in facts
+                                                                                   if f not in france]})
     p36 = res["relations"]["P36"]
     n36 = p36["facts"]
     assert p36["with_kg"] == p36["without_kg"] == 1 / n36  # only France -> Paris
@@ -39,3 +51,22 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
     facts = res["with_kg"]["facts"]
     assert res["with_kg"]["p_at_1_micro"] == 1 / facts
     assert res["with_kg"]["p_at_1"] == (1 / n36 + 0) / 2
+    assert res["linked"] == res["probed"] == facts  # every subject is a node of the imported KG
+    assert res["with_kg"]["groups"]["france"] == {"p_at_1_micro": 1.0, "facts": 1}
+    assert res["with_kg"]["groups"]["rest"]["p_at_1_micro"] == 0.0
+    assert sum(b["facts"] for b in res["with_kg"]["by_degree"].values()) == facts
+
+
+@pytest.mark.parametrize("name,linked", [("google_re_place_of_birth.jsonl", 2), ("conceptnet.jsonl", 2),
+                                         ("squad.jsonl", 0)])
+def test_every_lama_format_probes(tmp_path, data_dir, tokenizer, name, linked):
+    """Each format's facts probe against a KG imported from them (subjects linked by id or label)."""
+    from kgllm.kg.imports import import_lama
+
+    source = data_dir / "lama_formats" / name
+    kg_dir = tmp_path / "kg"
+    import_lama(source).save(kg_dir)
+    res = probe(_paris_model(tmp_path, kg_dir, tokenizer), source)
+    assert res["probed"] >= 1 and res["linked"] == min(linked, res["probed"])
+    expected = 1.0 if name == "squad.jsonl" else 0.0  # only the SQuAD fact's answer is "paris"
+    assert res["with_kg"]["p_at_1_micro"] == expected

@@ -27,7 +27,7 @@ def main() -> int:
     p.add_argument("--kg", default="graphs/redocred100")
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--variants", default="none,gated,xattn,interaction")
-    p.add_argument("--layers", default="3,5")
+    p.add_argument("--layers", default="3,4")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)

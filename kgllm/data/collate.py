@@ -148,6 +148,11 @@ class KGCollator:
                 batch["labels"][b, :len(f["label"])] = torch.tensor(f["label"])
         else:
             batch["labels"] = torch.tensor([f["label"] for f in feats], dtype=torch.long)
+        padding = torch.tensor([bool(f.get("padding")) for f in feats])
+        if padding.any():  # evaluation padding under DDP (data/sampler.py): scored by no metric
+            batch["labels"][padding] = -100
+            if "entity_targets" in batch:
+                batch["entity_targets"][padding] = -1
         if self.task == "rel_cls":
             batch["head_pos"] = torch.tensor([f["head_pos"] for f in feats], dtype=torch.long)
             batch["tail_pos"] = torch.tensor([f["tail_pos"] for f in feats], dtype=torch.long)

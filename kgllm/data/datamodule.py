@@ -14,7 +14,7 @@ from kgllm.config import SubgraphConfig
 from kgllm.data.collate import KGCollator
 from kgllm.data.datasets import DATASETS, load_dataset
 from kgllm.data.features import Featurizer, add_markers, detect_mentions
-from kgllm.data.sampler import EpochSampler, ShardSampler
+from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
 from kgllm.errors import KGLLMError
 
@@ -141,7 +141,8 @@ class KGDataModule(L.LightningDataModule):
                              epoch=self.current_epoch)
         n = len(self.features[split])
         sampler = EpochSampler(n, self.seed, self.current_epoch) if shuffle else ShardSampler(n)
-        return DataLoader(self.features[split], batch_size=hp.batch_size if shuffle else
+        data = self.features[split] if shuffle else Padded(self.features[split], mark_padding)
+        return DataLoader(data, batch_size=hp.batch_size if shuffle else
                           (hp.eval_batch_size or hp.batch_size), sampler=sampler, collate_fn=collate,
                           num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)
 

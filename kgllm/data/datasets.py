@@ -19,6 +19,8 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
 * ``lama_mlm`` (MLM): LAMA T-REx evidence sentences (object restored) of the relations in
   ``relations`` (default: all with test facts), at most ``max_facts`` facts each, with the
   subject and object mentions linked to ``wd:<QID>`` KG nodes; every 20th sentence is validation.
+  ``kg_only_fraction`` keeps only the *text facts* of a seeded split (``split_seed``): the other
+  facts are KG-only and their sentences are never seen (``kgllm.kg.lama.split_facts``).
 
 ``max_train`` / ``max_eval`` cap the number of examples (first N, fixed order).
 """
@@ -189,30 +191,34 @@ def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "
     return splits, NER_LABELS
 
 
-def _lama_sentences(data_dir, relations, max_facts: int) -> list[TextExample]:
+def lama_facts(data_dir=None, relations: list[str] | None = None, max_facts: int = 200) -> list:
+    """The first ``max_facts`` T-REx test facts of each relation in ``relations`` (default: all)."""
+    from kgllm.kg.lama import read_lama
+
     root = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
-    files = sorted(root.glob("P*.test.jsonl"))
-    wanted = set(relations) if relations else None
-    out = []
-    for path in files:
-        if wanted is not None and path.name.split(".")[0] not in wanted:
-            continue
-        for line in read_text_file(path).splitlines()[:max_facts]:
-            fact = json.loads(line)
-            for ev in fact.get("evidences", []):
-                obj = ev.get("obj_surface") or fact["obj_label"]
-                text = ev["masked_sentence"].replace("[MASK]", obj, 1)
-                links = []
-                for surface, key in ((ev.get("sub_surface") or fact["sub_label"], fact["sub_uri"]), (obj, fact["obj_uri"])):
-                    start = text.find(surface)
-                    if start >= 0 and all(start >= e or start + len(surface) <= s for s, e, _ in links):
-                        links.append((start, start + len(surface), f"wd:{key}"))
-                out.append(TextExample(text, links=sorted(links)))
-    return list({e.text: e for e in out}.values())  # one copy of repeated evidence sentences
+    return read_lama(root, splits=("test",), relations=relations, max_facts=max_facts)
 
 
-def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: int = 200, **_) -> tuple:
-    sents = _lama_sentences(data_dir, relations, max_facts)
+def _linked_sentence(text: str, sub: str, obj: str, fact) -> TextExample:
+    links = []
+    for surface, key in ((sub, fact.sub_key), (obj, fact.obj_key)):
+        start = text.find(surface)
+        if start >= 0 and all(start >= e or start + len(surface) <= s for s, e, _ in links):
+            links.append((start, start + len(surface), key))
+    return TextExample(text, links=sorted(links))
+
+
+def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: int = 200,
+                  kg_only_fraction: float | None = None, split_seed: int = 0) -> tuple:
+    """Evidence sentences of LAMA facts; with ``kg_only_fraction``, only those of the *text facts* of
+    :func:`kgllm.kg.lama.split_facts` (the KG-only facts' sentences are never trained on)."""
+    from kgllm.kg.lama import split_facts
+
+    facts = lama_facts(data_dir, relations, max_facts)
+    if kg_only_fraction is not None:
+        facts = split_facts(facts, kg_only_fraction, split_seed).text
+    sents = [_linked_sentence(text, sub, obj, f) for f in facts for text, sub, obj in f.evidence()]
+    sents = list({e.text: e for e in sents}.values())  # one copy of repeated evidence sentences
     val = sents[::20]
     train = [s for i, s in enumerate(sents) if i % 20]
     return {"train": train, "val": val, "test": val}, []

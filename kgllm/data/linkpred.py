@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from kgllm.data.sampler import EpochSampler, ShardSampler
+from kgllm.data.sampler import EpochSampler, Padded, ShardSampler
 from kgllm.errors import KGFormatError
 from kgllm.paths import dataset_file
 
@@ -202,7 +202,9 @@ class LinkPredDataModule(L.LightningDataModule):
     def _eval_loader(self, triples: Tensor) -> DataLoader:
         queries = reciprocal(triples, self.num_relations)
         direction = torch.cat([torch.zeros(len(triples)), torch.ones(len(triples))]).long()  # 0 tail, 1 head
-        return DataLoader(TensorDataset(queries, direction), batch_size=self.hparams.eval_batch_size,
+        # padding under DDP gets direction 2: counted in neither the tail nor the head ranks
+        data = Padded(TensorDataset(queries, direction), lambda item: (item[0], torch.tensor(2)))
+        return DataLoader(data, batch_size=self.hparams.eval_batch_size,
                           sampler=ShardSampler(len(queries)), collate_fn=self._collate_eval)
 
     def _collate_eval(self, items) -> dict:

@@ -9,9 +9,15 @@ Metrics (micro-averaged over documents):
   the named mention of its entity inside the occurrence's evidence span, mapped to the gold
   entity with that exact span (``match="overlap"``: the gold mention it overlaps most); an end
   with no such mention (a resolved pronoun) takes the gold entity most of its entity's mentions
-  in the document map to. Ends that map to no gold entity drop the pair;
+  in the document map to;
 * ``cooc_pair_*`` -- the same for a baseline that joins every two entities mentioned in one
-  sentence, computed from the same predicted mentions in the same run.
+  sentence, computed from the same predicted mentions (pronouns included, resolved the same
+  way) in the same run.
+
+Precision is the standard one: a predicted pair with an end that maps to no gold entity, or
+with both ends on the same gold entity, is a false positive. ``lenient=True`` reproduces the
+old figure that dropped such pairs from the denominator (reported as ``lenient`` in the output);
+it also drops pronoun mentions from the baseline.
 """
 
 from __future__ import annotations
@@ -66,11 +72,22 @@ def _map(span: tuple[int, int], gold_spans: dict, match: str = "exact") -> int |
     return best
 
 
-def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact") -> dict:
+def _pair(a, b, lenient: bool) -> frozenset | None:
+    """The key of a predicted pair from its ends (gold ids, or ``("pred", id)`` when unmapped).
+
+    Both ends on one gold entity is a pair of its own (a false positive). ``None``: not counted
+    (lenient mode only: an unmapped end or both ends on one gold entity)."""
+    if lenient and (a == b or isinstance(a, tuple) or isinstance(b, tuple)):
+        return None
+    return frozenset((("self", a), a)) if a == b else frozenset((a, b))
+
+
+def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact", lenient: bool = False) -> dict:
     """All metrics for the KG at ``kg_dir`` against the Re-DocRED file ``gold``.
 
     ``match`` maps predicted mentions to gold entities for the pair metrics: ``exact`` spans
-    or the largest ``overlap``.
+    or the largest ``overlap``. ``lenient`` drops predicted pairs with an unmapped end instead of
+    counting them as false positives (not the standard precision; kept to compare with old figures).
     """
     if match not in ("exact", "overlap"):
         raise ValueError("match must be 'exact' or 'overlap'")
@@ -81,9 +98,9 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
         raise KGFormatError(f"{kg_dir}/meta.json: no corpus document count; not a built KG")
     docs = gold_documents(gold, n_docs, meta.get("corpus", {}).get("sha256"))
     mentions: dict[str, list] = defaultdict(list)  # doc -> [(sent, start, end, entity)]
+    pronouns: dict[str, list] = defaultdict(list)
     for doc, sent, start, end, ent, label, _text in read_tsv(kg_dir / "mentions.tsv", 7):
-        if label != "PRON":
-            mentions[doc].append((int(sent), int(start), int(end), int(ent)))
+        (pronouns if label == "PRON" else mentions)[doc].append((int(sent), int(start), int(end), int(ent)))
     relations = [row[1] for row in read_tsv(kg_dir / "relations.tsv", 3)]
     occurrences: dict[str, list] = defaultdict(list)
     for h, r, t, doc, sent, start, end, _ in read_tsv(kg_dir / "provenance.tsv", 8):
@@ -106,29 +123,41 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
             if gold_of[(s, e)] is not None:
                 votes[ent][gold_of[(s, e)]] += 1
         entity_gold = {ent: c.most_common(1)[0][0] for ent, c in votes.items()}
+
+        def resolve(ent: int, span: tuple[int, int] | None):
+            """A pair end: the gold entity of its named mention ``span``; without one (a resolved
+            pronoun) the gold entity most of ``ent``'s mentions map to; ``("pred", ent)`` if unmapped."""
+            gold_id = gold_of[span] if span is not None else entity_gold.get(ent)
+            return ("pred", ent) if gold_id is None else gold_id
+
         extracted = set()
         for h, t, sent, start, end in occurrences.get(doc.doc_id, []):
             ends = {}
             for s, e, ent in by_sent.get(sent, []):
                 if ent in (h, t) and start <= s and e <= end:
-                    ends.setdefault(ent, gold_of[(s, e)])
-            gh = ends[h] if h in ends else entity_gold.get(h)
-            gt = ends[t] if t in ends else entity_gold.get(t)
-            if gh is not None and gt is not None and gh != gt:
-                extracted.add(frozenset((gh, gt)))
+                    ends.setdefault(ent, (s, e))
+            key = _pair(resolve(h, ends.get(h)), resolve(t, ends.get(t)), lenient)
+            if key is not None:
+                extracted.add(key)
+        cooc_items = {sent: [(ent, (s, e)) for s, e, ent in items] for sent, items in by_sent.items()}
+        if not lenient:  # resolved pronouns count for the baseline as they do for the system
+            for sent, _s, _e, ent in pronouns.get(doc.doc_id, []):
+                cooc_items.setdefault(sent, []).append((ent, None))
         cooc = set()
-        for items in by_sent.values():
-            for i, (s1, e1, a) in enumerate(items):
-                for s2, e2, b in items[i + 1:]:
-                    ga, gb = gold_of[(s1, e1)], gold_of[(s2, e2)]
-                    if a != b and ga is not None and gb is not None and ga != gb:
-                        cooc.add(frozenset((ga, gb)))
+        for items in cooc_items.values():
+            for i, (a, span_a) in enumerate(items):
+                for b, span_b in items[i + 1:]:
+                    if a == b:
+                        continue
+                    key = _pair(resolve(a, span_a), resolve(b, span_b), lenient)
+                    if key is not None:
+                        cooc.add(key)
         for name, pred_pairs in (("pair", extracted), ("cooc_pair", cooc)):
             c = counts[name]
             c[0] += len(pred_pairs & gold_pairs)
             c[1] += len(pred_pairs)
             c[2] += len(gold_pairs)
-    out = {"documents": len(docs), "match": match}
+    out = {"documents": len(docs), "match": match, "precision": "lenient" if lenient else "standard"}
     out.update(zip(("mention_precision", "mention_recall", "mention_f1"), prf(tp_m, n_pm, n_gm)))
     for name, (tp, n_pred, n_gold) in counts.items():
         out.update(zip((f"{name}_precision", f"{name}_recall", f"{name}_f1"), prf(tp, n_pred, n_gold)))
@@ -142,6 +171,6 @@ def format_eval(metrics: dict) -> str:
     keys = ["mention_precision", "mention_recall", "mention_f1", "pair_precision", "pair_recall", "pair_f1",
             "cooc_pair_precision", "cooc_pair_recall", "cooc_pair_f1", "pair_f1_over_cooc"]
     lines = [f"documents {metrics['documents']}  gold mentions {metrics['gold_mentions']}  "
-             f"gold pairs {metrics['gold_pairs']}"]
+             f"gold pairs {metrics['gold_pairs']}  pair precision: {metrics['precision']}"]
     lines += [f"{k:<22}{metrics[k]:.4f}" for k in keys]
     return "\n".join(lines)

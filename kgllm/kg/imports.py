@@ -109,34 +109,27 @@ def import_openke(folder: str | Path, name: str | None = None, splits: Iterable[
     return kg
 
 
-def import_lama(folder: str | Path, splits: Iterable[str] = ("test",), name: str = "wd",
+def import_lama(path: str | Path, splits: Iterable[str] | None = ("test",), name: str = "wd",
                 relations: Iterable[str] | None = None) -> KnowledgeGraph:
-    """LAMA T-REx facts (``P*.<split>.jsonl``): Wikidata subject/object ids with their labels."""
-    folder = Path(folder)
-    wanted = set(relations) if relations else None
-    files = sorted(p for s in splits for p in folder.glob(f"P*.{s}.jsonl")
-                   if wanted is None or p.name.split(".")[0] in wanted)
-    if not files:
-        raise KGFormatError(f"{folder}: no LAMA files P*.{{{','.join(splits)}}}.jsonl")
+    """LAMA facts of any format (T-REx, Google-RE, ConceptNet, SQuAD; see :mod:`kgllm.kg.lama`) from
+    a file or a folder (``splits`` picks ``*.<split>.jsonl`` in a folder; ``None``: every ``*.jsonl``)."""
+    from kgllm.kg.lama import lama_files, read_lama
+
+    path = Path(path)
+    files = lama_files(path, splits if path.is_dir() else None, relations)
     kg = _new(name, "lama", files)
     labels = {}
+    folder = path if path.is_dir() else path.parent
     if (folder / "relations.jsonl").exists():
         for _, line in _lines(folder / "relations.jsonl"):
             rel = json.loads(line)
             labels[rel["relation"]] = rel.get("label", rel["relation"])
     kg.meta["relation_labels"] = labels
     for file in files:
-        pid = file.name.split(".")[0]
-        for lineno, line in _lines(file):
-            try:
-                fact = json.loads(line)
-                sub, obj = fact["sub_uri"], fact["obj_uri"]
-                sub_label, obj_label = fact["sub_label"], fact["obj_label"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise KGFormatError(f"{file}:{lineno}: not a LAMA fact ({exc})") from exc
-            h = kg.add_entity(f"{name}:{sub}", sub_label, "ENT", sources=(name,))
-            t = kg.add_entity(f"{name}:{obj}", obj_label, "ENT", sources=(name,))
-            kg.add_edge(h, fact.get("predicate_id", pid), t, (file.name, lineno, -1, -1, 1.0))
+        for fact in read_lama(file, relations=relations, wd=name):
+            h = kg.add_entity(fact.sub_key, fact.sub_label, "ENT", sources=(name,))
+            t = kg.add_entity(fact.obj_key, fact.obj_label, "ENT", sources=(name,))
+            kg.add_edge(h, fact.relation, t, (*fact.source, -1, -1, 1.0))
     return kg
 
 

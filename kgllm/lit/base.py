@@ -93,6 +93,10 @@ class KGLitModule(L.LightningModule):
     def build_heads(self) -> None:
         """Extra heads outside the HF model (none by default)."""
 
+    def head_reads(self) -> str:  # pragma: no cover - abstract
+        """Which positions of the encoder's output the task head reads (see ``HEAD_READS``)."""
+        raise NotImplementedError
+
     def head_modules(self) -> list[nn.Module]:
         return []
 
@@ -117,7 +121,7 @@ class KGLitModule(L.LightningModule):
         counts = self.kg_meta.get("counts", {})
         self.model = KGBert(self.build_hf(), encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout,
                             graph_input=hp.graph_input, node_dim=hp.gnn_hidden,
-                            num_relations=max(counts.get("relations", 1), 1))
+                            num_relations=max(counts.get("relations", 1), 1), head_reads=self.head_reads())
         self.build_heads()
         if hp.init_from:
             self.load_init(hp.init_from)
@@ -181,6 +185,9 @@ class KGLitModule(L.LightningModule):
         raise NotImplementedError
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.model.fusion_layers:  # gate norms and linked share, every log_every_n_steps
+            stats = self.model.fusion_stats(batch["token_node"], batch["attention_mask"])
+            self.log_dict(stats, on_step=True, on_epoch=False, batch_size=batch["input_ids"].size(0))
         return self._step(batch, "train")
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

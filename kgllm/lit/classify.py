@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from kgllm.errors import KGLLMError
 from kgllm.lit.base import KGLitModule
 from kgllm.nn.backbone import load_hf_model
+from kgllm.nn.fusion import HEAD_READS
 from kgllm.nn.kgbert import EntityMarkerHead
 
 TASKS = ("seq_cls", "rel_cls", "token_cls")
@@ -73,6 +74,12 @@ class ClassifierModule(KGLitModule):
                                     "f1": MulticlassF1Score(hp.num_labels, average="macro", ignore_index=-100)})
         for stage in ("train", "val", "test"):
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        # evaluation loss as a metric state: exact over ranks that hold different numbers of examples
+        self.eval_loss = nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
+
+    def head_reads(self) -> str:
+        self._resolve()
+        return HEAD_READS[self.hparams.task]
 
     def head_modules(self) -> list[nn.Module]:
         return [self.head] if self.head is not None else [self.model.hf.classifier]
@@ -97,7 +104,12 @@ class ClassifierModule(KGLitModule):
         bs = batch["input_ids"].size(0)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), labels)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=bs,
-                 sync_dist=True)  # the mean over ranks: the global batch's loss under DDP
+        if stage == "train":  # the mean over ranks: the global batch's loss under DDP
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
+        else:
+            n_valid = int((labels != -100).sum())  # 0 for a batch of DDP evaluation padding
+            if n_valid:
+                self.eval_loss[stage].update(loss.detach(), n_valid)
+            self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
         return loss

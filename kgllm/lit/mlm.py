@@ -33,7 +33,7 @@ class MLMModule(KGLitModule):
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
-                                            for m in ("loss", "acc")})
+                                            for m in ("loss", "acc", "total")})
         self.kg_entity_head: torch.nn.Module | None = None
         self.kg_lp_rel: torch.nn.Module | None = None
 
@@ -48,6 +48,9 @@ class MLMModule(KGLitModule):
         from transformers import BertForMaskedLM
 
         return load_hf_model(BertForMaskedLM, self.hparams.backbone, **self.hf_kwargs())
+
+    def head_reads(self) -> str:
+        return "masked"
 
     def head_modules(self) -> list:
         return [self.model.hf.cls]
@@ -96,8 +99,11 @@ class MLMModule(KGLitModule):
         acc = (logits.argmax(-1) == target).float().mean() if target.numel() else mlm.detach()
         self.metrics[f"{stage}_loss"].update(mlm.detach(), n)
         self.metrics[f"{stage}_acc"].update(acc, n)
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=n, on_step=stage == "train", on_epoch=True,
-                 sync_dist=True)
+        if stage == "train":
+            self.log("train/loss", loss, prog_bar=True, batch_size=n, on_step=True, on_epoch=True, sync_dist=True)
+        else:  # a metric state: exact over ranks that hold different numbers of examples
+            self.metrics[f"{stage}_total"].update(loss.detach(), n)
+            self.log(f"{stage}/loss", self.metrics[f"{stage}_total"], prog_bar=True, on_step=False, on_epoch=True)
         self.log(f"{stage}/mlm_loss", self.metrics[f"{stage}_loss"], **log)
         self.log(f"{stage}/acc", self.metrics[f"{stage}_acc"], **log)
         return loss

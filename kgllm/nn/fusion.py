@@ -49,6 +49,33 @@ class FusionContext:
             setattr(self, name, None)
 
 
+#: what a task's head reads, by task: which positions of the last layer's output it uses
+HEAD_READS = {"seq_cls": "cls", "rel_cls": "markers", "token_cls": "tokens", "mlm": "masked"}
+_WRITES_REACH = {"all": {"cls", "markers", "tokens", "masked"}, "linked": {"tokens"}, "cls": {"cls"}}
+_READS_TEXT = {"cls": "the [CLS] state", "markers": "the entity-marker states", "tokens": "every token",
+               "masked": "the masked tokens (which are never linked)"}
+
+
+def check_fusion_reaches(name: str, layers: list[int], num_layers: int, reads: str) -> None:
+    """Refuse a fusion layer that cannot change what the head reads.
+
+    A block changes the positions given by its ``writes`` attribute (``linked`` tokens, ``cls``
+    or ``all``); below the last layer, self-attention carries that change to every position, but
+    at the last layer only the written positions change. A fused last layer whose positions the
+    head does not read (``reads``: a key of :data:`HEAD_READS`' values) would get no gradient and
+    change nothing: an error, not a variant.
+    """
+    if name == "none" or num_layers - 1 not in layers:
+        return
+    writes = FUSION_BLOCKS[name].writes
+    if reads not in _WRITES_REACH[writes]:
+        raise ValueError(
+            f"fusion {name!r} at layer {num_layers - 1} (the last of {num_layers}) cannot change what the head "
+            f"reads ({_READS_TEXT[reads]}): {name!r} changes {writes} positions only, and no later layer carries "
+            f"the change; fuse at earlier layers (e.g. fusion_layers: [{max(num_layers - 3, 0)}, {num_layers - 2}]) "
+            "or use xattn")
+
+
 class GatedFusion(nn.Module):
     r"""ERNIE-style token/entity fusion for tokens linked to a KG node.
 
@@ -66,6 +93,8 @@ class GatedFusion(nn.Module):
         - **input:** hidden :math:`(B, T, H)`, context (node states :math:`(N, D_g)`, token_node :math:`(B, T)`)
         - **output:** :math:`(B, T, H)` (zero where no link)
     """
+
+    writes = "linked"
 
     def __init__(self, hidden_size: int, node_dim: int, dropout: float = 0.1, **_) -> None:
         super().__init__()
@@ -110,6 +139,8 @@ class CrossAttentionFusion(nn.Module):
         - **input:** hidden :math:`(B, T, H)`, context (node states :math:`(N, D_g)`, node_batch :math:`(N,)`)
         - **output:** :math:`(B, T, H)`
     """
+
+    writes = "all"
 
     def __init__(self, hidden_size: int, node_dim: int, heads: int = 4, dropout: float = 0.1, **_) -> None:
         super().__init__()
@@ -159,6 +190,8 @@ class InteractionFusion(nn.Module):
         heads (int, optional): GATv2 heads. (default: ``4``)
         dropout (float, optional): dropout. (default: ``0.1``)
     """
+
+    writes = "cls"
 
     def __init__(self, hidden_size: int, node_dim: int, num_relations: int = 1, heads: int = 4,
                  dropout: float = 0.1, **_) -> None:

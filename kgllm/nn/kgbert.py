@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from kgllm.nn.fusion import FusionContext, install_fusion
+from kgllm.nn.fusion import FusionContext, check_fusion_reaches, install_fusion
 
 KG_PREFIX = "kg_"
 
@@ -33,11 +33,14 @@ class KGBert(nn.Module):
         graph_input: ``False`` is the parameter-matched control: the fusion blocks are installed
             but see all-zero node states (no graph encoder, no graph information).
         node_dim, num_relations: graph width and relation count when there is no graph encoder.
+        head_reads: which positions the task head reads (a value of
+            :data:`kgllm.nn.fusion.HEAD_READS`); when given, a fused layer that cannot change them
+            is refused (:func:`~kgllm.nn.fusion.check_fusion_reaches`).
     """
 
     def __init__(self, hf_model: nn.Module, graph_encoder: nn.Module | None = None, fusion: str = "none",
                  fusion_layers: Sequence[int] = (-1,), fusion_dropout: float = 0.1, graph_input: bool = True,
-                 node_dim: int = 128, num_relations: int = 1) -> None:
+                 node_dim: int = 128, num_relations: int = 1, head_reads: str | None = None) -> None:
         super().__init__()
         self.hf = hf_model
         self.fusion = fusion
@@ -49,8 +52,11 @@ class KGBert(nn.Module):
         if graph_encoder is not None:
             node_dim, num_relations = graph_encoder.hidden_channels, graph_encoder.num_relations
         self.node_dim = node_dim
-        self.fusion_layers = install_fusion(self.backbone.encoder.layer, list(fusion_layers), fusion, self._ctx,
+        layers = self.backbone.encoder.layer
+        self.fusion_layers = install_fusion(layers, list(fusion_layers), fusion, self._ctx,
                                             hidden, node_dim, dropout=fusion_dropout, num_relations=num_relations)
+        if head_reads is not None:
+            check_fusion_reaches(fusion, self.fusion_layers, len(layers), head_reads)
         self.kg_encoder = graph_encoder if self.fusion_layers and graph_input else None
         self.encoded_nodes: Tensor | None = None
 
@@ -58,6 +64,14 @@ class KGBert(nn.Module):
     def backbone(self) -> nn.Module:
         """The ``BertModel`` inside ``hf`` (``hf`` itself when it is a ``BertModel``)."""
         return self.hf.base_model
+
+    def fusion_stats(self, token_node: Tensor, attention_mask: Tensor) -> dict[str, Tensor]:
+        """What shows whether fusion can act: the L2 norm of each fused layer's gate and the share of
+        (non-padding) tokens linked to a KG node."""
+        layers = self.backbone.encoder.layer
+        stats = {f"fusion/gate_norm_layer{i}": layers[i].kg_gate.detach().norm() for i in self.fusion_layers}
+        stats["fusion/linked_share"] = (token_node >= 0).sum() / attention_mask.sum().clamp(min=1)
+        return stats
 
     @contextlib.contextmanager
     def graph_context(self, graph=None, token_node: Tensor | None = None) -> Iterator[None]:

@@ -41,8 +41,32 @@ def test_known_answers(tmp_path, redocred_file):
     assert m["mention_recall"] == pytest.approx(4 / 6)
     # extracted pairs {0,1} (gold), {1,2} (gold), {0,2} (not gold); the co-occurrence edge is ignored
     assert (m["pair_precision"], m["pair_recall"]) == (pytest.approx(2 / 3), pytest.approx(2 / 4))
-    # baseline: sentence 0 -> {0,1} {0,2} {1,2}; sentence 1 -> Obama + unmapped mention -> nothing
-    assert (m["cooc_pair_precision"], m["cooc_pair_recall"]) == (pytest.approx(2 / 3), pytest.approx(2 / 4))
+    # baseline: sentence 0 -> {0,1} {0,2} {1,2}; sentence 1 -> Obama + unmapped "served": a false positive
+    assert m["precision"] == "standard"
+    assert (m["cooc_pair_precision"], m["cooc_pair_recall"]) == (pytest.approx(2 / 4), pytest.approx(2 / 4))
+    lenient = evaluate_redocred(tmp_path / "kg", redocred_file, lenient=True)  # the old figure drops that pair
+    assert lenient["precision"] == "lenient"
+    assert (lenient["cooc_pair_precision"], lenient["pair_precision"]) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+
+
+def test_unmapped_or_self_pairs_are_false_positives(tmp_path, redocred_file):
+    # edge 0 -> 9 ("served", no gold entity) and edge 0 -> 5, whose only mention is gold entity 0's span
+    _write(tmp_path / "kg", redocred_file,
+           mentions=[(0, 0, 12, 0, "PERSON"), (0, 25, 33, 1, "GPE"), (1, 45, 50, 5, "PERSON"),
+                     (1, 51, 57, 9, "PERSON")],
+           provenance=[(0, 0, 1, 0, 0, 33), (5, 0, 9, 1, 45, 57), (0, 0, 5, 0, 0, 50)])
+    m = evaluate_redocred(tmp_path / "kg", redocred_file)
+    assert m["pairs_predicted"] == 3 and m["pair_precision"] == pytest.approx(1 / 3)
+    lenient = evaluate_redocred(tmp_path / "kg", redocred_file, lenient=True)
+    assert lenient["pairs_predicted"] == 1 and lenient["pair_precision"] == 1.0
+
+
+def test_pronouns_count_for_the_baseline_too(tmp_path, redocred_file):
+    # sentence 1: a pronoun of entity 0 (Obama) and United States -> baseline pair {0,3} (gold)
+    _write(tmp_path / "kg", redocred_file,
+           mentions=[(0, 0, 12, 0, "PERSON"), (1, 60, 62, 0, "PRON"), (1, 78, 91, 3, "GPE")], provenance=[])
+    assert evaluate_redocred(tmp_path / "kg", redocred_file)["cooc_pair_recall"] == pytest.approx(1 / 4)
+    assert evaluate_redocred(tmp_path / "kg", redocred_file, lenient=True)["cooc_pair_recall"] == 0.0
 
 
 def test_pronoun_end_maps_through_its_entity(tmp_path, redocred_file):

@@ -104,11 +104,11 @@ def test_fusion_encoder_starts_from_link_prediction(kg_dir, tmp_path):
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[ExportEncoder(str(tmp_path / "enc"))])
     trainer.fit(lp, dm)
-    mlm = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[-1], gnn_hidden=16,
+    mlm = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[0], gnn_hidden=16,
                     gnn_heads=2, graph_encoder_from=str(tmp_path / "enc"))
     mlm.configure_model()
     assert torch.equal(mlm.model.kg_encoder.node_emb.weight, lp.encoder.node_emb.weight)
-    wrong = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[-1], gnn_hidden=32,
+    wrong = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[0], gnn_hidden=32,
                       gnn_heads=2, graph_encoder_from=str(tmp_path / "enc"))
     with pytest.raises(KGFormatError, match="shapes differ"):
         wrong.configure_model()

@@ -14,7 +14,7 @@ def test_canonical_key():
 
 
 def _mlm(kg_dir):
-    m = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[-1], gnn_hidden=16, gnn_heads=2)
+    m = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[0], gnn_hidden=16, gnn_heads=2)
     m.configure_model()
     return m
 
@@ -28,12 +28,12 @@ def test_finetuning_starts_from_pretraining_checkpoint(tmp_path, kg_dir, tokeniz
     mlm.on_save_checkpoint(ckpt)
     assert ckpt["kg_meta"]["corpus"]["sha256"]
     torch.save(ckpt, tmp_path / "pre.ckpt")
-    clf = ClassifierModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[-1], gnn_hidden=16,
+    clf = ClassifierModule(backbone="tiny", kg_dir=str(kg_dir), fusion="gated", fusion_layers=[0], gnn_hidden=16,
                            gnn_heads=2, task="rel_cls", num_labels=3, vocab_size=len(tokenizer) + 4,
                            init_from=str(tmp_path / "pre.ckpt"))
     clf.configure_model()
     src, dst = mlm.model.hf.bert, clf.model.hf
-    q = "encoder.layer.1.base_layer.attention.self.query.weight"
+    q = "encoder.layer.0.base_layer.attention.self.query.weight"
     assert torch.equal(src.get_parameter(q), dst.get_parameter(q))
     assert torch.equal(mlm.model.kg_encoder.node_emb.weight, clf.model.kg_encoder.node_emb.weight)
     emb_src, emb_dst = src.embeddings.word_embeddings.weight, dst.embeddings.word_embeddings.weight
@@ -47,9 +47,9 @@ def test_fusion_off_model_loads_backbone_of_fused_checkpoint(tmp_path, kg_dir):
     clf = ClassifierModule(backbone="tiny", kg_dir=str(kg_dir), fusion="none", task="seq_cls", num_labels=2,
                            vocab_size=mlm.model.hf.config.vocab_size, init_from=str(tmp_path / "pre.ckpt"))
     clf.configure_model()
-    key = "encoder.layer.1.output.dense.weight"
+    key = "encoder.layer.0.output.dense.weight"
     assert torch.equal(clf.model.hf.bert.get_parameter(key),
-                       mlm.model.hf.bert.get_parameter(key.replace("layer.1.", "layer.1.base_layer.")))
+                       mlm.model.hf.bert.get_parameter(key.replace("layer.0.", "layer.0.base_layer.")))
 
 
 def test_freeze_backbone_trains_only_kg_and_head(kg_dir, tokenizer):

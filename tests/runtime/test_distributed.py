@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FIXTURE_DATASET_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +21,7 @@ def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 900)
                           "init_args": {"save_dir": str(tmp), "name": name, "version": ""}}])
     cmd = [sys.executable, "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/finetune_redocred_rc.yaml"),
            "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
-           "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--model.fusion_layers", "[-1]",
+           "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--model.fusion_layers", "[0]",
            "--model.backbone_dropout", "0.0", "--model.fusion_dropout", "0.0", "--model.gnn_dropout", "0.0",
            "--model.head_dropout", "0.0", "--trainer.accelerator", "cpu", "--trainer.log_every_n_steps", "1",
            "--trainer.enable_progress_bar", "false", "--trainer.logger", logger,
@@ -35,14 +37,26 @@ def losses(folder: Path) -> list[float]:
     return [float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")]
 
 
+def val_metrics(folder: Path) -> list[dict]:
+    rows = list(csv.DictReader(open(folder / "metrics.csv")))
+    return [{k: float(v) for k, v in r.items() if k.startswith("val/") and v} for r in rows if r.get("val/loss")]
+
+
+@pytest.mark.slow
 def test_ddp_matches_single_process_and_saves_config_once(tmp_path, kg_dir, data_dir):
-    single = fit(tmp_path, "single", kg_dir, data_dir, "--data.batch_size", "4", "--trainer.max_epochs", "2")
+    # 3 validation examples: two ranks hold 2 and 1; each must be scored exactly once
+    odd = ("--data.max_eval", "3")
+    single = fit(tmp_path, "single", kg_dir, data_dir, "--data.batch_size", "4", "--trainer.max_epochs", "2", *odd)
     ddp = fit(tmp_path, "ddp", kg_dir, data_dir, "--data.batch_size", "2", "--trainer.max_epochs", "2",
-              "--trainer.strategy", "ddp", "--trainer.devices", "2")
+              "--trainer.strategy", "ddp", "--trainer.devices", "2", *odd)
     a, b = losses(single), losses(ddp)
     assert len(a) == len(b) >= 4
     for x, y in zip(a, b):
         assert abs(x - y) < 1e-4 * max(1.0, abs(x))
+    va, vb = val_metrics(single), val_metrics(ddp)
+    assert len(va) == len(vb) == 2 and va[0].keys() == vb[0].keys() >= {"val/loss", "val/acc", "val/f1"}
+    for x, y in zip(va, vb):
+        assert all(abs(x[k] - y[k]) < 1e-5 * max(1.0, abs(x[k])) for k in x), (x, y)
     configs = [p for p in tmp_path.rglob("config.yaml") if p.is_relative_to(ddp)]
     assert configs == [ddp / "config.yaml"]  # rank 0 only
     assert (ddp / "kg_meta.json").is_file()
@@ -51,12 +65,14 @@ def test_ddp_matches_single_process_and_saves_config_once(tmp_path, kg_dir, data
     assert all(abs(x - y) < 1e-4 * max(1.0, abs(x)) for x, y in zip(a, losses(spawn)))
 
 
+@pytest.mark.slow
 def test_same_seed_reproduces(tmp_path, kg_dir, data_dir):
     a = fit(tmp_path, "a", kg_dir, data_dir, "--trainer.max_epochs", "2", "--model.backbone_dropout", "0.1")
     b = fit(tmp_path, "b", kg_dir, data_dir, "--trainer.max_epochs", "2", "--model.backbone_dropout", "0.1")
     assert losses(a) == losses(b) and (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
 
 
+@pytest.mark.slow
 def test_two_nodes_on_localhost(tmp_path, kg_dir, data_dir):
     """Two "nodes" of one process each, started by hand with the variables a cluster launcher sets
     (MASTER_ADDR, MASTER_PORT, NODE_RANK, WORLD_SIZE): same loss curve as one 2-device node."""
@@ -69,7 +85,7 @@ def test_two_nodes_on_localhost(tmp_path, kg_dir, data_dir):
                           "init_args": {"save_dir": str(tmp_path), "name": "nodes", "version": ""}}])
     base = [sys.executable, "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/finetune_redocred_rc.yaml"),
             "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
-            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--model.fusion_layers", "[-1]",
+            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--model.fusion_layers", "[0]",
             "--model.backbone_dropout", "0.0", "--model.fusion_dropout", "0.0", "--model.gnn_dropout", "0.0",
             "--model.head_dropout", "0.0", "--trainer.accelerator", "cpu", "--trainer.log_every_n_steps", "1",
             "--trainer.enable_progress_bar", "false", "--trainer.logger", logger, "--data.batch_size", "2",

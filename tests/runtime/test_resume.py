@@ -22,7 +22,7 @@ def _cmd(tmp: Path, name: str, kg_dir, data_dir, *extra: str) -> list[str]:
     return [sys.executable, "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/pretrain_redocred.yaml"),
             "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
             "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred"]), "--data.batch_size", "4",
-            "--model.fusion_layers", "[-1]", "--trainer.accelerator", "cpu", "--trainer.max_epochs", str(EPOCHS),
+            "--model.fusion_layers", "[0]", "--trainer.accelerator", "cpu", "--trainer.max_epochs", str(EPOCHS),
             "--trainer.enable_progress_bar", "false", "--trainer.logger", logger,
             "--trainer.default_root_dir", str(tmp / name), *extra]
 

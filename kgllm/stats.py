@@ -1,0 +1,64 @@
+"""Uncertainty for results tables: means with t-intervals, paired tests, Holm correction.
+
+Seeds are the unit of replication: a variant's runs are independent draws, and two variants run
+with the same seed see the same data order, so they are compared pairwise (paired t-test on the
+per-seed differences). When one table compares several variants against the same baseline, the
+p-values are adjusted with Holm's step-down method (``scipy.stats.false_discovery_control`` covers
+only FDR methods, so the few lines are here).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Sequence
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
+    """``mean``, sample ``std``, ``n`` and the two-sided t-interval ``ci`` = (low, high) of the mean
+    (``None`` with fewer than two values)."""
+    from scipy import stats
+
+    n = len(values)
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if n > 1 else 0.0
+    ci = None
+    if n > 1:
+        half = stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n)
+        ci = (mean - half, mean + half)
+    return {"mean": mean, "std": std, "n": n, "ci": ci}
+
+
+def paired(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
+    """Mean difference ``a - b`` over pairs, its t-interval and the two-sided paired t-test p-value.
+
+    With no spread in the differences the t-test is undefined: ``p`` is 1.0 when they are all
+    zero (identical runs) and 0.0 otherwise.
+    """
+    from scipy import stats
+
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError("a paired comparison needs two equally long lists of at least 2 values")
+    diff = [x - y for x, y in zip(a, b)]
+    out = mean_ci(diff, level)
+    if max(diff) - min(diff) > 1e-12:
+        p = float(stats.ttest_rel(a, b).pvalue)
+    else:
+        p = 1.0 if abs(diff[0]) < 1e-12 else 0.0
+    return {"diff": out["mean"], "diff_ci": out["ci"], "p": p, "pairs": len(diff)}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def fmt_ci(ci: tuple[float, float] | None, digits: int = 4) -> str:
+    return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"

@@ -1,0 +1,35 @@
+"""Table statistics checked against hand computations."""
+
+import math
+
+import pytest
+from scipy import stats as sps
+
+from kgllm.stats import holm, mean_ci, paired
+
+
+def test_mean_ci_is_the_t_interval():
+    r = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    half = sps.t.ppf(0.975, 4) * math.sqrt(2.5) / math.sqrt(5)  # sd of 1..5 is sqrt(2.5)
+    assert r["mean"] == 3.0 and r["std"] == pytest.approx(math.sqrt(2.5))
+    assert r["ci"] == (pytest.approx(3 - half), pytest.approx(3 + half)) and half == pytest.approx(1.9632, abs=1e-4)
+    assert mean_ci([0.7])["ci"] is None
+
+
+def test_paired_difference_and_interval():
+    a, b = [0.55, 0.56, 0.51], [0.50, 0.52, 0.48]
+    r = paired(a, b)
+    assert r["diff"] == pytest.approx(0.04) and r["pairs"] == 3
+    half = sps.t.ppf(0.975, 2) * 0.01 / math.sqrt(3)  # differences 0.05, 0.04, 0.03: sd 0.01
+    assert r["diff_ci"] == (pytest.approx(0.04 - half), pytest.approx(0.04 + half))
+    assert r["p"] == pytest.approx(2 * sps.t.sf(0.04 / (0.01 / math.sqrt(3)), df=2))
+    assert paired([1, 2], [1, 2])["p"] == 1.0 and paired([2, 3], [1, 2])["p"] == 0.0
+    with pytest.raises(ValueError):
+        paired([1.0], [2.0])
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.02, 0.04 -> 3 * 0.01 = 0.03, 2 * 0.02 = 0.04, 1 * 0.04 = 0.04 (monotone)
+    assert holm([0.04, 0.01, 0.02]) == [pytest.approx(0.04), pytest.approx(0.03), pytest.approx(0.04)]
+    assert holm([0.5, 0.6]) == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert holm([]) == []
