@@ -30,6 +30,12 @@ def probe_main(argv: Sequence[str]) -> int:
     return probe(argv)
 
 
+def prepare_backbone_main(argv: Sequence[str]) -> int:
+    from kgllm.mlm_head import main as prepare
+
+    return prepare(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.demo import main as demo
 
@@ -45,6 +51,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
+    "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
     "demo": (demo_main, "KG from Re-DocRED -> fused MLM pretraining -> fine-tuning with fusion on/off"),
     **{c: (lightning_main, f"LightningCLI {c} (e.g. kgllm {c} --config experiments/...yaml)") for c in LIGHTNING},
 }

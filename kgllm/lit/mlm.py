@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
 from kgllm.lit.base import KGLitModule
 from kgllm.nn.backbone import load_hf_model
+
+log = logging.getLogger(__name__)
 
 
 class MLMModule(KGLitModule):
@@ -26,11 +30,17 @@ class MLMModule(KGLitModule):
 
     Metrics: ``{stage}/loss`` (total), ``{stage}/mlm_loss`` (mean over masked tokens),
     ``{stage}/acc`` (masked-token accuracy), ``val/ppl``; ``{stage}/entity_loss`` and
-    ``{stage}/linkpred_loss`` when weighted in. Other arguments: :class:`~kgllm.lit.base.KGLitModule`.
+    ``{stage}/linkpred_loss`` when weighted in.
+
+    Args:
+        mlm_weight, entity_weight, linkpred_weight: loss weights (above).
+        fresh_mlm_head: with ``backbone: minilm``, keep the randomly initialised MLM head instead of
+            the one trained by ``kgllm prepare-backbone`` and shipped with kgllm (for comparison).
+        **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
     """
 
     def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
-                 **kwargs) -> None:
+                 fresh_mlm_head: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
                                             for m in ("loss", "acc", "total")})
@@ -47,7 +57,15 @@ class MLMModule(KGLitModule):
     def build_hf(self):
         from transformers import BertForMaskedLM
 
-        return load_hf_model(BertForMaskedLM, self.hparams.backbone, **self.hf_kwargs())
+        from kgllm.mlm_head import load_head
+
+        model = load_hf_model(BertForMaskedLM, self.hparams.backbone, **self.hf_kwargs())
+        if self.hparams.backbone == "minilm" and not self.hparams.fresh_mlm_head:
+            if load_head(model):
+                log.info("MLM head: the one trained by `kgllm prepare-backbone` (fresh_mlm_head: false)")
+            else:
+                log.warning("MLM head: none shipped with this installation; starting from a random head")
+        return model
 
     def head_reads(self) -> str:
         return "masked"
