@@ -112,3 +112,16 @@ def test_fusion_encoder_starts_from_link_prediction(kg_dir, tmp_path):
                       gnn_heads=2, graph_encoder_from=str(tmp_path / "enc"))
     with pytest.raises(KGFormatError, match="shapes differ"):
         wrong.configure_model()
+
+
+def test_gat_training_is_deterministic_on_cpu(data_dir):
+    """With Lightning's ``deterministic`` (as the linkpred configs set it) two runs of one seed agree bit for bit."""
+    def fit_once():
+        L.seed_everything(0)
+        model = LinkPredModule(dim=16, gnn_heads=2, encoder="gat", lr=0.05)
+        trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, deterministic=True,
+                            enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=100)
+        trainer.fit(model, LinkPredDataModule("tiny_tsv", data_dir, batch_size=4))
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(fit_once(), fit_once())
