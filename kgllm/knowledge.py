@@ -1,0 +1,158 @@
+"""The knowledge-injection experiment: does a fused KG teach facts the training text never states?
+
+Protocol (LAMA T-REx, :mod:`kgllm.kg.lama`): the probed facts are split, seeded and disjoint, into
+*text facts* (their evidence sentences are the MLM training text) and *KG-only facts* (in the KG,
+never in a training sentence). Every arm trains on the same sentences, order and budget
+(``kgllm ablate``); ``kgllm probe`` then measures P@1 on both groups, with the KG fused and with
+fusion switched off at inference, and by the subject's degree. A fused arm also runs on the KG
+without the KG-only facts' edges: the knowledge must then vanish.
+
+Used by ``experiments/bench/lama_experiment.py`` (the README table) and ``kgllm demo``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+
+def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, Path]:
+    """The KG with every probed fact and the distractors, and the same without the KG-only facts."""
+    from kgllm.kg.imports import import_lama
+    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.paths import dataset_file
+
+    folder = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
+    full_dir, held_dir = out / "lama_all", out / "lama_no_kgonly"
+    if full_dir.exists() and held_dir.exists():
+        return full_dir, held_dir
+    kg = import_lama(folder, splits=("train", "dev"))
+    for f in probed:
+        h = kg.add_entity(f.sub_key, f.sub_label, "ENT", sources=("wd",))
+        t = kg.add_entity(f.obj_key, f.obj_label, "ENT", sources=("wd",))
+        kg.add_edge(h, f.relation, t, (*f.source, -1, -1, 1.0))
+    kg.meta["probe_facts"] = {"probed": len(probed), "kg_only": len(kg_only)}
+    removed = {(f.sub_key, f.relation, f.obj_key) for f in kg_only}
+    held = KnowledgeGraph(dict(kg.meta, kg_only_edges_removed=len(removed)))
+    for e in kg.entities:  # same entity ids in both KGs
+        held.add_entity(e.key, e.label, e.etype, e.aliases, e.count, e.sources)
+    for (h, r, t), edge in kg.edges.items():
+        if (kg.entities[h].key, kg.relations[r], kg.entities[t].key) not in removed:
+            for prov in edge.provenance:
+                held.add_edge(h, kg.relations[r], t, prov, prov[4])
+    kg.save(full_dir)
+    held.save(held_dir)
+    return full_dir, held_dir
+
+
+def summary_table(table: list[dict], keys: list[str]) -> str:
+    """Mean +- std [95% CI] per arm, paired difference against ``none`` with Holm-corrected p."""
+    from kgllm.stats import fmt_ci, holm, mean_ci, paired
+
+    arms = list(dict.fromkeys(r["arm"] for r in table))
+    base = {r["seed"]: r for r in table if r["arm"] == "none"}
+    lines = ["| arm | seeds | " + " | ".join(keys) + f" | Δ {keys[0]} vs none (p, Holm p) |",
+             "|" + "---|" * (3 + len(keys))]
+    rows, ps = [], []
+    for arm in arms:
+        rs = sorted((r for r in table if r["arm"] == arm), key=lambda r: r["seed"])
+        cells = []
+        for k in keys:
+            s = mean_ci([r[k] for r in rs])
+            cells.append(f"{s['mean']:.3f} ± {s['std']:.3f} {fmt_ci(s['ci'], 3)}")
+        common = [r for r in rs if r["seed"] in base]
+        cmp = (paired([r[keys[0]] for r in common], [r["none_" + keys[0]] for r in common])
+               if arm != "none" and len(common) >= 2 else None)
+        rows.append((arm, len(rs), cells, cmp))
+        if cmp:
+            ps.append(cmp["p"])
+    adjusted = iter(holm(ps))
+    for arm, n, cells, cmp in rows:
+        delta = (f"{cmp['diff']:+.3f} {fmt_ci(cmp['diff_ci'], 3)} (p={cmp['p']:.3f}, Holm p={next(adjusted):.3f})"
+                 if cmp else "–")
+        lines.append(f"| {arm} | {n} | " + " | ".join(cells) + f" | {delta} |")
+    return "\n".join(lines)
+
+
+def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path, graphs: Path,
+                   data_dir=None, node_features: str = "id", num_hops: int = 1, removed_kg: bool = True,
+                   extra: Sequence[str] = ()) -> tuple[list[dict], str]:
+    """Train every arm (``kgllm ablate``), probe each best checkpoint; returns the rows and a report."""
+    import yaml
+
+    from kgllm.ablate import main as ablate, read_rows
+    from kgllm.data.datasets import lama_facts
+    from kgllm.kg.lama import split_facts
+    from kgllm.probe import default_source, probe
+
+    args = yaml.safe_load(Path(config).read_text())["data"]["init_args"]["dataset_args"]
+    relations, max_facts = args["relations"], args["max_facts"]
+    fraction, split_seed = args["kg_only_fraction"], args.get("split_seed", 0)
+    facts = lama_facts(data_dir, relations, max_facts)
+    split = split_facts(facts, fraction, split_seed)
+    full, held = build_kgs(data_dir, facts, split.kg_only, Path(graphs))
+    common = ["--seeds", seeds, "--model.node_features", node_features, *extra]
+    if data_dir:
+        common += ["--data.data_dir", str(data_dir)]
+    groups = {"kg_only": split.kg_only, "text": split.text}
+    table = []
+    for kg, tag in ((full, ""), (held, " (KG-only facts removed)")):
+        runs = list(variants) if kg == full else [v for v in variants if v != "none"] if removed_kg else []
+        if not runs:
+            continue
+        ablate(["--config", str(config), "--variants", ",".join(runs), "--out", str(out / kg.name),
+                "--data.kg_dir", str(kg), *common])
+        for row in read_rows(out / kg.name / "results.csv"):
+            if row["variant"] not in runs or str(row["seed"]) not in seeds.split(","):
+                continue
+            res = probe(row["best_ckpt"], default_source(data_dir), facts=facts, groups=groups, kg_dir=str(kg),
+                        num_hops=num_hops)
+            for fused, key in ((True, "with_kg"), (False, "without_kg")):
+                if row["variant"] == "none" and not fused:
+                    continue
+                arm = row["variant"] + tag + ("" if fused or row["variant"] == "none" else ", fusion off at inference")
+                g = res[key]["groups"]
+                table.append({"arm": arm, "seed": row["seed"], "kg_only_p_at_1": g["kg_only"]["p_at_1_micro"],
+                              "text_p_at_1": g["text"]["p_at_1_micro"], "by_degree": res[key]["by_degree"],
+                              "kg_only_facts": g["kg_only"]["facts"], "text_facts": g["text"]["facts"]})
+                print(json.dumps({k: v for k, v in table[-1].items() if k != "by_degree"}), flush=True)
+    base = {r["seed"]: r for r in table if r["arm"] == "none"}
+    for r in table:  # the baseline's values beside every row, for the paired comparison
+        for k in ("kg_only_p_at_1", "text_p_at_1"):
+            r["none_" + k] = base[r["seed"]][k] if r["seed"] in base else float("nan")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "probe.json").write_text(json.dumps(table, indent=2))
+    first = table[0] if table else {"kg_only_facts": 0, "text_facts": 0}
+    report = (f"# LAMA probe on KG-only facts ({node_features} node features, {num_hops}-hop subgraphs)\n\n"
+              f"relations {', '.join(relations)}; first {max_facts} test facts each; split seed {split_seed}: "
+              f"{len(split.text)} text facts (their {len(split.training_sentences())} evidence sentences are the "
+              f"MLM training text), {len(split.kg_only)} KG-only facts, {len(split.excluded)} excluded (pair or "
+              f"labels in the training text); probed (single-token objects): {first['kg_only_facts']} KG-only, "
+              f"{first['text_facts']} text. Every arm trains on the same sentences, order and budget.\n\n"
+              + summary_table(table, ["kg_only_p_at_1", "text_p_at_1"]) + "\n")
+    (out / "results.md").write_text(report)
+    return table, report
+
+
+def verdict(table: list[dict], key: str = "kg_only_p_at_1") -> str:
+    """One plain sentence: did the best fused arm beat ``none`` on ``key``, by how much, how surely."""
+    from kgllm.stats import fmt_ci, paired
+
+    arms = [a for a in dict.fromkeys(r["arm"] for r in table) if a != "none" and "removed" not in a
+            and "fusion off" not in a]
+    if not arms or not any(r["arm"] == "none" for r in table):
+        return "no comparison with none was run"
+    rows = {a: sorted((r for r in table if r["arm"] == a), key=lambda r: r["seed"]) for a in arms}
+    best = max(arms, key=lambda a: sum(r[key] for r in rows[a]) / len(rows[a]))
+    rs = rows[best]
+    wins = sum(r[key] > r["none_" + key] for r in rs)
+    if len(rs) < 2:
+        d = rs[0][key] - rs[0]["none_" + key]
+        return f"{best} vs none on {key}: {d:+.3f} (one seed: no uncertainty can be given)"
+    c = paired([r[key] for r in rs], [r["none_" + key] for r in rs])
+    helped = c["diff_ci"][0] > 0
+    return (f"{best} vs none on {key}: {c['diff']:+.3f} {fmt_ci(c['diff_ci'], 3)} (paired t-test p={c['p']:.3f}; "
+            f"ahead in {wins} of {len(rs)} seeds): fusion "
+            + ("helped: the 95% interval excludes 0." if helped else "did NOT clearly help here: the 95% interval "
+               "includes 0 or lies below it."))
