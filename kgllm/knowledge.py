@@ -75,6 +75,34 @@ def summary_table(table: list[dict], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
+    """P@1 per arm, one grey line per seed (the comparison is paired), mean ± 95% interval in colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgllm.stats import mean_ci
+
+    arms = list(dict.fromkeys(r["arm"] for r in table))
+    fig, ax = plt.subplots(figsize=(1.9 * len(arms) + 2, 4.2))
+    for seed in sorted({r["seed"] for r in table}):
+        pts = [(i, r[key]) for i, a in enumerate(arms) for r in table if r["arm"] == a and r["seed"] == seed]
+        ax.plot(*zip(*pts), color="0.75", linewidth=1, marker="o", markersize=3, zorder=1)
+    for i, a in enumerate(arms):
+        s = mean_ci([r[key] for r in table if r["arm"] == a])
+        err = [[s["mean"] - s["ci"][0]], [s["ci"][1] - s["mean"]]] if s["ci"] else None
+        ax.errorbar(i, s["mean"], yerr=err, fmt="D", color="tab:gray" if a == "none" else "tab:blue", capsize=5,
+                    markersize=7, zorder=2)
+    ax.set_xticks(range(len(arms)), [a.replace(" (", "\n(").replace(", ", ",\n") for a in arms], fontsize=8)
+    ax.set_xlabel("arm (grey lines join the runs of one seed)")
+    ax.set_ylabel(f"P@1 on {'KG-only' if key.startswith('kg_only') else 'text'} facts")
+    ax.set_title(f"LAMA probe, {key}: mean and 95% t-interval over seeds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path, graphs: Path,
                    data_dir=None, node_features: str = "id", num_hops: int = 1, removed_kg: bool = True,
                    extra: Sequence[str] = ()) -> tuple[list[dict], str]:
@@ -132,6 +160,8 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
               f"{first['text_facts']} text. Every arm trains on the same sentences, order and budget.\n\n"
               + summary_table(table, ["kg_only_p_at_1", "text_p_at_1"]) + "\n")
     (out / "results.md").write_text(report)
+    if table:
+        plot(table, out / "results.png")
     return table, report
 
 
