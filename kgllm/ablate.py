@@ -147,7 +147,7 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") 
 
 
 def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str = "none") -> str:
-    from kgllm.stats import fmt_ci
+    from kgllm.stats import fmt_ci, fmt_p
 
     head = ("| variant | runs | " + " | ".join(f"{m} (mean ± std [95% CI])" for m in metrics)
             + f" | Δ {metrics[0]} vs {baseline} [95% CI] (paired t-test p, Holm p) |")
@@ -155,7 +155,7 @@ def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str =
     for e in summary:
         cells = [f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f} {fmt_ci(e[m]['ci'])}" for m in metrics]
         main = e[metrics[0]]
-        delta = (f"{main['diff']:+.4f} (p={main['p']:.3f}, Holm p={main['p_holm']:.3f}, n={main['pairs']}) "
+        delta = (f"{main['diff']:+.4f} (p={fmt_p(main['p'])}, Holm p={fmt_p(main['p_holm'])}, n={main['pairs']}) "
                  f"{fmt_ci(main['diff_ci'])}" if "diff" in main else "–")
         lines.append(f"| {e['variant']} | {e['runs']} | " + " | ".join(cells) + f" | {delta} |")
     return "\n".join(lines)

@@ -48,7 +48,7 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, P
 
 def summary_table(table: list[dict], keys: list[str]) -> str:
     """Mean +- std [95% CI] per arm, paired difference against ``none`` with Holm-corrected p."""
-    from kgllm.stats import fmt_ci, holm, mean_ci, paired
+    from kgllm.stats import fmt_ci, fmt_p, holm, mean_ci, paired
 
     arms = list(dict.fromkeys(r["arm"] for r in table))
     base = {r["seed"]: r for r in table if r["arm"] == "none"}
@@ -69,7 +69,7 @@ def summary_table(table: list[dict], keys: list[str]) -> str:
             ps.append(cmp["p"])
     adjusted = iter(holm(ps))
     for arm, n, cells, cmp in rows:
-        delta = (f"{cmp['diff']:+.3f} {fmt_ci(cmp['diff_ci'], 3)} (p={cmp['p']:.3f}, Holm p={next(adjusted):.3f})"
+        delta = (f"{cmp['diff']:+.3f} {fmt_ci(cmp['diff_ci'], 3)} (p={fmt_p(cmp['p'])}, Holm p={fmt_p(next(adjusted))})"
                  if cmp else "–")
         lines.append(f"| {arm} | {n} | " + " | ".join(cells) + f" | {delta} |")
     return "\n".join(lines)
@@ -167,7 +167,7 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
 
 def verdict(table: list[dict], key: str = "kg_only_p_at_1") -> str:
     """One plain sentence: did the best fused arm beat ``none`` on ``key``, by how much, how surely."""
-    from kgllm.stats import fmt_ci, paired
+    from kgllm.stats import fmt_ci, fmt_p, paired
 
     arms = [a for a in dict.fromkeys(r["arm"] for r in table) if a != "none" and "removed" not in a
             and "fusion off" not in a]
@@ -182,7 +182,7 @@ def verdict(table: list[dict], key: str = "kg_only_p_at_1") -> str:
         return f"{best} vs none on {key}: {d:+.3f} (one seed: no uncertainty can be given)"
     c = paired([r[key] for r in rs], [r["none_" + key] for r in rs])
     helped = c["diff_ci"][0] > 0
-    return (f"{best} vs none on {key}: {c['diff']:+.3f} {fmt_ci(c['diff_ci'], 3)} (paired t-test p={c['p']:.3f}; "
+    return (f"{best} vs none on {key}: {c['diff']:+.3f} {fmt_ci(c['diff_ci'], 3)} (paired t-test p={fmt_p(c['p'])}; "
             f"ahead in {wins} of {len(rs)} seeds): fusion "
             + ("helped: the 95% interval excludes 0." if helped else "did NOT clearly help here: the 95% interval "
                "includes 0 or lies below it."))

@@ -62,3 +62,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 def fmt_ci(ci: tuple[float, float] | None, digits: int = 4) -> str:
     return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def fmt_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -61,3 +61,4 @@ def test_lama_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch)
     assert all(r["kg_only_facts"] + r["text_facts"] > 0 for r in table)
     report = (tmp_path / "res" / "id" / "results.md").read_text()
     assert "KG-only" in report and "Holm p=" in report
+    assert (tmp_path / "res" / "id" / "results.png").stat().st_size > 1000  # the paired plot

@@ -33,3 +33,9 @@ def test_holm_by_hand():
     assert holm([0.04, 0.01, 0.02]) == [pytest.approx(0.04), pytest.approx(0.03), pytest.approx(0.04)]
     assert holm([0.5, 0.6]) == [pytest.approx(1.0), pytest.approx(1.0)]
     assert holm([]) == []
+
+
+def test_p_values_print_without_false_zeros():
+    from kgllm.stats import fmt_p
+
+    assert fmt_p(0.0004) == "<0.001" and fmt_p(0.0123) == "0.012" and fmt_p(1.0) == "1.000"
