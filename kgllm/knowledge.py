@@ -24,25 +24,37 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, P
     from kgllm.paths import dataset_file
 
     folder = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
+    from kgllm.errors import KGLLMError
+    from kgllm.io import stable_hash
+    from kgllm.kg.store import read_meta
+
     full_dir, held_dir = out / "lama_all", out / "lama_no_kgonly"
-    if full_dir.exists() and held_dir.exists():
+    split = {"probed": len(probed), "kg_only": len(kg_only),
+             "hash": stable_hash(sorted((f.sub_key, f.relation, f.obj_key) for f in kg_only))}
+    existing = [d for d in (full_dir, held_dir) if d.exists()]
+    for d in existing:  # a KG of another split would silently mix protocols
+        if read_meta(d).get("probe_facts") != split:
+            raise KGLLMError(f"{d}: built for another probe split (relations, max_facts, kg_only_fraction or "
+                             "split_seed differ); remove it or pass another graphs folder")
+    if len(existing) == 2:
         return full_dir, held_dir
     kg = import_lama(folder, splits=("train", "dev"))
     for f in probed:
         h = kg.add_entity(f.sub_key, f.sub_label, "ENT", sources=("wd",))
         t = kg.add_entity(f.obj_key, f.obj_label, "ENT", sources=("wd",))
         kg.add_edge(h, f.relation, t, (*f.source, -1, -1, 1.0))
-    kg.meta["probe_facts"] = {"probed": len(probed), "kg_only": len(kg_only)}
+    kg.meta["probe_facts"] = split
     removed = {(f.sub_key, f.relation, f.obj_key) for f in kg_only}
-    held = KnowledgeGraph(dict(kg.meta, kg_only_edges_removed=len(removed)))
+    held = KnowledgeGraph(dict(kg.meta))
     for e in kg.entities:  # same entity ids in both KGs
         held.add_entity(e.key, e.label, e.etype, e.aliases, e.count, e.sources)
     for (h, r, t), edge in kg.edges.items():
         if (kg.entities[h].key, kg.relations[r], kg.entities[t].key) not in removed:
             for prov in edge.provenance:
                 held.add_edge(h, kg.relations[r], t, prov, prov[4])
-    kg.save(full_dir)
-    held.save(held_dir)
+    for folder_, graph in ((full_dir, kg), (held_dir, held)):
+        if not folder_.exists():
+            graph.save(folder_)
     return full_dir, held_dir
 
 

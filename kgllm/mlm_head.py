@@ -79,12 +79,12 @@ def masked_states(encoder, tokenizer, texts: list[str], seed: int, batch_size: i
 
     gen = torch.Generator().manual_seed(seed)
     states, targets = [], []
-    special = set(tokenizer.all_special_ids)
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
     for i in tqdm(range(0, len(texts), batch_size), desc="encoding", unit="batch", leave=False):
         enc = tokenizer(texts[i:i + batch_size], truncation=True, max_length=max_length, padding=True,
                         return_tensors="pt")
         ids = enc["input_ids"]
-        candidates = enc["attention_mask"].bool() & ~torch.isin(ids, torch.tensor(sorted(special)))
+        candidates = enc["attention_mask"].bool() & ~torch.isin(ids, special)
         chosen = candidates & (torch.rand(ids.shape, generator=gen) < 0.15)  # (B, T)
         r = torch.rand(ids.shape, generator=gen)
         inputs = ids.clone()
@@ -120,9 +120,7 @@ def train_head(data_dir=None, epochs: int = 12, lr: float = 3e-3, batch: int = 5
     head = model.cls
     for p in model.parameters():
         p.requires_grad_(False)
-    trainable = [head.predictions.transform.dense.weight, head.predictions.transform.dense.bias,
-                 head.predictions.transform.LayerNorm.weight, head.predictions.transform.LayerNorm.bias,
-                 head.predictions.bias]
+    trainable = [model.get_parameter(k) for k in HEAD_KEYS]
     for p in trainable:
         p.requires_grad_(True)
     report = {"train_texts": len(train_texts), "train_positions": len(x), "held_out_texts": len(held_texts),

@@ -43,7 +43,9 @@ class MLMModule(KGLitModule):
                  fresh_mlm_head: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
-                                            for m in ("loss", "acc", "total")})
+                                            for m in ("loss", "acc")})
+        # evaluation total loss as a metric state (exact across DDP ranks); train logs the tensor
+        self.metrics.update({f"{s}_total": MeanMetric() for s in ("val", "test")})
         self.kg_entity_head: torch.nn.Module | None = None
         self.kg_lp_rel: torch.nn.Module | None = None
 
