@@ -6,7 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from kgllm import cli_kg
-from kgllm.errors import KGLLMError
+from kgllm.errors import ConfigError, KGLLMError
 
 LIGHTNING = ("fit", "validate", "test", "predict")
 
@@ -64,6 +64,17 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _own_error(exc: BaseException) -> BaseException | None:
+    """The kgllm error behind ``exc`` (jsonargparse and Lightning wrap the errors that model and
+    data constructors raise), or ``None``. Bad data names its file in the message."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, (KGLLMError, FileExistsError)):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -76,9 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     func = COMMANDS[cmd][0]
     try:
         return func([cmd, *rest] if func is lightning_main else rest)
-    except (KGLLMError, FileExistsError) as exc:
-        print(f"kgllm {cmd}: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - only kgllm's own errors are answered here, others re-raised
+        ours = _own_error(exc)
+        if ours is None:
+            raise
+        print(f"kgllm {cmd}: error: {ours}", file=sys.stderr)
+        return 2 if isinstance(ours, ConfigError) else 1  # an option out of range is a usage error
+    except KeyboardInterrupt:  # partial work stays resumable; finished outputs are never half-written
+        print(f"kgllm {cmd}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,20 @@ from pathlib import Path
 from typing import Sequence
 
 
+def positive(kind: type, allow_zero: bool = False):
+    """argparse type: a number of ``kind`` that is > 0 (>= 0 with ``allow_zero``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a{'n integer' if kind is int else ' number'}, got {text!r}")
+        if value < 0 or (value == 0 and not allow_zero) or value != value:
+            raise argparse.ArgumentTypeError(f"must be {'>= 0' if allow_zero else '> 0'}, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def build_kg_main(argv: Sequence[str]) -> int:
     from kgllm.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
     from kgllm.kg.build import build_kg
@@ -20,32 +34,36 @@ def build_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--out", required=True, help="KG folder to write (appears atomically when done)")
     p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    p.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    p.add_argument("--limit", type=positive(int), default=None, help="only the first N documents")
     p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
     p.add_argument("--store", default="memory", choices=("memory", "oxigraph"),
                    help="oxigraph: also write an on-disk SPARQL store (for large graphs)")
     p.add_argument("--spacy-model", default=None)
     p.add_argument("--exclude-labels", default=",".join(DEFAULT_EXCLUDED_LABELS),
                    help="spaCy entity labels that never become nodes (comma-separated)")
-    p.add_argument("--max-path-len", type=int, default=ExtractConfig.max_path_len,
+    p.add_argument("--max-path-len", type=positive(int), default=ExtractConfig.max_path_len,
                    help="longest dependency path (arcs) between two mentions that yields a relation")
-    p.add_argument("--time-max-path-len", type=int, default=ExtractConfig.time_max_path_len,
+    p.add_argument("--time-max-path-len", type=positive(int), default=ExtractConfig.time_max_path_len,
                    help="the same for pairs involving a date or time")
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
     p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges")
-    p.add_argument("--batch-size", type=int, default=ExtractConfig.batch_size)
-    p.add_argument("--n-process", type=int, default=1)
-    p.add_argument("--shard-size", type=int, default=ExtractConfig.shard_size)
+    p.add_argument("--batch-size", type=positive(int), default=ExtractConfig.batch_size)
+    p.add_argument("--n-process", type=positive(int), default=1)
+    p.add_argument("--shard-size", type=positive(int), default=ExtractConfig.shard_size)
     p.add_argument("--skip-bad", action="store_true", help="skip bad documents and report them")
     prep = p.add_argument_group("corpus preparation (each optional, counted in meta.json)")
     prep.add_argument("--normalize-unicode", action="store_true", help="NFKC normalisation")
     prep.add_argument("--clean", action="store_true", help="strip markup, fold whitespace")
     prep.add_argument("--dedup", default="none", choices=("none", "exact", "near"))
-    prep.add_argument("--near-threshold", type=float, default=0.8, help="Jaccard threshold for --dedup near")
-    prep.add_argument("--min-words", type=int, default=0, help="drop documents with fewer words")
+    prep.add_argument("--near-threshold", type=positive(float), default=0.8,
+                      help="Jaccard threshold for --dedup near")
+    prep.add_argument("--min-words", type=positive(int, allow_zero=True), default=0,
+                      help="drop documents with fewer words")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    if a.near_threshold > 1:
+        p.error(f"--near-threshold must be in (0, 1], got {a.near_threshold}")
     cfg = ExtractConfig(spacy_model=a.spacy_model, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
                         max_path_len=a.max_path_len, time_max_path_len=a.time_max_path_len,
                         cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
@@ -69,10 +87,10 @@ def kg_stats_main(argv: Sequence[str]) -> int:
 
     p = argparse.ArgumentParser(prog="kgllm kg-stats", description="Statistics and pictures of a KG folder.")
     p.add_argument("kg_dir")
-    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--top", type=positive(int), default=10)
     p.add_argument("--plot-dir", default=None, help="write degree_distribution.png (and the neighbourhood) here")
     p.add_argument("--entity", default=None, help="draw this entity's neighbourhood (id, key or label)")
-    p.add_argument("--hops", type=int, default=1)
+    p.add_argument("--hops", type=positive(int), default=1)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     kg = KnowledgeGraph.load(a.kg_dir)
@@ -114,7 +132,7 @@ def kg_eval_main(argv: Sequence[str]) -> int:
 
 
 def kg_query_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.rdf import open_graph, query
+    from kgllm.kg.rdf import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, query_folder
 
     p = argparse.ArgumentParser(prog="kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
                                 "stmt:, doc:, kgo:, prov:, rdf:, rdfs:, skos:, xsd: are predefined.")
@@ -123,10 +141,25 @@ def kg_query_main(argv: Sequence[str]) -> int:
     p.add_argument("--bind", action="append", default=[], metavar="VAR=TEXT",
                    help="bind ?VAR to the string literal TEXT (safely, never spliced into the query)")
     p.add_argument("--store", default="auto", choices=("auto", "memory", "oxigraph"))
+    p.add_argument("--timeout", type=positive(float), default=DEFAULT_TIMEOUT,
+                   help="stop the query after this many seconds (default %(default)s)")
+    p.add_argument("--max-rows", type=positive(int), default=DEFAULT_MAX_ROWS,
+                   help="return at most this many solutions (default %(default)s)")
+    p.add_argument("--allow-service", action="store_true",
+                   help="permit SERVICE and FROM clauses, which contact other hosts (refused by default)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    bindings = dict(b.split("=", 1) for b in a.bind if "=" in b)
-    rows = query(open_graph(a.kg_dir, a.store), a.sparql, bindings)
+    bindings = {}
+    for b in a.bind:
+        name, eq, value = b.partition("=")
+        if not eq or not name.isidentifier():
+            p.error(f"--bind {b!r}: expected VAR=TEXT with VAR a variable name")
+        if name in bindings:
+            p.error(f"--bind {name}: given twice")
+        bindings[name] = value
+    rows = query_folder(a.kg_dir, a.sparql, bindings, a.store, a.timeout, a.max_rows, a.allow_service)
+    if len(rows) == a.max_rows:
+        print(f"kg-query: stopped at --max-rows {a.max_rows}", file=sys.stderr)
     if a.json:
         print(json.dumps(rows, default=str))
     else:
@@ -138,7 +171,9 @@ def kg_query_main(argv: Sequence[str]) -> int:
 
 
 def kg_import_main(argv: Sequence[str]) -> int:
+    from kgllm.io import check_replaceable
     from kgllm.kg.imports import IMPORT_FORMATS, import_kg
+    from kgllm.kg.store import KG_MARKER
 
     p = argparse.ArgumentParser(prog="kgllm kg-import", description="Import an existing KG into a KG folder.")
     p.add_argument("format", choices=IMPORT_FORMATS)
@@ -155,13 +190,17 @@ def kg_import_main(argv: Sequence[str]) -> int:
         kwargs["splits"] = tuple(a.splits.split(","))
     if a.name:
         kwargs["name"] = a.name
+    check_replaceable(a.out, KG_MARKER, (a.path,), a.overwrite)  # before the work, not after
     kg = import_kg(a.format, a.path, **kwargs)
-    kg.save(a.out, a.rdf_format, a.overwrite, a.store)
+    kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.path,))
     print(f"{a.out}: {kg}")
     return 0
 
 
 def kg_merge_main(argv: Sequence[str]) -> int:
+    from kgllm.errors import KGFormatError
+    from kgllm.io import check_replaceable
+    from kgllm.kg.store import KG_MARKER
     from kgllm.kg.imports import merge
     from kgllm.kg.store import KnowledgeGraph
 
@@ -174,7 +213,14 @@ def kg_merge_main(argv: Sequence[str]) -> int:
     p.add_argument("--store", default="memory", choices=("memory", "oxigraph"))
     p.add_argument("--overwrite", action="store_true")
     a = p.parse_args(argv)
-    kg = merge(KnowledgeGraph.load(a.a, provenance=True), KnowledgeGraph.load(a.b, provenance=True), a.by)
-    kg.save(a.out, a.rdf_format, a.overwrite, a.store)
+    check_replaceable(a.out, KG_MARKER, (a.a, a.b), a.overwrite)
+    if Path(a.a).resolve() == Path(a.b).resolve():
+        p.error(f"{a.a} and {a.b} are the same KG folder; merging a KG with itself would double every count")
+    first, second = KnowledgeGraph.load(a.a, provenance=True), KnowledgeGraph.load(a.b, provenance=True)
+    if first.identity() == second.identity() and first.counts() == second.counts():
+        raise KGFormatError(f"{a.b}: the same KG as {a.a} (identity {first.identity()}); merging it would double "
+                            "every count")
+    kg = merge(first, second, a.by)
+    kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.a, a.b))
     print(f"{a.out}: {kg}")
     return 0

@@ -37,6 +37,12 @@ class ExtractConfig:
     disable: tuple[str, ...] = ()
     pronouns: bool = True
 
+    def __post_init__(self) -> None:
+        from kgllm.errors import check_positive
+
+        check_positive(max_path_len=self.max_path_len, time_max_path_len=self.time_max_path_len,
+                       batch_size=self.batch_size, n_process=self.n_process, shard_size=self.shard_size)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -21,3 +21,15 @@ class KGFormatError(KGLLMError):
 
 class BackboneError(KGLLMError):
     """A BERT backbone cannot be found or loaded."""
+
+
+class ConfigError(KGLLMError):
+    """A configuration value is out of its range."""
+
+
+def check_positive(allow_zero: bool = False, **values: float | int | None) -> None:
+    """Raise :class:`ConfigError` naming the first option that is negative (or zero unless ``allow_zero``)."""
+    for name, value in values.items():
+        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+            need = "non-negative" if allow_zero else "positive"
+            raise ConfigError(f"{name} must be {need}, got {value}")

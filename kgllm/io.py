@@ -1,4 +1,5 @@
-"""Atomic file and folder writes: readers never see half-written output."""
+"""Atomic file and folder writes (readers never see half-written output), output locks, and the
+rule that ``--overwrite`` only ever replaces a folder kgllm wrote itself."""
 
 from __future__ import annotations
 
@@ -41,16 +42,74 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         raise
 
 
+class OutputError(FileExistsError):
+    """An output path cannot be written: it exists, is not ours to replace, or is locked."""
+
+
+def check_replaceable(path: str | os.PathLike, marker: str | None, inputs: tuple = (), overwrite: bool = False) -> None:
+    """Refuse to write ``path`` unless it is absent, or ``overwrite`` is set and it is a folder this
+    tool wrote (it holds ``marker``) that holds none of ``inputs``; also refuse a ``path`` under a file."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{path}: cannot create it, {parent} is a file")
+    if not path.exists():
+        return
+    if not overwrite:
+        raise OutputError(f"{path}: output folder exists (pass --overwrite)")
+    if not path.is_dir() or marker is None or not (path / marker).is_file():
+        raise OutputError(f"{path}: --overwrite only replaces a folder kgllm wrote (with {marker}); this one is "
+                          "not, so nothing was deleted")
+    here = path.resolve()
+    for item in inputs:
+        target = Path(item).resolve()
+        if target == here or here in target.parents:
+            raise OutputError(f"{path}: holds the input {item}; --overwrite would delete it, so nothing was deleted")
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``path``'s sibling ``.<name>.lock`` for the block;
+    a second writer to the same output fails at once instead of mixing its files with ours."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(f"{path}: another kgllm process is writing it (lock {lock}); wait for it to "
+                              "finish") from None
+        try:  # the holder before us may have removed the file between our open and our lock: retry
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)  # while still holding it, so no one else can hold a lock on this inode
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, overwrite: bool = False, marker: str | None = None,
+               inputs: tuple = ()) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds.
 
     On an exception the temporary folder is removed, so a failed run leaves no
-    half-written ``path`` behind (an existing ``path`` is kept untouched).
+    half-written ``path`` behind (an existing ``path`` is kept untouched). An existing ``path``
+    is replaced only with ``overwrite`` and only if it holds ``marker`` and none of ``inputs``
+    (:func:`check_replaceable`).
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: output folder exists (pass overwrite=True / --overwrite)")
+    check_replaceable(path, marker, inputs, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

@@ -27,6 +27,42 @@ class KGLightningCLI(LightningCLI):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         return super().instantiate_trainer(**kwargs)
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning reads the hyper-parameters of a local ``--ckpt_path`` while parsing; a file that is
+        not a readable, tensors-only checkpoint is a one-line error there, not a traceback."""
+        from kgllm.checkpoints import check_lightning_checkpoint
+
+        sub = self.config.get("subcommand")
+        if sub and self.config[sub].get("weights_only") is False:
+            raise_weights_only_false()
+        path = self.config[sub].get("ckpt_path") if sub else None
+        if path and str(path) not in ("best", "last", "hpc", "registry"):
+            check_lightning_checkpoint(path)
+        super()._parse_ckpt_path()
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        """Checkpoints load with ``weights_only=True`` on every path (URLs too: Lightning would
+        otherwise unpickle remote files in full); a ``--ckpt_path`` that is not a readable Lightning
+        checkpoint is a one-line error before anything is built."""
+        from kgllm.checkpoints import check_lightning_checkpoint, is_url
+
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if "weights_only" in self._subcommand_method_arguments[subcommand]:
+            if kwargs.get("weights_only") is False:
+                raise_weights_only_false()
+            kwargs["weights_only"] = True
+        path = kwargs.get("ckpt_path")
+        if path and str(path) not in ("best", "last", "hpc", "registry") and is_url(path):
+            check_lightning_checkpoint(path)  # local files were checked while parsing
+        return kwargs
+
+
+def raise_weights_only_false() -> None:
+    from kgllm.checkpoints import CheckpointError
+
+    raise CheckpointError("--weights_only false is refused: a checkpoint that needs it can run code when loaded; "
+                          "convert it to a tensors-only checkpoint instead")
+
 
 def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningCLI:
     """Run (or, with ``run=False``, only build) the CLI on ``args`` (default: ``sys.argv``)."""

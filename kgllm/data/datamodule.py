@@ -16,7 +16,7 @@ from kgllm.data.datasets import DATASETS, load_dataset
 from kgllm.data.features import Featurizer, add_markers, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
-from kgllm.errors import KGLLMError
+from kgllm.errors import KGLLMError, check_positive
 
 log = logging.getLogger(__name__)
 CONTROLS = ("none", "shuffled_links", "random_graph")
@@ -76,6 +76,10 @@ class KGDataModule(L.LightningDataModule):
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
         if control not in CONTROLS:
             raise ValueError(f"unknown control {control!r}; choose one of {CONTROLS}")
+        check_positive(max_length=max_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                       max_train=max_train, max_eval=max_eval, max_nodes=max_nodes)
+        check_positive(allow_zero=True, num_hops=num_hops, max_neighbors=max_neighbors, num_workers=num_workers,
+                       mlm_probability=mlm_probability)
         self.save_hyperparameters()
         self.task = DATASETS[dataset][0]
         self.subgraph = SubgraphConfig(num_hops, max_neighbors, max_nodes)

@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler
-from kgllm.errors import KGFormatError
+from kgllm.errors import KGFormatError, check_positive
 from kgllm.paths import dataset_file
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,8 @@ class LinkPredDataModule(L.LightningDataModule):
                  batch_size: int = 256, eval_batch_size: int = 512, holdout_entities: float = 0.0,
                  text_backbone: str | None = None, seed: int = 0, num_workers: int = 0) -> None:
         super().__init__()
+        check_positive(batch_size=batch_size, eval_batch_size=eval_batch_size)
+        check_positive(allow_zero=True, holdout_entities=holdout_entities, num_workers=num_workers)
         self.save_hyperparameters()
         self.splits: TripleSplits | None = None
         self.text_features: Tensor | None = None

@@ -3,9 +3,13 @@
 Documents are processed in shards of ``shard_size``. Each finished shard is
 written atomically to ``.<out>.partial/shard-NNNNN.jsonl``; a build that is
 killed (even with SIGKILL) and started again with the same command skips the
-finished shards and ends with the same graph. The KG folder is assembled inside
-the partial folder and renamed into place at the very end, so ``out`` either
-does not exist or is complete. Bad input raises a
+finished shards and ends with the same graph. Partial work is reused only for the same
+settings and corpus (size and modification time of every corpus file in the fingerprint, and
+each shard's documents hashed and compared, so a corpus edited between a kill and a rerun is
+re-extracted). The KG folder is assembled inside the partial folder and renamed into place at
+the very end, so ``out`` either does not exist or is complete; an exclusive lock keeps a second
+build of the same ``out`` from mixing its files in, and ``--overwrite`` replaces only a KG folder
+that does not hold the corpus. Bad input raises a
 :class:`~kgllm.errors.CorpusError` naming the file and removes the partial work;
 with ``skip_bad`` bad documents are skipped and listed in ``meta.json``.
 """
@@ -25,12 +29,12 @@ from typing import Iterable, Iterator
 from kgllm import __version__
 from kgllm.config import ExtractConfig
 from kgllm.errors import CorpusError
-from kgllm.io import atomic_open, atomic_write_json, stable_hash
-from kgllm.kg.corpus import Document, read_corpus
+from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
+from kgllm.kg.corpus import Document, corpus_hash, read_corpus
 from kgllm.kg.extract import EXTRACTOR_VERSION, extract_doc, load_pipeline, pipeline_info
 from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.kg.store import KG_MARKER, KnowledgeGraph
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,20 @@ def work_dir_for(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def corpus_stat(corpus: Path) -> list:
+    """Size and modification time of every file of the corpus (a fast check that it is unchanged)."""
+    corpus = Path(corpus)
+    files = sorted(p for p in corpus.rglob("*") if p.is_file()) if corpus.is_dir() else [corpus]
+    return [[str(f.relative_to(corpus)) if corpus.is_dir() else f.name, f.stat().st_size, f.stat().st_mtime_ns]
+            for f in files]
+
+
 def fingerprint(corpus: Path, fmt: str, limit: int | None, cfg: ExtractConfig, spacy_info: dict,
                 text_field: str = "text", prep: PrepareConfig | None = None) -> str:
-    """Identity of a build's settings: partial work is reused only under the same fingerprint."""
-    return stable_hash({"corpus": str(Path(corpus).resolve()), "format": fmt, "limit": limit,
+    """Identity of a build's settings and corpus files: partial work is reused only under the same
+    fingerprint (and each shard only if its documents hash the same, see :func:`extract_shards`)."""
+    return stable_hash({"corpus": str(Path(corpus).resolve()), "stat": corpus_stat(corpus), "format": fmt,
+                        "limit": limit,
                         "extract": cfg.to_dict(), "spacy": spacy_info, "extractor": EXTRACTOR_VERSION,
                         "text_field": text_field, "prepare": vars(prep or PrepareConfig())})
 
@@ -82,7 +96,29 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     facts = {"documents": 0, "characters": 0, "words": 0, "shards": 0, "shards_resumed": 0}
     shard_files: list[Path] = []
 
-    def usable(shard: list[Document]) -> Iterator[Document]:
+    seen: dict[bytes, str] = {}  # digest of each document id -> where it was first seen
+
+    def unique_id(doc: Document) -> Document | None:
+        key = hashlib.blake2b(doc.doc_id.encode("utf-8"), digest_size=12).digest()
+        where = doc.meta.get("source", doc.doc_id)
+        if key not in seen:
+            seen[key] = where
+            return doc
+        exc = CorpusError(f"{where}: duplicate document id {doc.doc_id!r} (first at {seen[key]}); ids must be "
+                          "unique, since provenance points to them (--skip-bad renames duplicates)")
+        if errors is None:
+            raise exc
+        n = 2
+        while hashlib.blake2b(f"{doc.doc_id}#{n}".encode(), digest_size=12).digest() in seen:
+            n += 1
+        log.warning("%s: duplicate document id %r renamed to %r", where, doc.doc_id, f"{doc.doc_id}#{n}")
+        facts["renamed_duplicate_ids"] = facts.get("renamed_duplicate_ids", 0) + 1
+        renamed = Document(f"{doc.doc_id}#{n}", doc.text, doc.meta)
+        seen[hashlib.blake2b(renamed.doc_id.encode(), digest_size=12).digest()] = where
+        return renamed
+
+    def usable(shard: list[Document]) -> list[Document]:
+        kept = []
         for doc in shard:
             if len(doc.text) > nlp.max_length:
                 where = doc.meta.get("source", doc.doc_id)
@@ -92,28 +128,34 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
                     raise exc
                 errors.append(exc)
                 continue
+            doc = unique_id(doc)
             digest.update(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0")
             facts["documents"] += 1
             facts["characters"] += len(doc.text)
             facts["words"] += len(doc.text.split())
-            yield doc
+            kept.append(doc)
+        return kept
 
     def pending() -> Iterator[tuple[str, tuple[str, int]]]:
         for k, shard in enumerate(_shards(docs, cfg.shard_size)):
-            path = work / f"shard-{k:05d}.jsonl"
+            path, sidecar = work / f"shard-{k:05d}.jsonl", work / f"shard-{k:05d}.sha256"
             shard_files.append(path)
-            done = path.exists()
+            kept = usable(shard)
+            sha = corpus_hash(kept)
+            done = path.exists() and sidecar.is_file() and sidecar.read_text().strip() == sha
             facts["shards"] += 1
             facts["shards_resumed"] += done
-            n = 0
-            for doc in usable(shard):
-                n += 1
-                if not done:
-                    yield doc.text, (doc.doc_id, k)
             if done:
-                bar.update(n)
-            elif n == 0:  # every document of the shard was skipped
+                bar.update(len(kept))
+                continue
+            if path.exists():  # extracted from other text: the corpus changed since the kill
+                log.info("%s: corpus content changed, re-extracting", path.name)
+                path.unlink()
+            atomic_open_write(sidecar, [sha + "\n"])  # before the shard file, so a shard file has its hash
+            if not kept:  # every document of the shard was skipped
                 atomic_open_write(path, [])
+            for doc in kept:
+                yield doc.text, (doc.doc_id, k)
 
     def atomic_open_write(path: Path, lines: list[str]) -> None:
         with atomic_open(path) as fh:
@@ -179,8 +221,7 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
     kg = assemble(shard_files, meta, tmp / "mentions.tsv", source)
     kg.write_files(tmp, rdf_format, store)
     if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out}: output folder exists (pass --overwrite)")
+        check_replaceable(out, KG_MARKER, (), overwrite)  # checked at the start too; it may have appeared since
         os.replace(out, work / "replaced")
     os.replace(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
@@ -208,8 +249,17 @@ def build_kg(corpus: str | Path, out: str | Path, fmt: str = "auto", limit: int 
     cfg = cfg or ExtractConfig()
     prep = prep or PrepareConfig()
     corpus, out = Path(corpus), Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: output folder exists (pass --overwrite)")
+    check_replaceable(out, KG_MARKER, (corpus,), overwrite)
+    with locked(out):  # one writer per output folder (and its partial folder)
+        return _build_locked(corpus, out, fmt, limit, cfg, rdf_format, overwrite, progress, text_field, store, prep,
+                             skip_bad)
+
+
+def _build_locked(corpus: Path, out: Path, fmt: str, limit: int | None, cfg: ExtractConfig, rdf_format: str,
+                  overwrite: bool, progress: bool, text_field: str, store: str, prep: PrepareConfig,
+                  skip_bad: bool) -> KnowledgeGraph:
+    if not corpus.exists():
+        raise CorpusError(f"{corpus}: corpus path does not exist")
     nlp = load_pipeline(cfg.spacy_model, disable=cfg.disable)
     spacy_info = pipeline_info(nlp)
     work = work_dir_for(out)

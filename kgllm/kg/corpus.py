@@ -86,6 +86,22 @@ def iter_text(path: Path, errors: list | None = None) -> Iterator[Document]:
             _fail(errors, exc)
 
 
+def _loads(line: str, where: str):
+    """``json.loads`` whose every failure is a :class:`CorpusError`: syntax, nesting deeper than
+    Python's recursion limit, and lone surrogates (``"\\ud800"``), which no UTF-8 output can hold."""
+    try:
+        obj = json.loads(line)
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    except RecursionError:
+        raise CorpusError(f"{where}: JSON nested too deeply") from None
+    except UnicodeEncodeError as exc:
+        raise CorpusError(f"{where}: text holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), "
+                          "which is not Unicode text") from None
+    return obj
+
+
 def iter_jsonl(path: Path, text_field: str = "text", id_field: str = "id",
                errors: list | None = None) -> Iterator[Document]:
     """One JSON object per line with a ``text_field``; ``id_field`` is optional (line number otherwise).
@@ -103,10 +119,7 @@ def iter_jsonl(path: Path, text_field: str = "text", id_field: str = "id",
                 line = decode(raw, where)
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+                obj = _loads(line, where)
                 if not isinstance(obj, dict) or not isinstance(obj.get(text_field), str):
                     raise CorpusError(f"{where}: expected an object with a string field '{text_field}'")
                 if not obj[text_field].strip():
@@ -137,12 +150,44 @@ def redocred_text(sents: list[list[str]]) -> tuple[str, list[list[tuple[int, int
     return "".join(parts), offsets
 
 
+def redocred_problem(doc: dict, sents: list) -> str | None:
+    """What is wrong with a Re-DocRED document's annotations (``None`` if nothing): every mention
+    needs a ``sent_id`` of an existing sentence and a ``pos`` token span inside it, every label
+    ``h``/``t`` indices of existing entities and a string relation ``r``."""
+    vertex_set, labels = doc.get("vertexSet", []), doc.get("labels", [])
+    if not isinstance(vertex_set, list):
+        return f"'vertexSet' must be a list of entities, got {type(vertex_set).__name__}"
+    for e, entity in enumerate(vertex_set):
+        if not isinstance(entity, list):
+            return f"vertexSet[{e}] must be a list of mentions"
+        for m in entity:
+            if not isinstance(m, dict):
+                return f"vertexSet[{e}] holds a {type(m).__name__}, not a mention object"
+            sent, pos = m.get("sent_id"), m.get("pos")
+            if not isinstance(sent, int) or isinstance(sent, bool) or not 0 <= sent < len(sents):
+                return f"vertexSet[{e}]: sent_id {sent!r} is not a sentence index (0..{len(sents) - 1})"
+            if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(x, int) for x in pos)
+                    and 0 <= pos[0] < pos[1] <= len(sents[sent])):
+                return f"vertexSet[{e}]: pos {pos!r} is not a token span of sentence {sent}"
+            if not isinstance(m.get("name", ""), str):
+                return f"vertexSet[{e}]: mention name must be a string"
+    if not isinstance(labels, list):
+        return f"'labels' must be a list, got {type(labels).__name__}"
+    for j, lab in enumerate(labels):
+        if not isinstance(lab, dict):
+            return f"labels[{j}] must be an object"
+        for end in ("h", "t"):
+            v = lab.get(end)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < len(vertex_set):
+                return f"labels[{j}].{end} = {v!r} is not an entity index (0..{len(vertex_set) - 1})"
+        if not isinstance(lab.get("r"), str):
+            return f"labels[{j}].r must be a relation id string"
+    return None
+
+
 def iter_redocred(path: Path, errors: list | None = None) -> Iterator[Document]:
     """Re-DocRED / DocRED JSON: a list of ``{title, sents, vertexSet, labels}`` documents."""
-    try:
-        data = json.loads(read_text_file(path))
-    except json.JSONDecodeError as exc:
-        raise CorpusError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    data = _loads(read_text_file(path), str(path))
     if not isinstance(data, list):
         raise CorpusError(f"{path}: expected a JSON list of Re-DocRED documents")
     for i, doc in enumerate(data):
@@ -151,6 +196,10 @@ def iter_redocred(path: Path, errors: list | None = None) -> Iterator[Document]:
                                                   for s in sents):
             _fail(errors, CorpusError(f"{path}: document {i} has no 'sents' list of token lists "
                                       "(not Re-DocRED format)"))
+            continue
+        problem = redocred_problem(doc, sents)
+        if problem:
+            _fail(errors, CorpusError(f"{path}: document {i}: {problem}"))
             continue
         text, offsets = redocred_text(sents)
         meta = {"title": doc.get("title", ""), "token_offsets": offsets,

@@ -18,7 +18,9 @@ Writing goes through pyoxigraph (Rust; it escapes every term). Two stores answer
 queries through rdflib's API: ``memory`` (rdflib's own, parses the exported file) and
 ``oxigraph`` (oxrdflib; an on-disk store folder ``oxigraph/`` beside the export, opened
 without parsing). Text from documents only ever reaches a query as a bound
-:class:`rdflib.Literal` (``initBindings``), never spliced into the query string.
+:class:`rdflib.Literal` (rdflib ``initBindings``; pyoxigraph ``substitutions`` in the Oxigraph
+store), never spliced into the query string. ``SERVICE`` and ``FROM`` are refused unless allowed,
+and :func:`query_folder` bounds a query's time and result size.
 """
 
 from __future__ import annotations
@@ -163,16 +165,17 @@ def open_graph(folder: str | Path, store: str = "auto") -> "rdflib.Graph":
     path = rdf_file(folder)
     if not path.is_file():
         raise KGFormatError(f"{path}: RDF file missing")
+    fmt = "N_TRIPLES" if path.suffix == ".nt" else "TURTLE"
     if store == "oxigraph":
         from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 
         g = Graph(store="Oxigraph", identifier=DATASET_DEFAULT_GRAPH_ID)
-        fmt = "ox-ntriples" if path.suffix == ".nt" else "ox-turtle"
+        parse = lambda: g.parse(str(path), format=f"ox-{fmt.lower().replace('_', '')}")  # noqa: E731
     else:
         g = Graph()
-        fmt = "nt" if path.suffix == ".nt" else "turtle"
-    try:
-        g.parse(str(path), format=fmt)
+        parse = lambda: add_parsed(g, path, fmt)  # noqa: E731
+    try:  # pyoxigraph's parsers (linear time) for both stores
+        parse()
     except Exception as exc:  # parsers raise many types
         raise KGFormatError(f"{path}: malformed RDF ({type(exc).__name__}: {exc})") from exc
     for prefix, iri in prefixes().items():
@@ -180,47 +183,167 @@ def open_graph(folder: str | Path, store: str = "auto") -> "rdflib.Graph":
     return g
 
 
+def to_rdflib(term):
+    """A pyoxigraph term as an rdflib term; ``xsd:string`` literals become plain literals, as rdflib
+    writes them (oxrdflib keeps the datatype, and rdflib then finds no match for a plain literal)."""
+    import pyoxigraph as ox
+    from rdflib import BNode, Literal, URIRef
+
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        dt = term.datatype.value
+        return Literal(term.value) if dt == XSD_NS + "string" else Literal(term.value, datatype=URIRef(dt))
+    raise KGFormatError(f"unsupported RDF term {term!r} (RDF-star triples are not read)")
+
+
+def add_parsed(graph: "rdflib.Graph", source: Path | bytes, fmt: str, base_iri: str | None = None) -> None:
+    """Parse ``source`` (a file or bytes) with pyoxigraph (``fmt``: a ``pyoxigraph.RdfFormat`` name)
+    into ``graph``, merging the triples of every named graph."""
+    import pyoxigraph as ox
+
+    kw = {"path": str(source)} if isinstance(source, Path) else {"input": source}
+    quads = ox.parse(format=getattr(ox.RdfFormat, fmt), base_iri=base_iri, **kw)
+    graph.addN((to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object), graph) for q in quads)
+
+
 def load_rdf(folder: str | Path) -> "rdflib.Graph":
     """The KG folder's RDF in rdflib's memory store."""
     return open_graph(folder, "memory")
 
 
-def bind(sparql: str, bindings: Mapping[str, str] | None) -> str:
-    """Append a SPARQL 1.1 ``VALUES`` clause binding each variable to a string literal.
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_ROWS = 10_000
 
-    The literal is written by rdflib (``Literal.n3()``), which escapes quotes, backslashes and
-    line breaks, so text from documents cannot change the query's structure. A trailing
-    ``VALUES`` works the same in every store (Oxigraph only substitutes projected variables).
-    """
-    from rdflib import Literal
 
-    if not bindings:
-        return sparql
-    for name in bindings:
+class QueryError(KGFormatError):
+    """A SPARQL query is malformed, refused (``SERVICE``, ``FROM``), too slow or interrupted."""
+
+
+def _algebra_names(node, found: set) -> set:
+    """Names of every algebra operator in an rdflib query tree (``ServiceGraphPattern``, ...)."""
+    from pyparsing import ParseResults
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    if isinstance(node, CompValue):
+        found.add(node.name)
+        for value in node.values():
+            _algebra_names(value, found)
+    elif isinstance(node, (list, tuple, ParseResults)):
+        for value in node:
+            _algebra_names(value, found)
+    return found
+
+
+def check_query(sparql: str, allow_service: bool = False) -> None:
+    """Parse ``sparql`` (SPARQL 1.1) and refuse what would contact other hosts: ``SERVICE`` and
+    dataset clauses (``FROM``/``FROM NAMED``: rdflib loads those IRIs over the network), unless
+    ``allow_service``. Updates are refused by the parser (this is the query grammar)."""
+    from rdflib.plugins.sparql.parser import parseQuery
+
+    try:
+        parsed = parseQuery(sparql)
+    except Exception as exc:  # pyparsing's ParseException and friends
+        raise QueryError(f"SPARQL syntax error: {str(exc).splitlines()[0][:200]}") from exc
+    names = _algebra_names(parsed, set())
+    if allow_service:
+        return
+    if "ServiceGraphPattern" in names:
+        raise QueryError("SERVICE is refused: it sends bound values to another host; pass --allow-service to "
+                         "permit federated queries")
+    if names & {"DatasetClause"}:
+        raise QueryError("FROM / FROM NAMED are refused: rdflib would fetch those IRIs; query the KG's own graph "
+                         "(or pass --allow-service)")
+
+
+def _terms(bindings: Mapping[str, str] | None) -> dict:
+    from rdflib import Literal, Variable
+
+    out = {}
+    for name, value in (bindings or {}).items():
         if not name.isidentifier():
-            raise KGFormatError(f"bad SPARQL variable name {name!r}")
-    names = " ".join(f"?{k}" for k in bindings)
-    values = " ".join(Literal(str(v)).n3() for v in bindings.values())
-    return f"{sparql}\nVALUES ({names}) {{ ({values}) }}"
+            raise QueryError(f"bad SPARQL variable name {name!r} in a binding")
+        out[Variable(name)] = Literal(str(value))
+    return out
 
 
-def query(graph: "rdflib.Graph", sparql: str, bindings: Mapping[str, str] | None = None) -> list[dict]:
-    """Run SPARQL with ``bindings`` (variable -> string literal, escaped by :func:`bind`).
+def query(graph: "rdflib.Graph", sparql: str, bindings: Mapping[str, str] | None = None,
+          max_rows: int | None = DEFAULT_MAX_ROWS, allow_service: bool = False) -> list[dict]:
+    """Run SPARQL with ``bindings`` (variable -> string literal) passed as bound parameters:
+    rdflib's ``initBindings``, which the Oxigraph store turns into pyoxigraph ``substitutions``;
+    the values never become query text. At most ``max_rows`` solutions are returned.
 
     Returns one dict per solution (variable -> Python value or IRI string).
     """
+    import rdflib.plugins.sparql as rdflib_sparql
     from rdflib import Literal
 
+    check_query(sparql, allow_service)
+    rdflib_sparql.SPARQL_LOAD_GRAPHS = allow_service  # rdflib's own switch for fetching FROM graphs
+    init = _terms(bindings)
     try:
-        result = graph.query(bind(sparql, bindings), initNs=prefixes())
+        result = graph.query(sparql, initNs=prefixes(), initBindings=init)
+        kind = result.type
     except Exception as exc:
-        raise KGFormatError(f"SPARQL error: {type(exc).__name__}: {exc}") from exc
-    if result.type == "ASK":
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "SELECT projection" in msg:
+            msg += " (the Oxigraph store binds only variables the SELECT lists: add them, or use --store memory)"
+        raise QueryError(f"SPARQL error: {type(exc).__name__}: {msg[:300]}") from exc
+    if kind == "ASK":
         return [{"ask": bool(result.askAnswer)}]
-    if result.type != "SELECT":
-        return [{"s": str(s), "p": str(p), "o": str(o)} for s, p, o in result]
     rows = []
-    for row in result:
-        rows.append({str(v): (None if row[v] is None else row[v].toPython() if isinstance(row[v], Literal)
-                              else str(row[v])) for v in result.vars})
+    for item in result:
+        if max_rows is not None and len(rows) >= max_rows:
+            break
+        if kind != "SELECT":
+            s, p, o = item
+            rows.append({"s": str(s), "p": str(p), "o": str(o)})
+        else:
+            rows.append({str(v): (None if item[v] is None else item[v].toPython() if isinstance(item[v], Literal)
+                                  else str(item[v])) for v in result.vars})
     return rows
+
+
+def _query_worker(conn, folder: str, store: str, sparql: str, bindings: dict, max_rows, allow_service) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends this process
+    try:
+        conn.send(("ok", query(open_graph(folder, store), sparql, bindings, max_rows, allow_service)))
+    except BaseException as exc:  # reported to the parent as a one-line error
+        conn.send(("error", f"{exc}" if isinstance(exc, KGFormatError) else f"{type(exc).__name__}: {exc}"))
+
+
+def query_folder(folder: str | Path, sparql: str, bindings: Mapping[str, str] | None = None, store: str = "auto",
+                 timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = DEFAULT_MAX_ROWS,
+                 allow_service: bool = False) -> list[dict]:
+    """:func:`query` over a KG folder in a child process that is killed after ``timeout`` seconds
+    or on Ctrl-C: neither rdflib nor the Oxigraph store can stop a running query themselves."""
+    import multiprocessing as mp
+
+    check_query(sparql, allow_service)  # syntax and refusals answered at once, without a process
+    _terms(bindings)
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_query_worker, daemon=True,
+                       args=(send, str(folder), store, sparql, dict(bindings or {}), max_rows, allow_service))
+    proc.start()
+    send.close()
+    try:
+        if not recv.poll(timeout):
+            raise QueryError(f"{folder}: query stopped after the {timeout:g} s timeout (--timeout)")
+        status, payload = recv.recv()
+    except EOFError:
+        raise QueryError(f"{folder}: the query process died (exit code {proc.exitcode})") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+    if status != "ok":
+        raise QueryError(payload)
+    return payload

@@ -2,14 +2,17 @@
 
 A KG folder holds
 
-* ``entities.tsv``  -- ``id key label type count aliases sources`` (lists joined by `` | ``);
+* ``entities.tsv``  -- ``id key label type count aliases sources`` (lists joined by `` | ``; a ``|`` or
+  ``%`` inside an alias is written ``%7C`` / ``%25``, so a label holding `` | `` stays one alias);
 * ``descriptions.tsv`` -- ``id description`` for entities that have one (imported KGs);
 * ``relations.tsv`` -- ``id name count``;
 * ``triples.tsv``   -- ``head relation tail count confidence`` as integer ids (fast loading);
 * ``provenance.tsv`` -- ``head relation tail doc sentence start end confidence``, one row per occurrence;
 * ``graph.ttl`` or ``graph.nt`` -- the same graph in RDF (see :mod:`kgllm.kg.rdf`), and with
   ``store="oxigraph"`` an on-disk Oxigraph store ``oxigraph/`` for SPARQL on large graphs;
-* ``meta.json`` -- corpus hash, spaCy model and version, extractor settings, counts.
+* ``meta.json`` -- corpus hash, spaCy model and version, extractor settings, counts, and the KG's
+  ``identity`` (:func:`kg_identity`: a hash of entity keys and relation names in id order, which
+  checkpoints record so that a model is never loaded onto another KG's ids by accident).
 
 Ids are assigned in order of first appearance, so the same corpus and settings
 always give the same ids.
@@ -17,6 +20,7 @@ always give the same ids.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,13 +28,36 @@ from pathlib import Path
 from typing import Iterable
 
 from kgllm.errors import KGFormatError
-from kgllm.io import atomic_dir
+from kgllm.io import atomic_dir, locked
 
 ALIAS_SEP = " | "
+#: entities.tsv list fields escape ``%`` and ``|`` from this format version on
+TSV_FORMAT = 2
+RDF_FILES = ("graph.ttl", "graph.nt")
+#: a folder holding this file is a KG folder kgllm wrote (``--overwrite`` replaces nothing else)
+KG_MARKER = "entities.tsv"
 
 
 def _clean(value: object) -> str:
     return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _escape(value: str) -> str:
+    return _clean(value).replace("%", "%25").replace("|", "%7C")
+
+
+def _unescape(value: str) -> str:
+    return value.replace("%7C", "|").replace("%25", "%")
+
+
+def kg_identity(entity_keys: Iterable[str], relations: Iterable[str]) -> str:
+    """Hash of a KG's entity keys and relation names in id order: equal iff ids mean the same things."""
+    h = hashlib.sha256()
+    for part, items in ((b"entities", entity_keys), (b"relations", relations)):
+        h.update(part + b"\0")
+        for item in items:
+            h.update(item.encode("utf-8", "surrogatepass") + b"\0")
+    return h.hexdigest()[:32]
 
 
 @dataclass
@@ -109,6 +136,9 @@ class KnowledgeGraph:
     def triples(self) -> list[tuple[int, int, int]]:
         return list(self.edges)
 
+    def identity(self) -> str:
+        return kg_identity((e.key for e in self.entities), self.relations)
+
     def counts(self) -> dict:
         return {"entities": self.num_entities, "relations": self.num_relations, "edges": len(self.edges),
                 "edge_occurrences": sum(e.count for e in self.edges.values())}
@@ -126,8 +156,8 @@ class KnowledgeGraph:
         with open(folder / "entities.tsv", "w", encoding="utf-8") as fh:
             fh.write("id\tkey\tlabel\ttype\tcount\taliases\tsources\n")
             for i, e in enumerate(self.entities):
-                aliases = ALIAS_SEP.join(sorted(_clean(a) for a in e.aliases))
-                sources = ALIAS_SEP.join(sorted(_clean(a) for a in e.sources))
+                aliases = ALIAS_SEP.join(sorted(_escape(a) for a in e.aliases))
+                sources = ALIAS_SEP.join(sorted(_escape(a) for a in e.sources))
                 fh.write(f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\t{sources}\n")
         if self.descriptions:
             with open(folder / "descriptions.tsv", "w", encoding="utf-8") as fh:
@@ -147,6 +177,8 @@ class KnowledgeGraph:
                 for doc, sent, start, end, conf in e.provenance:
                     ph.write(f"{h}\t{r}\t{t}\t{_clean(doc)}\t{sent}\t{start}\t{end}\t{conf}\n")
         self.meta["counts"] = self.counts()
+        self.meta["identity"] = self.identity()
+        self.meta["tsv_format"] = TSV_FORMAT
         self.meta["rdf_file"] = RDF_FORMATS[rdf_format][0]
         self.meta["rdf_store"] = store
         write_rdf(self, folder, rdf_format, store)
@@ -155,9 +187,10 @@ class KnowledgeGraph:
             fh.write("\n")
 
     def save(self, path: str | os.PathLike, rdf_format: str = "turtle", overwrite: bool = False,
-             store: str = "memory") -> Path:
-        """Write the KG folder atomically: a failure leaves no half-written folder."""
-        with atomic_dir(path, overwrite=overwrite) as tmp:
+             store: str = "memory", inputs: tuple = ()) -> Path:
+        """Write the KG folder atomically: a failure leaves no half-written folder. ``overwrite``
+        replaces only a KG folder (never one holding any of ``inputs``), under a lock."""
+        with locked(path), atomic_dir(path, overwrite=overwrite, marker=KG_MARKER, inputs=inputs) as tmp:
             self.write_files(tmp, rdf_format, store)
         return Path(path)
 
@@ -168,24 +201,34 @@ class KnowledgeGraph:
         if not (folder / "entities.tsv").is_file():
             raise KGFormatError(f"{folder}: not a KG folder (no entities.tsv); build one with `kgllm build-kg`")
         kg = cls(read_meta(folder))
-        for row in read_tsv(folder / "entities.tsv", 7):
-            eid = kg.add_entity(row[1], row[2], row[3], _split(row[5]), int(row[4]), _split(row[6]))
-            if eid != int(row[0]):
-                raise KGFormatError(f"{folder / 'entities.tsv'}: ids are not 0..N-1 in order (row id {row[0]})")
+        escaped = kg.meta.get("tsv_format", 1) >= 2
+        split = (lambda f: [_unescape(a) for a in _split(f)]) if escaped else _split
+        ents, rels, trip, prov = (folder / n for n in ("entities.tsv", "relations.tsv", "triples.tsv",
+                                                       "provenance.tsv"))
+        for lineno, row in read_tsv(ents, 7, numbered=True):
+            eid = kg.add_entity(row[1], row[2], row[3], split(row[5]), _int(row[4], ents, lineno), split(row[6]))
+            if eid != _int(row[0], ents, lineno):
+                raise KGFormatError(f"{ents}:{lineno}: ids are not 0..N-1 in order (row id {row[0]})")
         if (folder / "descriptions.tsv").is_file():
-            kg.descriptions = {int(i): text for i, text in read_tsv(folder / "descriptions.tsv", 2)}
-        for row in read_tsv(folder / "relations.tsv", 3):
-            kg.relation_id(row[1])
-            kg.relation_counts[int(row[0])] = int(row[2])
-        for row in read_tsv(folder / "triples.tsv", 5):
-            h, r, t = int(row[0]), int(row[1]), int(row[2])
-            if not (h < kg.num_entities and t < kg.num_entities and r < kg.num_relations):
-                raise KGFormatError(f"{folder / 'triples.tsv'}: unknown id in triple {h} {r} {t}")
-            kg.edges[(h, r, t)] = Edge(int(row[3]), float(row[4]))
-        if provenance and (folder / "provenance.tsv").is_file():
-            for row in read_tsv(folder / "provenance.tsv", 8):
-                key = (int(row[0]), int(row[1]), int(row[2]))
-                kg.edges[key].provenance.append((row[3], int(row[4]), int(row[5]), int(row[6]), float(row[7])))
+            desc = folder / "descriptions.tsv"
+            kg.descriptions = {_int(i, desc, n): text for n, (i, text) in read_tsv(desc, 2, numbered=True)}
+        for lineno, row in read_tsv(rels, 3, numbered=True):
+            rid = kg.relation_id(row[1])
+            if rid != _int(row[0], rels, lineno):
+                raise KGFormatError(f"{rels}:{lineno}: ids are not 0..N-1 in order (row id {row[0]})")
+            kg.relation_counts[rid] = _int(row[2], rels, lineno)
+        for lineno, row in read_tsv(trip, 5, numbered=True):
+            h, r, t = (_int(x, trip, lineno) for x in row[:3])
+            if not (0 <= h < kg.num_entities and 0 <= t < kg.num_entities and 0 <= r < kg.num_relations):
+                raise KGFormatError(f"{trip}:{lineno}: unknown id in triple {h} {r} {t}")
+            kg.edges[(h, r, t)] = Edge(_int(row[3], trip, lineno), _float(row[4], trip, lineno))
+        if provenance and prov.is_file():
+            for lineno, row in read_tsv(prov, 8, numbered=True):
+                key = tuple(_int(x, prov, lineno) for x in row[:3])
+                if key not in kg.edges:
+                    raise KGFormatError(f"{prov}:{lineno}: provenance of a triple not in triples.tsv {key}")
+                kg.edges[key].provenance.append((row[3], *(_int(x, prov, lineno) for x in row[4:7]),
+                                                 _float(row[7], prov, lineno)))
         return kg
 
 
@@ -193,24 +236,52 @@ def _split(field_: str) -> list[str]:
     return [a for a in field_.split(ALIAS_SEP) if a]
 
 
+def _int(value: str, path: Path, lineno: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise KGFormatError(f"{path}:{lineno}: expected an integer, got {value[:40]!r}") from None
+
+
+def _float(value: str, path: Path, lineno: int) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise KGFormatError(f"{path}:{lineno}: expected a number, got {value[:40]!r}") from None
+
+
 def read_meta(folder: Path) -> dict:
+    """``meta.json`` of a KG folder (``{}`` if absent); it must be an object, and the file names it
+    gives (``rdf_file``) must be names of files inside the folder, never paths."""
     path = folder / "meta.json"
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KGFormatError(f"{path}: malformed meta.json ({exc})") from exc
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise KGFormatError(f"{path}: malformed meta.json ({type(exc).__name__})") from exc
+    if not isinstance(meta, dict):
+        raise KGFormatError(f"{path}: meta.json must be a JSON object, not a {type(meta).__name__}")
+    rdf = meta.get("rdf_file")
+    if rdf is not None and rdf not in RDF_FILES:
+        raise KGFormatError(f"{path}: rdf_file must be one of {RDF_FILES} (a file in the KG folder), "
+                            f"got {str(rdf)[:60]!r}")
+    return meta
 
 
-def read_tsv(path: Path, width: int) -> Iterable[list[str]]:
+def read_tsv(path: Path, width: int, numbered: bool = False) -> Iterable:
+    """Rows of a kgllm TSV file (header skipped), each checked to have ``width`` fields;
+    ``numbered`` yields ``(line number, row)``."""
     if not path.is_file():
         raise KGFormatError(f"{path}: missing")
-    with open(path, encoding="utf-8") as fh:
-        next(fh, None)
-        for lineno, line in enumerate(fh, 2):
-            row = line.rstrip("\n").split("\t")
-            if len(row) != width:
-                raise KGFormatError(f"{path}:{lineno}: expected {width} tab-separated fields, got {len(row)}")
-            yield row
+    try:
+        with open(path, encoding="utf-8") as fh:
+            next(fh, None)
+            for lineno, line in enumerate(fh, 2):
+                row = line.rstrip("\n").split("\t")
+                if len(row) != width:
+                    raise KGFormatError(f"{path}:{lineno}: expected {width} tab-separated fields, got {len(row)}")
+                yield (lineno, row) if numbered else row
+    except UnicodeDecodeError as exc:
+        raise KGFormatError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from kgllm.errors import KGFormatError
+from kgllm.errors import KGFormatError, check_positive
 from kgllm.lit.builders import apply_lora, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
 
@@ -18,12 +17,20 @@ log = logging.getLogger(__name__)
 
 
 def kg_meta(kg_dir: str | None) -> dict:
+    """The KG folder's ``meta.json``, with its ``identity`` computed for KGs written before it was stored."""
+    from kgllm.checkpoints import kg_keys
+    from kgllm.kg.store import kg_identity, read_meta
+
     if not kg_dir:
         return {}
     path = Path(kg_dir) / "meta.json"
     if not path.is_file():
         raise KGFormatError(f"{path}: missing; build the KG first with `kgllm build-kg`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    meta = read_meta(Path(kg_dir))
+    if "identity" not in meta:
+        keys = kg_keys(kg_dir)
+        meta["identity"] = kg_identity(keys["entities"], keys["relations"])
+    return meta
 
 
 def canonical_key(key: str) -> str:
@@ -64,6 +71,8 @@ class KGLitModule(L.LightningModule):
         lora_r: with ``> 0``, train LoRA adapters (peft) of rank ``lora_r`` on the attention query/value
             projections while the rest of the backbone stays frozen; ``lora_alpha`` scales them.
         backbone_dropout: override BERT's hidden and attention dropout (``None``: the backbone's own).
+        allow_other_kg: load graph weights (``init_from``, ``--ckpt_path``) trained on another KG by
+            remapping entity and relation rows by key; without it such a checkpoint is an error.
     """
 
     def __init__(self, backbone: str | None = None, kg_dir: str | None = None, fusion: str = "gated",
@@ -72,8 +81,12 @@ class KGLitModule(L.LightningModule):
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
                  init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",
                  node_embeddings_from: str | None = None, node_features: str = "id", graph_input: bool = True,
-                 lora_r: int = 0, lora_alpha: int = 16, backbone_dropout: float | None = None) -> None:
+                 lora_r: int = 0, lora_alpha: int = 16, backbone_dropout: float | None = None,
+                 allow_other_kg: bool = False) -> None:
         super().__init__()
+        check_positive(lr=lr, kg_lr=kg_lr, gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads)
+        check_positive(allow_zero=True, weight_decay=weight_decay, warmup_ratio=warmup_ratio, lora_r=lora_r,
+                       gnn_dropout=gnn_dropout, fusion_dropout=fusion_dropout)
         # the datamodule's hparams carry kg_dir/backbone; saving None here would clash when Lightning
         # merges both for logging, so they enter self.hparams only once resolved (configure_model)
         self.save_hyperparameters(ignore=["kg_dir", "backbone"])
@@ -138,24 +151,44 @@ class KGLitModule(L.LightningModule):
         """Hook after ``init_from`` (e.g. resize embeddings for marker tokens)."""
 
     def load_init(self, path: str) -> None:
-        """Copy matching weights (by canonical name and shape) from a Lightning checkpoint."""
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        source = {canonical_key(k): v for k, v in ckpt["state_dict"].items()}
-        same_kg = ckpt.get("kg_meta", {}).get("corpus", {}).get("sha256") == \
-            self.kg_meta.get("corpus", {}).get("sha256")
+        """Copy matching weights (by canonical name and shape) from a Lightning checkpoint; graph
+        weights only from a checkpoint of the same KG (or remapped by key with ``allow_other_kg``)."""
+        from kgllm.checkpoints import check_lightning_checkpoint
+
+        ckpt = check_lightning_checkpoint(path)
         own = self.state_dict()
+        self._check_kg(ckpt, f"init_from {path}", own)
+        source = {canonical_key(k): v for k, v in ckpt["state_dict"].items()}
         loaded, skipped = {}, []
         for key, value in own.items():
             src = source.get(canonical_key(key))
-            if src is None or src.shape != value.shape or (is_kg_parameter(key) and not same_kg):
+            if src is None or src.shape != value.shape:
                 skipped.append(key)
                 continue
             loaded[key] = src
         self.load_state_dict(loaded, strict=False)
-        log.info("init_from %s: loaded %d tensors, kept %d fresh%s", path, len(loaded), len(skipped),
-                 "" if same_kg else " (different KG: graph weights not loaded)")
+        log.info("init_from %s: loaded %d tensors, kept %d fresh", path, len(loaded), len(skipped))
         self.init_report = {"loaded": len(loaded), "fresh": skipped}
 
+    def _graph_tables(self, state_dict: dict) -> bool:
+        return any(k.endswith(("node_emb.weight", "rel_emb.weight")) for k in state_dict)
+
+    def _check_kg(self, ckpt: dict, where: str, own: dict) -> None:
+        """Refuse (or remap by key, with ``allow_other_kg``) graph weights trained on another KG."""
+        from kgllm.checkpoints import check_same_kg, kg_keys, remap_kg_rows
+
+        if not (self._graph_tables(ckpt["state_dict"]) and self._graph_tables(own)):
+            return  # nothing indexed by entity id is loaded
+        if check_same_kg(ckpt, self.kg_meta, where, self.hparams.allow_other_kg):
+            return
+        own_by_canonical = {canonical_key(k): v for k, v in own.items()}
+        state = ckpt["state_dict"]
+        renamed = {k: state[k] for k in state if canonical_key(k) in own_by_canonical}
+        matched = remap_kg_rows(renamed, {k: own_by_canonical[canonical_key(k)] for k in renamed},
+                                ckpt["kg_keys"], kg_keys(self.hparams.kg_dir))
+        state.update(renamed)
+        log.warning("%s: graph weights of another KG remapped by key (%d entities, %d relations matched)",
+                    where, matched["entities"], matched["relations"])
     # -- optimisation --------------------------------------------------------
     def configure_optimizers(self):
         from transformers import get_linear_schedule_with_warmup
@@ -178,7 +211,17 @@ class KGLitModule(L.LightningModule):
 
     # -- checkpoints ---------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from kgllm.checkpoints import kg_keys
+
         checkpoint["kg_meta"] = self.kg_meta
+        if self.hparams.get("kg_dir") and self._graph_tables(checkpoint["state_dict"]):
+            if getattr(self, "_kg_keys", None) is None:  # lets allow_other_kg remap this checkpoint by key
+                self._kg_keys = kg_keys(self.hparams.kg_dir)
+            checkpoint["kg_keys"] = self._kg_keys
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """``--ckpt_path``: the checkpoint must come from this KG (or be remapped by key)."""
+        self._check_kg(checkpoint, "checkpoint", self.state_dict())
 
     # -- steps ---------------------------------------------------------------
     def _step(self, batch: dict, stage: str) -> torch.Tensor:  # pragma: no cover - abstract

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from torch import nn
 
+from kgllm.checkpoints import kg_keys
 from kgllm.errors import KGFormatError
 from kgllm.nn.graph_encoder import PrecomputedEncoder, RelGATEncoder
 
 log = logging.getLogger(__name__)
 
 
-def _entity_keys(kg_dir: str) -> list[str]:
-    from kgllm.kg.store import read_tsv
-
-    return [row[1] for row in read_tsv(Path(kg_dir) / "entities.tsv", 7)]
-
-
 def _exported_for(folder: str, kg_dir: str) -> dict:
     from kgllm.lit.linkpred import load_exported
 
     blob = load_exported(folder)
-    if blob["entities"] != _entity_keys(kg_dir):
+    if blob["entities"] != kg_keys(kg_dir)["entities"]:
         raise KGFormatError(f"{folder}: its entities are not those of {kg_dir}; train link prediction with "
                             f"data.dataset=kg and data.kg_dir={kg_dir}")
     return blob

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics.aggregation import CatMetric
 
-from kgllm.errors import KGLLMError
+from kgllm.errors import KGLLMError, check_positive
 from kgllm.nn.decoders import build_decoder
 from kgllm.nn.graph_encoder import RelGATEncoder
 
@@ -63,6 +63,10 @@ class LinkPredModule(L.LightningModule):
         super().__init__()
         if encoder not in ENCODERS:
             raise KGLLMError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+        check_positive(dim=dim, gnn_layers=gnn_layers, gnn_heads=gnn_heads, lr=lr, num_negatives=num_negatives,
+                       max_nodes=max_nodes)
+        check_positive(allow_zero=True, dropout=dropout, weight_decay=weight_decay, entity_dropout=entity_dropout,
+                       label_smoothing=label_smoothing, num_hops=num_hops, max_neighbors=max_neighbors)
         self.save_hyperparameters()
         self.encoder: RelGATEncoder | None = None
         self.decoder = None
@@ -201,6 +205,27 @@ class LinkPredModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_ranks("test")
 
+    # -- checkpoints -----------------------------------------------------------------
+    def _kg_identity(self) -> str | None:
+        from kgllm.kg.store import kg_identity
+
+        dm = self._trainer.datamodule if self._trainer is not None else None
+        splits = getattr(dm, "splits", None)
+        return kg_identity(splits.entities, splits.relations) if splits is not None else None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["kg_meta"] = {"identity": self._kg_identity()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Entity rows are only restored onto the graph they were trained on (no remapping here)."""
+        from kgllm.checkpoints import CheckpointError
+
+        src, own = (checkpoint.get("kg_meta") or {}).get("identity"), self._kg_identity()
+        if own is not None and src != own:
+            raise CheckpointError(f"checkpoint: trained on {'an unrecorded graph' if src is None else f'graph {src}'}"
+                                  f", but this run's graph is {own}; link-prediction checkpoints only load onto "
+                                  "the graph they were trained on")
+
     # -- export --------------------------------------------------------------------
     def export(self, folder: str | Path, entities: list[str], relations: list[str], meta: dict | None = None) -> Path:
         """Save encoder, decoder and entity embeddings with the id maps (see :func:`load_exported`)."""
@@ -212,7 +237,7 @@ class LinkPredModule(L.LightningModule):
         with torch.no_grad():
             z = self.encode_all(inference=True).cpu()
         self.train(was_training)
-        with atomic_dir(folder, overwrite=True) as tmp:
+        with atomic_dir(folder, overwrite=True, marker="model.pt") as tmp:  # replaces only an earlier export
             torch.save({"hparams": dict(self.hparams), "encoder": self.encoder.state_dict(),
                         "decoder": self.decoder.state_dict()}, tmp / "model.pt")
             torch.save(z, tmp / "embeddings.pt")

@@ -1,0 +1,127 @@
+"""Loading checkpoints safely: tensors only (``weights_only=True``, URLs too), clear errors for files
+that are not kgllm checkpoints, and a KG identity check so that rows of one KG's entity table are
+never loaded onto another KG's entities.
+
+A KG's identity (:func:`kgllm.kg.store.kg_identity`) is a hash of its entity keys and relation
+names in id order; it is written to ``meta.json`` and into every checkpoint (``kg_meta``), with the
+keys themselves (``kg_keys``) so that ``allow_other_kg`` can remap rows by key, not by position.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kgllm.errors import KGLLMError
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(KGLLMError):
+    """A checkpoint is missing, truncated, not a torch file, unsafe, or of another KG."""
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    return str(path).startswith(("http://", "https://"))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
+    """``torch.load`` with ``weights_only=True`` for local files and URLs; any failure becomes a
+    :class:`CheckpointError` naming the file (a pickled object that is not plain tensors and
+    containers is refused, never executed)."""
+    try:
+        if is_url(path):
+            blob = torch.hub.load_state_dict_from_url(str(path), map_location=map_location, weights_only=True,
+                                                      progress=False)
+        else:
+            if not Path(path).is_file():
+                raise CheckpointError(f"{path}: checkpoint file not found")
+            blob = torch.load(path, map_location=map_location, weights_only=True)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as exc:
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        what = next((x for x in lines if "GLOBAL" in x or "Unsupported" in x), lines[0] if lines else "")
+        raise CheckpointError(f"{path}: refused: holds objects other than tensors and plain containers "
+                              f"({what[:200]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (a {type(blob).__name__}, not a dict)")
+    return blob
+
+
+def check_lightning_checkpoint(path: str | os.PathLike) -> dict:
+    """Load ``path`` safely and check it is a Lightning checkpoint with a ``state_dict``."""
+    blob = load_checkpoint(path)
+    if not isinstance(blob.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict); kgllm checkpoints come from "
+                              "`kgllm fit` (runs/.../checkpoints/*.ckpt)")
+    return blob
+
+
+def remap_kg_rows(state_dict: dict[str, torch.Tensor], own: dict[str, torch.Tensor], src_keys: dict,
+                  dst_keys: dict) -> dict:
+    """Rewrite the entity- and relation-indexed tables of ``state_dict`` (``*node_emb.weight``,
+    ``*rel_emb.weight``) from the source KG's ids to this KG's ids by key; rows of entities or
+    relations the source KG does not have keep this model's fresh values (``own``).
+
+    Returns counts of matched entities and relations.
+    """
+    maps = {}
+    for kind in ("entities", "relations"):
+        src_index = {k: i for i, k in enumerate(src_keys[kind])}
+        maps[kind] = [src_index.get(k, -1) for k in dst_keys[kind]]
+    for name, value in list(state_dict.items()):
+        kind = "entities" if name.endswith("node_emb.weight") else "relations" if name.endswith("rel_emb.weight") \
+            else None
+        if kind is None or name not in own:
+            continue
+        fresh = own[name].detach().clone()
+        n_src, n_dst = len(src_keys[kind]), len(dst_keys[kind])
+        blocks = value.size(0) // max(n_src, 1)  # relation tables hold inverse relations as a second block
+        if value.size(0) != blocks * max(n_src, 1) or fresh.size(0) != blocks * max(n_dst, 1):
+            raise CheckpointError(f"{name}: {value.size(0)} rows do not fit {n_src} source {kind}")
+        for b in range(blocks):
+            for dst, src in enumerate(maps[kind]):
+                if src >= 0:
+                    fresh[b * n_dst + dst] = value[b * n_src + src]
+        state_dict[name] = fresh
+    return {k: sum(i >= 0 for i in m) for k, m in maps.items()}
+
+
+def check_same_kg(checkpoint: dict, own_meta: dict, where: str, allow_other_kg: bool) -> bool:
+    """True if ``checkpoint`` was trained on the KG of ``own_meta``; else raise unless
+    ``allow_other_kg`` (then the caller remaps by key and this returns False)."""
+    src = (checkpoint.get("kg_meta") or {}).get("identity")
+    dst = own_meta.get("identity")
+    if src is not None and src == dst:
+        return True
+    if allow_other_kg:
+        if not checkpoint.get("kg_keys"):
+            raise CheckpointError(f"{where}: has no entity keys (written before kgllm stored them), so its "
+                                  "graph weights cannot be remapped to this KG")
+        return False
+    said = "an unrecorded KG" if src is None else f"KG {src}"
+    raise CheckpointError(f"{where}: trained on {said}, but this run's KG is {dst}; its entity rows would land "
+                          "on other entities. Pass --model.init_args.allow_other_kg true to remap them by entity key")
+
+
+def kg_keys(kg_dir: str | os.PathLike) -> dict[str, Any]:
+    """Entity keys and relation names of a KG folder, in id order."""
+    from kgllm.kg.store import read_tsv
+
+    folder = Path(kg_dir)
+    return {"entities": [row[1] for row in read_tsv(folder / "entities.tsv", 7)],
+            "relations": [row[1] for row in read_tsv(folder / "relations.tsv", 3)]}
+
+
+__all__ = ["CheckpointError", "check_lightning_checkpoint", "check_same_kg", "is_url", "kg_keys",
+           "load_checkpoint", "remap_kg_rows"]
