@@ -1,21 +1,24 @@
-"""kgllm's GAT against PyKEEN's models, trained the same way, over several seeds.
+"""kgllm's GAT against PyKEEN's models, PyKEEN in its best regime, over several seeds.
 
 Regimes (``--regimes``):
 
 * ``tuned`` (the fair comparison): PyKEEN with kgllm's training regime -- LCWA (1-vs-all) with
   softmax cross-entropy and label smoothing 0.1, inverse triples (``create_inverse_triples``;
-  R-GCN adds its own inverse edges, so not for it), kgllm's embedding size, epochs, learning
-  rate and batch size from ``experiments/linkpred_<dataset>.yaml``, and the weights of the best
-  validation MRR (evaluated every ``check_val_every_n_epoch`` epochs) tested, as kgllm does;
-* ``default``: PyKEEN's pipeline defaults (sLCWA, one negative, no inverse triples, last epoch),
-  kept beside it because that is how PyKEEN is usually first run.
+  R-GCN adds its own inverse edges, so not for it), kgllm's embedding size and batch size, and the
+  weights of the best validation MRR tested, as kgllm does -- plus what kgllm does not get: up to
+  ``--pykeen-epochs`` epochs (default 5x kgllm's) with early stopping, and the learning rate chosen
+  per dataset and model from ``--lrs`` by validation MRR on the first seed (``hpo.jsonl``);
+* ``default``: PyKEEN's pipeline defaults (sLCWA, one negative, no inverse triples, last epoch,
+  kgllm's epochs), for ``--default-models``, kept beside it because that is how PyKEEN is first run.
 
 Models: DistMult, RotatE and the graph encoders R-GCN and CompGCN. kgllm: its config (GAT +
 DistMult) and the same decoder on plain embeddings. Every cell is mean ± std [95% t-interval]
-over ``--seeds``. Wall time is the fit (PyKEEN: training with its periodic validation).
+over ``--seeds``; "val MRR" is the best validation MRR (what early stopping selects on), so a
+PyKEEN row whose val MRR stays below kgllm's never reached kgllm's level within its budget.
+Wall time is the fit (PyKEEN: training with its periodic validation).
 
 Run:  KGLLM_DATA=../shared/data python experiments/bench/compare_pykeen.py --datasets umls,nations,kinships
-      --seeds 0,1,2,3,4      (needs pip install -e '.[bench]')
+      --seeds 0,1,2,3,4      (needs pip install -e '.[bench]'; resumable: finished rows are skipped)
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
         args.update(training_loop="lcwa", loss="crossentropy", optimizer="Adam", optimizer_kwargs={"lr": s["lr"]},
                     training_kwargs={"num_epochs": s["epochs"], "batch_size": s["batch_size"],
                                      "label_smoothing": 0.1, "use_tqdm": False},
-                    stopper="early", stopper_kwargs={"frequency": s["every"], "patience": s["epochs"],
+                    stopper="early", stopper_kwargs={"frequency": s["every"], "patience": s["patience"],
+                                                     "relative_delta": 0.002,
                                                      "metric": "inverse_harmonic_mean_rank",
                                                      "clean_up_checkpoint": False})
     else:
@@ -79,6 +83,7 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
     result = pipeline(**args)
     seconds = time.perf_counter() - start
     stopper = getattr(result, "stopper", None)
+    val = getattr(stopper, "best_metric", None)
     path = getattr(stopper, "best_model_path", None)
     if path is not None and Path(path).is_file():  # test the best validation epoch's weights
         result.model.load_state_dict(torch.load(path, weights_only=True))
@@ -86,6 +91,8 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
     metrics = RankBasedEvaluator().evaluate(result.model, test.mapped_triples, use_tqdm=False,
                                             additional_filter_triples=[train.mapped_triples, valid.mapped_triples])
     return {"system": f"PyKEEN {model} ({regime})", "seed": seed, "seconds": seconds,
+            "lr": s["lr"] if regime == "tuned" else None,
+            "epochs": len(result.losses), "val/mrr": float(val) if val is not None else float("nan"),
             "test/mrr": float(metrics.get_metric("both.realistic.inverse_harmonic_mean_rank")),
             "test/hits@10": float(metrics.get_metric("both.realistic.hits_at_10"))}
 
@@ -93,13 +100,19 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
 def table(rows: list[dict]) -> str:
     from kgllm.stats import fmt_ci, mean_ci
 
-    lines = ["| dataset | system | seeds | test MRR (mean ± std [95% CI]) | Hits@10 | wall time (s) |",
-             "|---|---|---|---|---|---|"]
+    import math
+
+    lines = ["| dataset | system | seeds | test MRR (mean ± std [95% CI]) | Hits@10 | val MRR | epochs | lr "
+             "| wall time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for key in dict.fromkeys((r["dataset"], r["system"]) for r in rows):
         rs = [r for r in rows if (r["dataset"], r["system"]) == key]
         mrr, h10, sec = (mean_ci([r[k] for r in rs]) for k in ("test/mrr", "test/hits@10", "seconds"))
+        val = [r.get("val/mrr", math.nan) for r in rs]
+        val_s = "" if any(map(math.isnan, val)) else f"{sum(val) / len(val):.3f}"
+        epochs = f"{sum(r.get('epochs', 0) for r in rs) / len(rs):.0f}"
+        lr = f"{rs[0]['lr']:g}" if rs[0].get("lr") else "default"
         lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {mrr['mean']:.3f} ± {mrr['std']:.3f} "
-                     f"{fmt_ci(mrr['ci'], 3)} | {h10['mean']:.3f} | {sec['mean']:.0f} |")
+                     f"{fmt_ci(mrr['ci'], 3)} | {h10['mean']:.3f} | {val_s} | {epochs} | {lr} | {sec['mean']:.0f} |")
     return "\n".join(lines)
 
 
@@ -108,6 +121,10 @@ def main(argv=None) -> int:
     p.add_argument("--datasets", default="umls,nations,kinships")
     p.add_argument("--pykeen-models", default="DistMult,RotatE,RGCN,CompGCN")
     p.add_argument("--regimes", default="tuned,default")
+    p.add_argument("--default-models", default="DistMult", help="models also run on PyKEEN's defaults")
+    p.add_argument("--lrs", default="0.001,0.01", help="learning rates tried for the tuned regime (seed 0)")
+    p.add_argument("--pykeen-epochs", type=int, default=0, help="tuned epoch budget (0: 5x kgllm's)")
+    p.add_argument("--patience", type=int, default=4, help="validations without improvement before stopping")
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--kgllm", default="gat,plain", help="kgllm variants (gat, plain); empty for none")
     p.add_argument("--out", default="results/compare_pykeen")
@@ -122,7 +139,7 @@ def main(argv=None) -> int:
 
     done = out / "rows.jsonl"
     rows = [json.loads(line) for line in done.read_text().splitlines()] if done.is_file() else []
-    have = {(r["dataset"], r["system"], r["seed"]) for r in rows}
+    have = {(r["dataset"], r["system"], r["seed"]) for r in rows}  # a restarted comparison skips these
 
     def record(row: dict) -> None:
         rows.append(row)
@@ -130,19 +147,42 @@ def main(argv=None) -> int:
             fh.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
 
+    hpo_file = out / "hpo.jsonl"
+    hpo = [json.loads(line) for line in hpo_file.read_text().splitlines()] if hpo_file.is_file() else []
+    seeds = [int(x) for x in a.seeds.split(",")]
+
+    def tuned_lr(ds: str, model: str, folder: Path, s: dict) -> float:
+        """The learning rate of the best validation MRR on the first seed (its runs are kept)."""
+        for lr in (float(x) for x in a.lrs.split(",")):
+            if not any((h["dataset"], h["model"], h["lr"]) == (ds, model, lr) for h in hpo):
+                h = {"dataset": ds, "model": model, **pykeen_run(folder, model, "tuned", seeds[0], dict(s, lr=lr))}
+                hpo.append(h)
+                with open(hpo_file, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(h) + "\n")
+        best = max((h for h in hpo if (h["dataset"], h["model"]) == (ds, model)), key=lambda h: h["val/mrr"])
+        if (ds, best["system"], seeds[0]) not in have:
+            record({k: v for k, v in best.items() if k != "model"})  # the selected run is the first seed's row
+            have.add((ds, best["system"], seeds[0]))
+        return best["lr"]
+
     for ds in a.datasets.split(","):
         s, folder = kgllm_settings(ds), data_root() / "kg" / ds
-        for seed in (int(x) for x in a.seeds.split(",")):
-            for variant in filter(None, a.kgllm.split(",")):
-                system = "kgllm GAT + DistMult" if variant == "gat" else "kgllm DistMult (no GAT)"
+        tuned = dict(s, epochs=a.pykeen_epochs or 5 * s["epochs"], patience=a.patience)
+        for variant in filter(None, a.kgllm.split(",")):
+            system = "kgllm GAT + DistMult" if variant == "gat" else "kgllm DistMult (no GAT)"
+            for seed in seeds:
                 if (ds, system, seed) not in have:
                     r = run(ds, variant, ["--seed_everything", str(seed)], out / "kgllm")
                     record({"dataset": ds, "system": system, "seed": seed, "seconds": r["fit_seconds"],
+                            "lr": s["lr"], "epochs": r["epochs"], "val/mrr": r["val/mrr"],
                             "test/mrr": r["test/mrr"], "test/hits@10": r["test/hits@10"]})
-            for regime in a.regimes.split(","):
-                for model in a.pykeen_models.split(","):
+        for regime in a.regimes.split(","):
+            models = a.pykeen_models.split(",") if regime == "tuned" else a.default_models.split(",")
+            for model in filter(None, models):
+                settings = dict(tuned, lr=tuned_lr(ds, model, folder, tuned)) if regime == "tuned" else s
+                for seed in seeds:
                     if (ds, f"PyKEEN {model} ({regime})", seed) not in have:
-                        record({"dataset": ds, **pykeen_run(folder, model, regime, seed, s)})
+                        record({"dataset": ds, **pykeen_run(folder, model, regime, seed, settings)})
     import shutil
 
     shutil.rmtree(os.environ["PYKEEN_HOME"], ignore_errors=True)  # created above, by this run

@@ -31,11 +31,13 @@ def run(dataset: str, variant: str, extra: list[str], out: Path) -> dict:
     cli = run_cli([*configs, "--trainer.logger", logger, "--trainer.enable_progress_bar", "false", *extra], run=False)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     fit_s = time.perf_counter() - start
-    best = "best" if cli.trainer.checkpoint_callback.best_model_path else None
+    ckpt = cli.trainer.checkpoint_callback
+    best = "best" if ckpt.best_model_path else None
+    val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best, weights_only=True,
                                   verbose=False)
     return {"dataset": dataset, "variant": variant, "epochs": cli.trainer.current_epoch, "fit_seconds": fit_s,
-            **{k: float(v) for k, v in metrics.items()}}
+            "val/mrr": val, **{k: float(v) for k, v in metrics.items()}}
 
 
 def main() -> int:
