@@ -30,15 +30,12 @@ from pathlib import Path
 from typing import Sequence
 
 from kgllm.errors import KGLLMError
-from kgllm.io import atomic_write_text
+from kgllm.io import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-VARIANTS: dict[str, list[str]] = {
-    "none": ["--model.fusion", "none"],
-    "gated": ["--model.fusion", "gated"],
-    "xattn": ["--model.fusion", "xattn"],
-    "interaction": ["--model.fusion", "interaction"],
+#: controls and options that combine with a fusion variant (``gated+shuffled_links``)
+CONTROLS: dict[str, list[str]] = {
     "shuffled_links": ["--data.control", "shuffled_links"],
     "random_graph": ["--data.control", "random_graph"],
     "text_features": ["--model.node_features", "text"],
@@ -48,12 +45,21 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
+def variants() -> dict[str, list[str]]:
+    """Every variant name -> its config overrides: each registered fusion block (``none`` too) and
+    the controls; a block registered with :func:`kgllm.nn.fusion.register_fusion` appears here."""
+    from kgllm.nn.fusion import fusion_names
+
+    return {**{name: ["--model.fusion", name] for name in fusion_names()}, **CONTROLS}
+
+
 def variant_overrides(variant: str) -> list[str]:
     out = []
+    known = variants()
     for part in variant.split("+"):
-        if part not in VARIANTS:
-            raise KGLLMError(f"unknown variant {part!r}; choose from {sorted(VARIANTS)} (combine with '+')")
-        out += VARIANTS[part]
+        if part not in known:
+            raise KGLLMError(f"unknown variant {part!r}; choose from {sorted(known)} (combine with '+')")
+        out += known[part]
     return out
 
 
@@ -111,14 +117,12 @@ def _num(value: str):
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
+    """All rows (the union of their fields) to ``path`` atomically, quoted by the ``csv`` module."""
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    lines = [",".join(fields)] + [",".join(_cell(r.get(f, "")) for f in fields) for r in rows]
-    atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def _cell(value) -> str:
-    text = str(value)
-    return f'"{text}"' if "," in text or '"' in text else text
+    with atomic_open(path) as fh:
+        writer = csv.DictWriter(fh, fields, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") -> list[dict]:

@@ -5,7 +5,9 @@ A :class:`KGFusedLayer` keeps the original layer as ``base_layer``, calls it, an
 computes exactly what the plain model computes. All new parameters carry the ``kg_`` prefix,
 so "freeze the backbone" is one rule.
 
-Blocks are chosen by name from :data:`FUSION_BLOCKS` (``"none"`` installs nothing):
+Blocks are chosen by name from :data:`FUSION_BLOCKS` (``"none"`` installs nothing); to add
+one, subclass :class:`FusionBlock` in this file (or your own module) with
+``@register_fusion("name")``: ``kgllm ablate`` and the configs find it by that name.
 
 * ``gated`` -- ERNIE-style: each token linked to a node is mixed with that node's embedding;
 * ``xattn`` -- every token cross-attends to the node embeddings of its example's subgraph;
@@ -16,8 +18,9 @@ Blocks are chosen by name from :data:`FUSION_BLOCKS` (``"none"`` installs nothin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -27,14 +30,19 @@ from torch_geometric.utils import scatter, to_dense_batch
 
 @dataclass
 class FusionContext:
-    """What the wrapped layers read (and the interaction blocks update) during one forward pass.
+    """What the wrapped layers read during one forward pass: the graph inputs, which no block
+    changes, and ``carry``, what each fused layer passed on (``carry[i]``: layer ``i``'s output
+    state, e.g. the interaction blocks' node and context states). A layer reads the carry of the
+    fused layer below it, so a layer re-run in backward (activation checkpointing) reads exactly
+    what it read in the forward pass. The context is reset when the next forward pass starts,
+    not when one ends, for the same reason.
 
     Attributes:
         node_states: embeddings of the batch's subgraph nodes, :math:`(N, D_g)`.
         token_node: per token, the row of ``node_states`` it is linked to, or -1: :math:`(B, T)`.
         node_batch: example of each node, :math:`(N,)`.
         edge_index, edge_type: the batch's subgraph edges, :math:`(2, E)` and :math:`(E,)`.
-        context_states: one context node per example (interaction), :math:`(B, D_g)`.
+        carry: fused layer index -> the state it passes to the next fused layer.
     """
 
     node_states: Tensor | None = None
@@ -42,11 +50,22 @@ class FusionContext:
     node_batch: Tensor | None = None
     edge_index: Tensor | None = None
     edge_type: Tensor | None = None
-    context_states: Tensor | None = None
+    carry: dict[int, Any] = field(default_factory=dict)
 
-    def clear(self) -> None:
-        for name in self.__dataclass_fields__:
+    def __deepcopy__(self, memo: dict) -> "FusionContext":
+        # a copied model (EMA, SWA, tests) gets an empty context of its own, shared by its layers,
+        # not the last forward pass's tensors (non-leaf tensors cannot be deep-copied)
+        return FusionContext()
+
+    def reset(self) -> None:
+        for name in ("node_states", "token_node", "node_batch", "edge_index", "edge_type"):
             setattr(self, name, None)
+        self.carry = {}
+
+    def carry_into(self, layer: int) -> Any:
+        """The carry of the nearest fused layer below ``layer`` (``None`` for the first one)."""
+        below = [i for i in self.carry if i < layer]
+        return self.carry[max(below)] if below else None
 
 
 #: what a task's head reads, by task: which positions of the last layer's output it uses
@@ -76,7 +95,70 @@ def check_fusion_reaches(name: str, layers: list[int], num_layers: int, reads: s
             "or use xattn")
 
 
-class GatedFusion(nn.Module):
+class FusionBlock(nn.Module):
+    """Base class of fusion blocks (the contract every block keeps).
+
+    A block is built with the BERT width ``hidden_size`` and the graph width ``node_dim`` plus its
+    own typed options, and returns, for the hidden states after its BERT layer, an update of the
+    same shape (the wrapper adds ``kg_gate * update``) and the state it carries to the next fused
+    layer. It reads the graph from the :class:`FusionContext` and never changes it.
+
+    Attributes:
+        writes: which positions the update can change: ``linked`` tokens, ``cls`` or ``all``
+            (checked against what the task head reads by :func:`check_fusion_reaches`).
+    """
+
+    writes: str = "all"
+
+    def __init__(self, hidden_size: int, node_dim: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.node_dim = node_dim
+
+    def reset_parameters(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, hidden: Tensor, ctx: FusionContext, carry: Any = None) -> tuple[Tensor, Any]:
+        """``hidden`` :math:`(B, T, H)` -> (update :math:`(B, T, H)`, carry for the next fused layer)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
+
+
+#: fusion name -> block class; ``register_fusion`` adds to it
+FUSION_BLOCKS: dict[str, type[FusionBlock]] = {}
+
+
+def register_fusion(name: str):
+    """Class decorator: make a :class:`FusionBlock` available as ``fusion: NAME``."""
+    def add(cls: type[FusionBlock]) -> type[FusionBlock]:
+        if name in FUSION_BLOCKS or name == "none":
+            raise ValueError(f"fusion {name!r} is already registered")
+        FUSION_BLOCKS[name] = cls
+        return cls
+    return add
+
+
+def fusion_names() -> tuple[str, ...]:
+    """``none`` and every registered block, in registration order."""
+    return ("none", *FUSION_BLOCKS)
+
+
+def build_block(name: str, hidden_size: int, node_dim: int, **options: Any) -> FusionBlock:
+    """Build block ``name`` with the ``options`` its constructor takes; an option that no
+    registered block takes is an error (a misspelt option is never ignored)."""
+    cls = FUSION_BLOCKS[name]
+    known = {p for c in FUSION_BLOCKS.values() for p in inspect.signature(c.__init__).parameters}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown fusion option(s) {unknown}; blocks take {sorted(known - {'self'})}")
+    own = inspect.signature(cls.__init__).parameters
+    return cls(hidden_size, node_dim, **{k: v for k, v in options.items() if k in own})
+
+
+@register_fusion("gated")
+class GatedFusion(FusionBlock):
     r"""ERNIE-style token/entity fusion for tokens linked to a KG node.
 
     .. math::
@@ -96,10 +178,8 @@ class GatedFusion(nn.Module):
 
     writes = "linked"
 
-    def __init__(self, hidden_size: int, node_dim: int, dropout: float = 0.1, **_) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.node_dim = node_dim
+    def __init__(self, hidden_size: int, node_dim: int, dropout: float = 0.1) -> None:
+        super().__init__(hidden_size, node_dim)
         self.proj_token = nn.Linear(hidden_size, hidden_size)
         self.proj_node = nn.Linear(node_dim, hidden_size, bias=False)
         self.out = nn.Linear(hidden_size, hidden_size)
@@ -110,18 +190,16 @@ class GatedFusion(nn.Module):
         for lin in (self.proj_token, self.proj_node, self.out):
             lin.reset_parameters()
 
-    def forward(self, hidden: Tensor, ctx: FusionContext) -> Tensor:
+    def forward(self, hidden: Tensor, ctx: FusionContext, carry: Any = None) -> tuple[Tensor, Any]:
         linked = ctx.token_node >= 0  # (B, T)
         node = ctx.node_states.new_zeros(*linked.shape, self.node_dim)  # (B, T, D_g)
         node[linked] = ctx.node_states[ctx.token_node[linked]]
         fused = nn.functional.gelu(self.proj_token(hidden) + self.proj_node(node))  # (B, T, H)
-        return self.out(self.dropout(fused)) * linked.unsqueeze(-1).to(hidden.dtype)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
+        return self.out(self.dropout(fused)) * linked.unsqueeze(-1).to(hidden.dtype), carry
 
 
-class CrossAttentionFusion(nn.Module):
+@register_fusion("xattn")
+class CrossAttentionFusion(FusionBlock):
     r"""Tokens attend to the nodes of their example's subgraph (plus a learned null node, so an
     example without nodes attends to it alone).
 
@@ -142,10 +220,8 @@ class CrossAttentionFusion(nn.Module):
 
     writes = "all"
 
-    def __init__(self, hidden_size: int, node_dim: int, heads: int = 4, dropout: float = 0.1, **_) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.node_dim = node_dim
+    def __init__(self, hidden_size: int, node_dim: int, heads: int = 4, dropout: float = 0.1) -> None:
+        super().__init__(hidden_size, node_dim)
         self.null = nn.Parameter(torch.zeros(node_dim))
         self.attn = nn.MultiheadAttention(hidden_size, heads, dropout=dropout, kdim=node_dim, vdim=node_dim,
                                           batch_first=True)
@@ -157,19 +233,17 @@ class CrossAttentionFusion(nn.Module):
         self.attn._reset_parameters()
         self.out.reset_parameters()
 
-    def forward(self, hidden: Tensor, ctx: FusionContext) -> Tensor:
+    def forward(self, hidden: Tensor, ctx: FusionContext, carry: Any = None) -> tuple[Tensor, Any]:
         B = hidden.size(0)
         nodes, mask = to_dense_batch(ctx.node_states, ctx.node_batch, batch_size=B)  # (B, M, D_g), (B, M)
         nodes = torch.cat([self.null.expand(B, 1, -1), nodes], dim=1)  # (B, 1 + M, D_g)
         mask = torch.cat([mask.new_ones(B, 1), mask], dim=1)
         attended, _ = self.attn(hidden, nodes, nodes, key_padding_mask=~mask, need_weights=False)  # (B, T, H)
-        return self.out(attended)
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
+        return self.out(attended), carry
 
 
-class InteractionFusion(nn.Module):
+@register_fusion("interaction")
+class InteractionFusion(FusionBlock):
     r"""GreaseLM-style modality interaction beside one BERT layer.
 
     A GATv2 layer updates the subgraph nodes and one context node per example (joined to every
@@ -181,7 +255,7 @@ class InteractionFusion(nn.Module):
         \mathbf{c} \leftarrow \mathbf{c}' + \Delta_c
 
     The returned update touches the ``[CLS]`` position only; node and context states are carried
-    to the next interaction layer through the :class:`FusionContext`.
+    to the next interaction layer (the block's ``carry``).
 
     Args:
         hidden_size (int): BERT hidden width :math:`H`.
@@ -194,10 +268,8 @@ class InteractionFusion(nn.Module):
     writes = "cls"
 
     def __init__(self, hidden_size: int, node_dim: int, num_relations: int = 1, heads: int = 4,
-                 dropout: float = 0.1, **_) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.node_dim = node_dim
+                 dropout: float = 0.1) -> None:
+        super().__init__(hidden_size, node_dim)
         self.num_relations = num_relations
         self.rel = nn.Embedding(2 * num_relations + 2, node_dim)
         self.gnn = GATv2Conv(node_dim, node_dim // heads, heads=heads, edge_dim=node_dim, dropout=dropout,
@@ -206,13 +278,24 @@ class InteractionFusion(nn.Module):
         self.context_init = nn.Parameter(torch.zeros(node_dim))
         self.mix = nn.Sequential(nn.Linear(hidden_size + node_dim, hidden_size + node_dim), nn.GELU(),
                                  nn.Dropout(dropout), nn.Linear(hidden_size + node_dim, hidden_size + node_dim))
-        self.dropout = dropout
+        self.dropout = nn.Dropout(dropout)
+        # the submodules initialise themselves (re-initialising here would shift the random stream
+        # that earlier results were produced with); reset_parameters() re-initialises on request
 
-    def forward(self, hidden: Tensor, ctx: FusionContext) -> Tensor:
+    def reset_parameters(self) -> None:
+        self.rel.reset_parameters()
+        self.gnn.reset_parameters()
+        self.norm.reset_parameters()
+        nn.init.zeros_(self.context_init)
+        for lin in (self.mix[0], self.mix[3]):
+            lin.reset_parameters()
+
+    def forward(self, hidden: Tensor, ctx: FusionContext, carry: Any = None) -> tuple[Tensor, Any]:
         B, N, R = hidden.size(0), ctx.node_states.size(0), self.num_relations
-        if ctx.context_states is None:  # first interaction layer: mean of the example's nodes
-            ctx.context_states = scatter(ctx.node_states, ctx.node_batch, 0, dim_size=B, reduce="mean")
-        x = torch.cat([ctx.node_states, ctx.context_states + self.context_init])  # (N + B, D_g)
+        if carry is None:  # first interaction layer: the encoder's nodes, context = mean of the example's nodes
+            carry = (ctx.node_states, scatter(ctx.node_states, ctx.node_batch, 0, dim_size=B, reduce="mean"))
+        node_states, context_states = carry
+        x = torch.cat([node_states, context_states + self.context_init])  # (N + B, D_g)
         nodes = torch.arange(N, device=x.device)
         ctx_id = N + ctx.node_batch
         edge_index = torch.cat([ctx.edge_index, ctx.edge_index.flip(0), torch.stack([ctx_id, nodes]),
@@ -220,21 +303,14 @@ class InteractionFusion(nn.Module):
         edge_type = torch.cat([ctx.edge_type, ctx.edge_type + R, torch.full_like(nodes, 2 * R),
                                torch.full_like(nodes, 2 * R + 1)])
         h = nn.functional.elu(self.gnn(x, edge_index, self.rel(edge_type)))
-        x = self.norm(x + nn.functional.dropout(h, self.dropout, self.training))
+        x = self.norm(x + self.dropout(h))
         mixed = self.mix(torch.cat([hidden[:, 0], x[N:]], dim=-1))  # (B, H + D_g)
-        ctx.node_states = x[:N]
-        ctx.context_states = x[N:] + mixed[:, self.hidden_size:]
         delta = torch.zeros_like(hidden)
         delta[:, 0] = mixed[:, :self.hidden_size]
-        return delta
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
+        return delta, (x[:N], x[N:] + mixed[:, self.hidden_size:])
 
 
-FUSION_BLOCKS: dict[str, Callable[..., nn.Module]] = {"gated": GatedFusion, "xattn": CrossAttentionFusion,
-                                                      "interaction": InteractionFusion}
-FUSIONS = ("none", *FUSION_BLOCKS)
+FUSIONS = fusion_names()  # the built-in names; fusion_names() also lists blocks registered later
 
 
 class KGFusedLayer(nn.Module):
@@ -243,19 +319,23 @@ class KGFusedLayer(nn.Module):
     When the context holds no graph (``ctx.node_states is None``) the wrapper is exactly the base layer.
     """
 
-    def __init__(self, base_layer: nn.Module, block: nn.Module, ctx: FusionContext, hidden_size: int) -> None:
+    def __init__(self, base_layer: nn.Module, block: FusionBlock, ctx: FusionContext, hidden_size: int,
+                 index: int = 0) -> None:
         super().__init__()
         self.base_layer = base_layer
         self.kg_block = block
         self.kg_gate = nn.Parameter(torch.zeros(hidden_size))
+        self.index = index
         self._ctx = ctx
 
     def forward(self, hidden_states: Tensor, *args, **kwargs):
         out = self.base_layer(hidden_states, *args, **kwargs)
-        if self._ctx.node_states is None:
+        ctx = self._ctx
+        if ctx.node_states is None:
             return out
         hidden = out[0] if isinstance(out, tuple) else out  # transformers 5 returns a tensor
-        fused = hidden + self.kg_gate * self.kg_block(hidden, self._ctx)
+        update, ctx.carry[self.index] = self.kg_block(hidden, ctx, ctx.carry_into(self.index))
+        fused = hidden + self.kg_gate * update
         return (fused, *out[1:]) if isinstance(out, tuple) else fused
 
 
@@ -268,7 +348,7 @@ def install_fusion(layers: nn.ModuleList, indices: list[int], name: str, ctx: Fu
     if name == "none":
         return []
     if name not in FUSION_BLOCKS:
-        raise ValueError(f"unknown fusion {name!r}; choose one of {list(FUSIONS)}")
+        raise ValueError(f"unknown fusion {name!r}; choose one of {list(fusion_names())}")
     bad = [i for i in indices if not -len(layers) <= i < len(layers)]
     if bad or not indices:
         raise ValueError(f"fusion layers {list(indices)} invalid for a {len(layers)}-layer encoder")
@@ -276,6 +356,6 @@ def install_fusion(layers: nn.ModuleList, indices: list[int], name: str, ctx: Fu
     for i in chosen:
         if isinstance(layers[i], KGFusedLayer):
             raise ValueError(f"layer {i} is already fused")
-        block = FUSION_BLOCKS[name](hidden_size, node_dim, **block_kwargs)
-        layers[i] = KGFusedLayer(layers[i], block, ctx, hidden_size)
+        block = build_block(name, hidden_size, node_dim, **block_kwargs)
+        layers[i] = KGFusedLayer(layers[i], block, ctx, hidden_size, index=i)
     return chosen

@@ -76,7 +76,10 @@ class KGBert(nn.Module):
     @contextlib.contextmanager
     def graph_context(self, graph=None, token_node: Tensor | None = None) -> Iterator[None]:
         """Encode ``graph`` (a PyG ``Batch`` with ``n_id``, ``edge_index``, ``edge_type``) and expose it,
-        with ``token_node`` (B, T), to the fused layers for the duration of the block."""
+        with ``token_node`` (B, T), to the fused layers. The context is replaced when the next forward
+        pass starts (not cleared when this one ends): layers re-run in backward by activation
+        checkpointing read it again."""
+        self._ctx.reset()
         if self.fusion_layers and graph is not None and token_node is not None:
             ctx = self._ctx
             if self.kg_encoder is not None:
@@ -87,10 +90,7 @@ class KGBert(nn.Module):
             ctx.token_node = token_node
             ctx.node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
             ctx.edge_index, ctx.edge_type = graph.edge_index, graph.edge_type
-        try:
-            yield
-        finally:
-            self._ctx.clear()
+        yield
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, graph=None,
                 token_node: Tensor | None = None, **hf_kwargs):
