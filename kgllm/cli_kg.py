@@ -27,6 +27,7 @@ def build_kg_main(argv: Sequence[str]) -> int:
     from kgllm.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
     from kgllm.kg.build import build_kg
     from kgllm.kg.corpus import FORMATS
+    from kgllm.kg.extractors import EXTRACTORS
     from kgllm.kg.prepare import PrepareConfig
 
     p = argparse.ArgumentParser(prog="kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
@@ -41,12 +42,15 @@ def build_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--spacy-model", default=None)
     p.add_argument("--exclude-labels", default=",".join(DEFAULT_EXCLUDED_LABELS),
                    help="spaCy entity labels that never become nodes (comma-separated)")
+    p.add_argument("--extractor", default=ExtractConfig.extractor,
+                   help="relation extractor(s), combined with '+': " + ", ".join(EXTRACTORS) + " (default %(default)s)")
     p.add_argument("--max-path-len", type=positive(int), default=ExtractConfig.max_path_len,
                    help="longest dependency path (arcs) between two mentions that yields a relation")
     p.add_argument("--time-max-path-len", type=positive(int), default=ExtractConfig.time_max_path_len,
                    help="the same for pairs involving a date or time")
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
-    p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges")
+    p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges (same as adding "
+                   "+cooccurrence to --extractor)")
     p.add_argument("--batch-size", type=positive(int), default=ExtractConfig.batch_size)
     p.add_argument("--n-process", type=positive(int), default=1)
     p.add_argument("--shard-size", type=positive(int), default=ExtractConfig.shard_size)
@@ -64,7 +68,7 @@ def build_kg_main(argv: Sequence[str]) -> int:
     a = p.parse_args(argv)
     if a.near_threshold > 1:
         p.error(f"--near-threshold must be in (0, 1], got {a.near_threshold}")
-    cfg = ExtractConfig(spacy_model=a.spacy_model, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
+    cfg = ExtractConfig(spacy_model=a.spacy_model, extractor=a.extractor, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
                         max_path_len=a.max_path_len, time_max_path_len=a.time_max_path_len,
                         cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
                         shard_size=a.shard_size, pronouns=not a.no_pronouns)

@@ -17,8 +17,10 @@ class ExtractConfig:
         exclude_labels: spaCy entity labels that never become nodes.
         max_path_len: longest dependency path (in arcs) between two mentions that yields a relation.
         time_max_path_len: the same for pairs with a date or time, which are mostly noise when far apart.
-        cooccurrence: also add ``co_occurs_with`` edges between every mention pair of a sentence
-            (a separate, clearly typed relation; off by default).
+        extractor: relation extractor(s) by name (:mod:`kgllm.kg.extractors`), combined with ``+``:
+            ``dependency`` (default), ``cooccurrence``, ``dependency+cooccurrence``.
+        cooccurrence: shorthand that adds ``cooccurrence`` to ``extractor`` (``co_occurs_with`` edges
+            between every mention pair of a sentence, a separate, clearly typed relation).
         batch_size: documents per ``nlp.pipe`` batch.
         n_process: spaCy worker processes.
         shard_size: documents per shard (the unit of resumption for interrupted builds).
@@ -28,6 +30,7 @@ class ExtractConfig:
 
     spacy_model: str | None = None
     exclude_labels: tuple[str, ...] = DEFAULT_EXCLUDED_LABELS
+    extractor: str = "dependency"
     max_path_len: int = 8
     time_max_path_len: int = 3
     cooccurrence: bool = False
@@ -40,8 +43,13 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         from kgllm.errors import check_positive
 
+        from kgllm.kg.extractors import extractor_names
+
         check_positive(max_path_len=self.max_path_len, time_max_path_len=self.time_max_path_len,
                        batch_size=self.batch_size, n_process=self.n_process, shard_size=self.shard_size)
+        names = extractor_names(self.extractor)
+        if self.cooccurrence and "cooccurrence" not in names:
+            self.extractor = "+".join([*names, "cooccurrence"])
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -31,7 +31,8 @@ from kgllm.config import ExtractConfig
 from kgllm.errors import CorpusError
 from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, corpus_hash, read_corpus
-from kgllm.kg.extract import EXTRACTOR_VERSION, extract_doc, load_pipeline, pipeline_info
+from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
+from kgllm.kg.extractors import extractor_version, load_extractors
 from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
 from kgllm.kg.store import KG_MARKER, KnowledgeGraph
@@ -57,7 +58,7 @@ def fingerprint(corpus: Path, fmt: str, limit: int | None, cfg: ExtractConfig, s
     fingerprint (and each shard only if its documents hash the same, see :func:`extract_shards`)."""
     return stable_hash({"corpus": str(Path(corpus).resolve()), "stat": corpus_stat(corpus), "format": fmt,
                         "limit": limit,
-                        "extract": cfg.to_dict(), "spacy": spacy_info, "extractor": EXTRACTOR_VERSION,
+                        "extract": cfg.to_dict(), "spacy": spacy_info, "extractor": extractor_version(cfg),
                         "text_field": text_field, "prepare": vars(prep or PrepareConfig())})
 
 
@@ -161,6 +162,7 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
         with atomic_open(path) as fh:
             fh.writelines(lines)
 
+    extractors = load_extractors(cfg)  # built once, not per document
     bar = tqdm(total=total, unit="doc", desc="build-kg", disable=not progress)
     current, lines = -1, []
     parsed = nlp.pipe(pending(), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
@@ -169,7 +171,7 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
             atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
             lines = []
         current = k
-        lines.append(json.dumps(extract_doc(spacy_doc, doc_id, cfg).to_dict(), ensure_ascii=False) + "\n")
+        lines.append(json.dumps(extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), ensure_ascii=False) + "\n")
         bar.update(1)
     if lines:
         atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
@@ -276,7 +278,7 @@ def _build_locked(corpus: Path, out: Path, fmt: str, limit: int | None, cfg: Ext
         raise
     meta = {"kgllm_version": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "corpus": {"path": str(corpus), "format": fmt, "limit": limit, **facts},
-            "spacy": spacy_info, "extractor": {"version": EXTRACTOR_VERSION, **cfg.to_dict()}}
+            "spacy": spacy_info, "extractor": {"version": extractor_version(cfg), **cfg.to_dict()}}
     if prep.active:
         meta["preparation"] = {**vars(prep), "report": report.to_dict()}
         log.info(report.summary())

