@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 #: spaCy labels dropped by default: numbers make poor graph nodes
 DEFAULT_EXCLUDED_LABELS = ("CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY")
@@ -76,10 +76,3 @@ class SubgraphConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Settings:
-    """Container used where several settings travel together (e.g. ``meta.json``)."""
-
-    extract: ExtractConfig = field(default_factory=ExtractConfig)

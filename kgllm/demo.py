@@ -26,9 +26,12 @@ from kgllm.io import atomic_write_text
 from kgllm.paths import data_root
 
 
-def experiments_dir() -> Path:
-    here = Path(__file__).resolve().parents[1] / "experiments"
-    return here if here.is_dir() else Path.cwd() / "experiments"
+def demo_config() -> Path:
+    """The demo's config, shipped as package data (``kgllm/resources/pretrain_lama.yaml``, the same
+    file as ``experiments/pretrain_lama.yaml``), so the demo also runs from an installed wheel."""
+    from importlib.resources import files
+
+    return Path(str(files("kgllm") / "resources" / "pretrain_lama.yaml"))
 
 
 def main(argv: Sequence[str]) -> int:
@@ -64,7 +67,7 @@ def main(argv: Sequence[str]) -> int:
     out = Path(a.out)
     print(f"[demo] MLM on text facts, probe on KG-only facts: arms {a.variants}, seeds {a.seeds}, "
           f"{a.epochs} epochs each (results in {out})", flush=True)
-    table, report = run_experiment(experiments_dir() / "pretrain_lama.yaml", a.variants.split(","), a.seeds, out,
+    table, report = run_experiment(demo_config(), a.variants.split(","), a.seeds, out,
                                    Path(a.graphs), str(root), removed_kg=a.removed_kg, extra=extra)
     said = verdict(table)
     report += f"\n**Answer:** {said}\n\nwall time {time.perf_counter() - start:.0f} s\n"

@@ -29,8 +29,8 @@ class EntityLinker:
     surname links where the full name does.
     """
 
-    def __init__(self, keys: Sequence[str], labels: Sequence[str], types: Sequence[str],
-                 aliases: Sequence[Iterable[str]], counts: Sequence[int]) -> None:
+    def __init__(self, keys: Sequence[str], labels: Sequence[str], aliases: Sequence[Iterable[str]],
+                 counts: Sequence[int]) -> None:
         self.key_to_id = {k: i for i, k in enumerate(keys)}
         by_label: dict[str, Counter] = {}
         for i, (label, names) in enumerate(zip(labels, aliases)):
@@ -42,8 +42,8 @@ class EntityLinker:
     @classmethod
     def from_kg(cls, kg) -> "EntityLinker":
         ents = kg.entities
-        return cls([e.key for e in ents], [e.label for e in ents], [e.etype for e in ents],
-                   [e.aliases for e in ents], [e.count for e in ents])
+        return cls([e.key for e in ents], [e.label for e in ents], [e.aliases for e in ents],
+                   [e.count for e in ents])
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "EntityLinker":

@@ -8,7 +8,7 @@ from kgllm.linking import EntityLinker
 @pytest.fixture()
 def linker():
     return EntityLinker(["PER:barack obama", "LOC:honolulu", "LOC:hawaii"], ["Barack Obama", "Honolulu", "Hawaii"],
-                        ["PER", "LOC", "LOC"], [{"Obama"}, set(), set()], [3, 1, 1])
+                        [{"Obama"}, set(), set()], [3, 1, 1])
 
 
 @pytest.fixture()

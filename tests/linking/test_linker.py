@@ -3,7 +3,7 @@ from kgllm.linking import EntityLinker, align_spans
 
 def _linker():
     return EntityLinker(["PER:barack obama", "LOC:paris", "PER:paris", "ORG:nasa"],
-                        ["Barack Obama", "Paris", "Paris", "NASA"], ["PER", "LOC", "PER", "ORG"],
+                        ["Barack Obama", "Paris", "Paris", "NASA"],
                         [{"Obama"}, set(), set(), {"National Aeronautics and Space Administration"}], [5, 9, 1, 2])
 
 
