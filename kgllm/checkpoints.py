@@ -116,7 +116,7 @@ def check_same_kg(checkpoint: dict, own_meta: dict, where: str, allow_other_kg: 
 
 def kg_keys(kg_dir: str | os.PathLike) -> dict[str, Any]:
     """Entity keys and relation names of a KG folder, in id order."""
-    from kgllm.kg.store import read_tsv
+    from kgllm.kg.folder import read_tsv
 
     folder = Path(kg_dir)
     return {"entities": [row[1] for row in read_tsv(folder / "entities.tsv", 7)],

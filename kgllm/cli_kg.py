@@ -177,7 +177,7 @@ def kg_query_main(argv: Sequence[str]) -> int:
 def kg_import_main(argv: Sequence[str]) -> int:
     from kgllm.io import check_replaceable
     from kgllm.kg.imports import IMPORT_FORMATS, import_kg
-    from kgllm.kg.store import KG_MARKER
+    from kgllm.kg.folder import KG_MARKER
 
     p = argparse.ArgumentParser(prog="kgllm kg-import", description="Import an existing KG into a KG folder.")
     p.add_argument("format", choices=IMPORT_FORMATS)
@@ -204,7 +204,7 @@ def kg_import_main(argv: Sequence[str]) -> int:
 def kg_merge_main(argv: Sequence[str]) -> int:
     from kgllm.errors import KGFormatError
     from kgllm.io import check_replaceable
-    from kgllm.kg.store import KG_MARKER
+    from kgllm.kg.folder import KG_MARKER
     from kgllm.kg.imports import merge
     from kgllm.kg.store import KnowledgeGraph
 

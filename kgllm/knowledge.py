@@ -26,7 +26,7 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, P
     folder = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
     from kgllm.errors import KGLLMError
     from kgllm.io import stable_hash
-    from kgllm.kg.store import read_meta
+    from kgllm.kg.folder import read_meta
 
     full_dir, held_dir = out / "lama_all", out / "lama_no_kgonly"
     split = {"probed": len(probed), "kg_only": len(kg_only),

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler
 from kgllm.errors import KGFormatError, check_positive
+from kgllm.kg.folder import entity_texts
 from kgllm.paths import dataset_file
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _from_kg(kg, name: str) -> TripleSplits:
         src = edge.provenance[0][0] if edge.provenance else ""
         split = next((s for s in ("valid", "test") if src.split("/")[-1].startswith(s)), "train")
         splits[split].append((h, r, t))
-    texts = [e.label + (f", {kg.descriptions[i]}" if i in kg.descriptions else "") for i, e in enumerate(kg.entities)]
+    texts = entity_texts(kg)
     as_tensor = {k: torch.tensor(v, dtype=torch.long).view(-1, 3) for k, v in splits.items()}
     if not len(as_tensor["test"]):
         raise KGFormatError(f"{name}: no test triples")
@@ -93,7 +94,7 @@ def random_split(kg_dir: str | Path, valid: float = 0.05, test: float = 0.05, se
     perm = torch.randperm(len(triples), generator=torch.Generator().manual_seed(seed))
     n_va, n_te = int(len(triples) * valid), max(int(len(triples) * test), 1)
     te, va, tr = perm[:n_te], perm[n_te:n_te + n_va], perm[n_te + n_va:]
-    texts = [e.label + (f", {kg.descriptions[i]}" if i in kg.descriptions else "") for i, e in enumerate(kg.entities)]
+    texts = entity_texts(kg)
     return TripleSplits([e.key for e in kg.entities], list(kg.relations), triples[tr], triples[va], triples[te], texts)
 
 

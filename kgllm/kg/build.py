@@ -35,7 +35,8 @@ from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
 from kgllm.kg.extractors import extractor_version, load_extractors
 from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
-from kgllm.kg.store import KG_MARKER, KnowledgeGraph
+from kgllm.kg.folder import KG_MARKER
+from kgllm.kg.store import KnowledgeGraph
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from kgllm.errors import KGFormatError
 from kgllm.kg.corpus import read_corpus
 from kgllm.kg.extract import COOCCURRENCE
-from kgllm.kg.store import read_tsv, read_meta
+from kgllm.kg.folder import read_meta, read_tsv
 
 
 def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:

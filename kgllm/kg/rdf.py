@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 from urllib.parse import quote
 
 from kgllm.errors import KGFormatError
+from kgllm.kg.folder import RDF_FILE, rdf_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyoxigraph
@@ -45,7 +46,7 @@ XSD_NS = "http://www.w3.org/2001/XMLSchema#"
 SKOS_NS = "http://www.w3.org/2004/02/skos/core#"
 PROV_NS = "http://www.w3.org/ns/prov#"
 #: format name -> (file name, pyoxigraph format attribute, rdflib format for the memory store)
-RDF_FORMATS = {"turtle": ("graph.ttl", "TURTLE", "turtle"), "nt": ("graph.nt", "N_TRIPLES", "nt")}
+RDF_FORMATS = {"turtle": (RDF_FILE["turtle"], "TURTLE", "turtle"), "nt": (RDF_FILE["nt"], "N_TRIPLES", "nt")}
 ALIASES = {"ttl": "turtle", "ntriples": "nt", "n-triples": "nt"}
 STORES = ("memory", "oxigraph")
 STORE_DIR = "oxigraph"
@@ -133,15 +134,6 @@ def write_rdf(kg: "KnowledgeGraph", folder: Path, fmt: str = "turtle", store: st
         db.flush()
         del db
     return path
-
-
-def rdf_file(folder: Path) -> Path:
-    from kgllm.kg.store import read_meta
-
-    name = read_meta(folder).get("rdf_file")
-    if not name:
-        name = next((f for f, _, _ in RDF_FORMATS.values() if (folder / f).exists()), "graph.ttl")
-    return folder / name
 
 
 def open_graph(folder: str | Path, store: str = "auto") -> "rdflib.Graph":

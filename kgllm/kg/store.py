@@ -1,6 +1,5 @@
 """The :class:`KnowledgeGraph`: stable integer id maps, typed edges with provenance, RDF export.
-
-A KG folder holds
+The folder format is owned by :mod:`kgllm.kg.folder`; in short, a KG folder holds
 
 * ``entities.tsv``  -- ``id key label type count aliases sources`` (lists joined by `` | ``; a ``|`` or
   ``%`` inside an alias is written ``%7C`` / ``%25``, so a label holding `` | `` stays one alias);
@@ -20,7 +19,6 @@ always give the same ids.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,36 +27,8 @@ from typing import Iterable
 
 from kgllm.errors import KGFormatError
 from kgllm.io import atomic_dir, locked
-
-ALIAS_SEP = " | "
-#: entities.tsv list fields escape ``%`` and ``|`` from this format version on
-TSV_FORMAT = 2
-RDF_FILES = ("graph.ttl", "graph.nt")
-#: a folder holding this file is a KG folder kgllm wrote (``--overwrite`` replaces nothing else)
-KG_MARKER = "entities.tsv"
-
-
-def _clean(value: object) -> str:
-    return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
-
-
-def _escape(value: str) -> str:
-    return _clean(value).replace("%", "%25").replace("|", "%7C")
-
-
-def _unescape(value: str) -> str:
-    return value.replace("%7C", "|").replace("%25", "%")
-
-
-def kg_identity(entity_keys: Iterable[str], relations: Iterable[str]) -> str:
-    """Hash of a KG's entity keys and relation names in id order: equal iff ids mean the same things."""
-    h = hashlib.sha256()
-    for part, items in ((b"entities", entity_keys), (b"relations", relations)):
-        h.update(part + b"\0")
-        for item in items:
-            h.update(item.encode("utf-8", "surrogatepass") + b"\0")
-    return h.hexdigest()[:32]
-
+from kgllm.kg.folder import (ALIAS_SEP, KG_MARKER, TSV_FORMAT, _clean, _escape, _float, _int, _split, _unescape, kg_identity,
+                             read_meta, read_tsv)
 
 @dataclass
 class Entity:
@@ -231,57 +201,4 @@ class KnowledgeGraph:
                                                  _float(row[7], prov, lineno)))
         return kg
 
-
-def _split(field_: str) -> list[str]:
-    return [a for a in field_.split(ALIAS_SEP) if a]
-
-
-def _int(value: str, path: Path, lineno: int) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise KGFormatError(f"{path}:{lineno}: expected an integer, got {value[:40]!r}") from None
-
-
-def _float(value: str, path: Path, lineno: int) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise KGFormatError(f"{path}:{lineno}: expected a number, got {value[:40]!r}") from None
-
-
-def read_meta(folder: Path) -> dict:
-    """``meta.json`` of a KG folder (``{}`` if absent); it must be an object, and the file names it
-    gives (``rdf_file``) must be names of files inside the folder, never paths."""
-    path = folder / "meta.json"
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise KGFormatError(f"{path}: malformed meta.json ({type(exc).__name__})") from exc
-    if not isinstance(meta, dict):
-        raise KGFormatError(f"{path}: meta.json must be a JSON object, not a {type(meta).__name__}")
-    rdf = meta.get("rdf_file")
-    if rdf is not None and rdf not in RDF_FILES:
-        raise KGFormatError(f"{path}: rdf_file must be one of {RDF_FILES} (a file in the KG folder), "
-                            f"got {str(rdf)[:60]!r}")
-    return meta
-
-
-def read_tsv(path: Path, width: int, numbered: bool = False) -> Iterable:
-    """Rows of a kgllm TSV file (header skipped), each checked to have ``width`` fields;
-    ``numbered`` yields ``(line number, row)``."""
-    if not path.is_file():
-        raise KGFormatError(f"{path}: missing")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            next(fh, None)
-            for lineno, line in enumerate(fh, 2):
-                row = line.rstrip("\n").split("\t")
-                if len(row) != width:
-                    raise KGFormatError(f"{path}:{lineno}: expected {width} tab-separated fields, got {len(row)}")
-                yield (lineno, row) if numbered else row
-    except UnicodeDecodeError as exc:
-        raise KGFormatError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
 

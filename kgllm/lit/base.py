@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def kg_meta(kg_dir: str | None) -> dict:
     """The KG folder's ``meta.json``, with its ``identity`` computed for KGs written before it was stored."""
     from kgllm.checkpoints import kg_keys
-    from kgllm.kg.store import kg_identity, read_meta
+    from kgllm.kg.folder import kg_identity, read_meta
 
     if not kg_dir:
         return {}

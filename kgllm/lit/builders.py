@@ -37,10 +37,10 @@ def load_graph_encoder(encoder: RelGATEncoder, folder: str, kg_dir: str) -> None
 
 
 def entity_texts(kg_dir: str) -> list[str]:
+    from kgllm.kg.folder import entity_texts as texts
     from kgllm.kg.store import KnowledgeGraph
 
-    kg = KnowledgeGraph.load(kg_dir)
-    return [e.label + (f", {kg.descriptions[i]}" if i in kg.descriptions else "") for i, e in enumerate(kg.entities)]
+    return texts(KnowledgeGraph.load(kg_dir))
 
 
 def build_graph_encoder(hp, kg_meta: dict) -> nn.Module:

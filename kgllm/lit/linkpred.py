@@ -207,7 +207,7 @@ class LinkPredModule(L.LightningModule):
 
     # -- checkpoints -----------------------------------------------------------------
     def _kg_identity(self) -> str | None:
-        from kgllm.kg.store import kg_identity
+        from kgllm.kg.folder import kg_identity
 
         dm = self._trainer.datamodule if self._trainer is not None else None
         splits = getattr(dm, "splits", None)

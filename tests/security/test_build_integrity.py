@@ -43,11 +43,11 @@ def _kill_after_first_shard(monkeypatch):
 
     real, seen = build.extract_doc, []
 
-    def dying(doc, doc_id, cfg):
+    def dying(doc, doc_id, *args):
         seen.append(doc_id)
         if len(seen) > 1:
             raise KeyboardInterrupt  # killed while the second shard runs
-        return real(doc, doc_id, cfg)
+        return real(doc, doc_id, *args)
 
     monkeypatch.setattr(build, "extract_doc", dying)
 
