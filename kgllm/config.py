@@ -74,5 +74,14 @@ class SubgraphConfig:
     edges: str = "induced"
     sample: str = "top"
 
+    def __post_init__(self) -> None:
+        from kgllm.errors import ConfigError, check_positive
+
+        check_positive(max_nodes=self.max_nodes)
+        check_positive(allow_zero=True, num_hops=self.num_hops, max_neighbors=self.max_neighbors)
+        if self.edges not in ("induced", "sampled") or self.sample not in ("top", "random"):
+            raise ConfigError(f"subgraph edges must be induced|sampled and sample top|random, got "
+                              f"{self.edges!r}, {self.sample!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)

@@ -53,7 +53,9 @@ class KGDataModule(L.LightningDataModule):
         max_train: use at most this many training examples (first N); ``max_eval`` likewise for val/test.
         mlm_probability: share of wordpieces masked for MLM.
         masking: MLM masking unit: ``entity`` (whole mentions, else whole words), ``word`` or ``token``.
-        num_hops: subgraph depth around linked nodes; ``max_neighbors`` / ``max_nodes`` cap it.
+        subgraph: which part of the KG each example sees (:class:`~kgllm.config.SubgraphConfig`:
+            ``num_hops``, ``max_neighbors``, ``max_nodes``, ``edges``, ``sample``), e.g.
+            ``--data.subgraph.num_hops 2``.
         eval_seed: seed of the fixed validation/test masks.
         spacy_model: spaCy pipeline for mention detection (``None``: the default pipeline).
         num_workers: DataLoader workers.
@@ -67,8 +69,8 @@ class KGDataModule(L.LightningDataModule):
     def __init__(self, dataset: str, kg_dir: str, backbone: str = "minilm", data_dir: str | None = None,
                  dataset_args: dict | None = None, max_length: int = 128, batch_size: int = 16,
                  eval_batch_size: int | None = None, max_train: int | None = None, max_eval: int | None = None,
-                 mlm_probability: float = 0.15, masking: str = "entity", num_hops: int = 1,
-                 max_neighbors: int = 16, max_nodes: int = 64, eval_seed: int = 1234,
+                 mlm_probability: float = 0.15, masking: str = "entity", subgraph: SubgraphConfig | None = None,
+                 eval_seed: int = 1234,
                  spacy_model: str | None = None, num_workers: int = 0, control: str = "none",
                  data_seed: int | None = None) -> None:
         super().__init__()
@@ -77,12 +79,12 @@ class KGDataModule(L.LightningDataModule):
         if control not in CONTROLS:
             raise ValueError(f"unknown control {control!r}; choose one of {CONTROLS}")
         check_positive(max_length=max_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
-                       max_train=max_train, max_eval=max_eval, max_nodes=max_nodes)
-        check_positive(allow_zero=True, num_hops=num_hops, max_neighbors=max_neighbors, num_workers=num_workers,
-                       mlm_probability=mlm_probability)
-        self.save_hyperparameters()
+                       max_train=max_train, max_eval=max_eval)
+        check_positive(allow_zero=True, num_workers=num_workers, mlm_probability=mlm_probability)
+        self.subgraph = subgraph or SubgraphConfig()
+        self.save_hyperparameters(ignore=["subgraph"])
+        self.hparams["subgraph"] = self.subgraph.to_dict()  # a plain dict: checkpoints load with weights_only
         self.task = DATASETS[dataset][0]
-        self.subgraph = SubgraphConfig(num_hops, max_neighbors, max_nodes)
         self.tokenizer = None
         self.kg = None
         self.label_names: list[str] = []
