@@ -98,12 +98,14 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
 
 
 def table(rows: list[dict]) -> str:
-    from kgllm.stats import fmt_ci, mean_ci
+    """One row per dataset and system; ``vs GAT``: the kgllm GAT's mean minus this system's, with the
+    Welch 95% interval (the seeds of two systems are independent runs, not pairs)."""
+    from kgllm.stats import fmt_ci, fmt_p, mean_ci, welch
 
     import math
 
-    lines = ["| dataset | system | seeds | test MRR (mean ± std [95% CI]) | Hits@10 | val MRR | epochs | lr "
-             "| wall time (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | system | seeds | test MRR (mean ± std [95% CI]) | GAT minus this [95% CI], p | Hits@10 "
+             "| val MRR | epochs | lr | wall time (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for key in dict.fromkeys((r["dataset"], r["system"]) for r in rows):
         rs = [r for r in rows if (r["dataset"], r["system"]) == key]
         mrr, h10, sec = (mean_ci([r[k] for r in rs]) for k in ("test/mrr", "test/hits@10", "seconds"))
@@ -111,8 +113,14 @@ def table(rows: list[dict]) -> str:
         val_s = "" if any(map(math.isnan, val)) else f"{sum(val) / len(val):.3f}"
         epochs = f"{sum(r.get('epochs', 0) for r in rs) / len(rs):.0f}"
         lr = f"{rs[0]['lr']:g}" if rs[0].get("lr") else "default"
+        gat = [r["test/mrr"] for r in rows if (r["dataset"], r["system"]) == (key[0], "kgllm GAT + DistMult")]
+        vs = "–"
+        if key[1] != "kgllm GAT + DistMult" and len(gat) > 1 and len(rs) > 1:
+            w = welch(gat, [r["test/mrr"] for r in rs])
+            vs = f"{w['diff']:+.3f} {fmt_ci(w['ci'], 3)}, {fmt_p(w['p'])}"
         lines.append(f"| {key[0]} | {key[1]} | {len(rs)} | {mrr['mean']:.3f} ± {mrr['std']:.3f} "
-                     f"{fmt_ci(mrr['ci'], 3)} | {h10['mean']:.3f} | {val_s} | {epochs} | {lr} | {sec['mean']:.0f} |")
+                     f"{fmt_ci(mrr['ci'], 3)} | {vs} | {h10['mean']:.3f} | {val_s} | {epochs} | {lr} | "
+                     f"{sec['mean']:.0f} |")
     return "\n".join(lines)
 
 
@@ -128,7 +136,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--kgllm", default="gat,plain", help="kgllm variants (gat, plain); empty for none")
     p.add_argument("--out", default="results/compare_pykeen")
+    p.add_argument("--table-only", action="store_true", help="print the table of the rows already in --out")
     a = p.parse_args(argv)
+    if a.table_only:
+        rows = [json.loads(line) for line in (Path(a.out) / "rows.jsonl").read_text().splitlines()]
+        print(table(rows))
+        return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     # PyKEEN writes checkpoints under PYKEEN_HOME; keep them in a folder this run owns
