@@ -44,6 +44,7 @@ def test_variants():
         variant_overrides("magic")
 
 
+@pytest.mark.slow
 def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
     from tests.conftest import FIXTURE_DATASET_ARGS
 

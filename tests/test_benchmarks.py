@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_build_kg_benchmark_runs(data_dir, tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "experiments/bench/bench_build_kg.py"), "--data-dir",
                           str(data_dir), "--max-words", "200", "--processes", "1", "--json", str(tmp_path / "r.json")],
@@ -20,6 +21,7 @@ def test_build_kg_benchmark_runs(data_dir, tmp_path):
     assert result["words"] > 100 and result["rows"][0]["ratio_build_over_spacy"] > 0
 
 
+@pytest.mark.slow
 def test_kg_corpus_is_exactly_the_classifiers_training_text(data_dir, tmp_path):
     """prepare_corpus --config writes the training split the config's classifier sees, nothing more."""
     import json

@@ -52,8 +52,12 @@ def test_every_ablation_applies_somewhere():
     assert {a for _, a in CASES} == set(ABLATIONS)
 
 
-@pytest.mark.parametrize("config,ablation", CASES,
-                         ids=[f"{c.stem}-{'base' if a is None else a.stem}" for c, a in CASES])
+# every config runs in the quick loop; its ablation variants only in the full suite (``slow``)
+PARAMS = [pytest.param(c, a, marks=[pytest.mark.slow] if a is not None else [],
+                       id=f"{c.stem}-{'base' if a is None else a.stem}") for c, a in CASES]
+
+
+@pytest.mark.parametrize("config,ablation", PARAMS)
 def test_fast_dev_run(config, ablation, kg_dir, data_dir, tmp_path, monkeypatch):
     from kgllm.lightning_cli import run_cli
 

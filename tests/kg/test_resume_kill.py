@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from kgllm.kg.build import work_dir_for
 
 FILES = ("entities.tsv", "relations.tsv", "triples.tsv", "provenance.tsv", "mentions.tsv", "graph.ttl")
@@ -20,6 +22,7 @@ def _cmd(corpus, out):
             "--batch-size", "2", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_graph(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     with open(corpus, "w") as fh:

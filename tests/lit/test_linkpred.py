@@ -53,6 +53,7 @@ def _twins(root, n: int = 40) -> str:
     return "twins"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder,sampled", [("gat", False), ("none", False), ("gat", True)])
 def test_learns_a_graph_where_the_answer_is_known(tmp_path, encoder, sampled):
     name = _twins(tmp_path)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import FIXTURE_DATASET_ARGS
@@ -34,6 +35,7 @@ def _epoch_of(ckpt: Path) -> int:
         return -1
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_matches_uninterrupted(tmp_path, kg_dir, data_dir):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     subprocess.run(_cmd(tmp_path, "full", kg_dir, data_dir), cwd=tmp_path, env=env, check=True, capture_output=True)

@@ -148,6 +148,7 @@ def _shuffled_kg(kg_dir: Path, out: Path) -> Path:
     return new.save(out)
 
 
+@pytest.mark.slow
 def test_init_from_another_kg_is_refused_then_remapped_by_key(tmp_path, kg_dir, data_dir, capsys):
     from kgllm.lightning_cli import run_cli
 

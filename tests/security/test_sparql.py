@@ -88,6 +88,7 @@ def test_timeout_and_row_limit(stores, store):
     assert len(query_folder(folder, "SELECT * WHERE { ?s ?p ?o }", store=store, max_rows=7)) == 7
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_running_query(stores):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "kgllm", "kg-query", str(stores[1]), CROSS, "--timeout", "600"],
