@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import statistics
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -65,7 +64,7 @@ def variant_overrides(variant: str) -> list[str]:
 
 def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: Sequence[str]) -> dict:
     """Fit and test one variant x seed; returns its metrics and where its checkpoints are."""
-    from kgllm.lightning_cli import run_cli
+    from kgllm.lightning_cli import fit_and_test
 
     name = f"{variant}-seed{seed}"
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -73,18 +72,11 @@ def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: S
     args = [a for c in configs for a in ("--config", str(c))] + variant_overrides(variant) + [
         "--seed_everything", str(seed), "--trainer.logger", logger, "--trainer.default_root_dir",
         str(out / "runs" / name), *extra]
-    start = time.perf_counter()
-    cli = run_cli(args, run=False)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    fit_seconds = time.perf_counter() - start
-    ckpt = cli.trainer.checkpoint_callback
-    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else None
-    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if best else None,
-                                  weights_only=True, verbose=False)
-    dm = cli.datamodule
-    return {"variant": variant, "seed": seed, "fit_seconds": round(fit_seconds, 2), "best_ckpt": best or "",
-            "train_examples": len(getattr(dm, "features", {}).get("train", [])), "epochs": cli.trainer.current_epoch,
-            "kg_source": kg_source(getattr(dm, "kg", None)), **{k: float(v) for k, v in metrics.items()}}
+    run = fit_and_test(args)
+    dm = run["cli"].datamodule
+    return {"variant": variant, "seed": seed, "fit_seconds": round(run["fit_seconds"], 2), "best_ckpt": run["best_ckpt"],
+            "train_examples": len(getattr(dm, "features", {}).get("train", [])), "epochs": run["epochs"],
+            "kg_source": kg_source(getattr(dm, "kg", None)), **run["metrics"]}
 
 
 def kg_source(kg) -> str:

@@ -84,3 +84,27 @@ def _cli(args: list[str] | None, run: bool) -> KGLightningCLI:
                           trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta()],
                                             "use_distributed_sampler": False},  # kgllm's samplers shard
                           parser_kwargs={"default_env": False})
+
+
+def fit_and_test(args: Sequence[str]) -> dict:
+    """Fit through the CLI (``args`` as on the command line, without the subcommand), then test the
+    best checkpoint (the last weights when no checkpoint callback saved one), tensors-only.
+
+    Returns ``cli``, the test ``metrics`` (floats), ``fit_seconds``, ``best_ckpt`` (path or ``""``),
+    ``best_score`` (the monitored validation value or ``None``) and ``epochs``. Used by
+    ``kgllm ablate`` (and through it the demo) and the link-prediction benchmark scripts.
+    """
+    import time
+
+    start = time.perf_counter()
+    cli = run_cli(list(args), run=False)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    fit_seconds = time.perf_counter() - start
+    ckpt = cli.trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt is not None and ckpt.best_model_path else ""
+    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if best else None,
+                                  weights_only=True, verbose=False)
+    score = ckpt.best_model_score if ckpt is not None else None
+    return {"cli": cli, "metrics": {k: float(v) for k, v in metrics.items()}, "fit_seconds": fit_seconds,
+            "best_ckpt": best, "best_score": None if score is None else float(score),
+            "epochs": cli.trainer.current_epoch}

@@ -13,31 +13,23 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(dataset: str, variant: str, extra: list[str], out: Path) -> dict:
-    from kgllm.lightning_cli import run_cli
+    from kgllm.lightning_cli import fit_and_test
 
     configs = ["--config", str(ROOT / f"experiments/linkpred_{dataset}.yaml")]
     if variant == "plain":
         configs += ["--config", str(ROOT / "experiments/ablations/no_gat.yaml")]
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
                           "init_args": {"save_dir": str(out), "name": f"{dataset}-{variant}", "version": ""}}])
-    start = time.perf_counter()
-    cli = run_cli([*configs, "--trainer.logger", logger, "--trainer.enable_progress_bar", "false", *extra], run=False)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    fit_s = time.perf_counter() - start
-    ckpt = cli.trainer.checkpoint_callback
-    best = "best" if ckpt.best_model_path else None
-    val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
-    (metrics,) = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best, weights_only=True,
-                                  verbose=False)
-    return {"dataset": dataset, "variant": variant, "epochs": cli.trainer.current_epoch, "fit_seconds": fit_s,
-            "val/mrr": val, **{k: float(v) for k, v in metrics.items()}}
+    r = fit_and_test([*configs, "--trainer.logger", logger, "--trainer.enable_progress_bar", "false", *extra])
+    val = r["best_score"] if r["best_score"] is not None else float("nan")
+    return {"dataset": dataset, "variant": variant, "epochs": r["epochs"], "fit_seconds": r["fit_seconds"],
+            "val/mrr": val, **r["metrics"]}
 
 
 def main() -> int:
