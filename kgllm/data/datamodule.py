@@ -42,8 +42,9 @@ class KGDataModule(L.LightningDataModule):
     """Loads a dataset, links its mentions to the KG at ``kg_dir`` and serves fused-model batches.
 
     Args:
-        dataset: a name from :data:`kgllm.data.datasets.DATASETS` (``redocred``, ``text``,
-            ``redocred_rc``, ``fewrel``, ``sst2``); it fixes the task (``mlm``, ``rel_cls``, ``seq_cls``).
+        dataset: a name from :data:`kgllm.data.datasets.DATASETS` (``redocred``, ``text``, ``lama_mlm``:
+            task ``mlm``; ``redocred_rc``, ``fewrel``: ``rel_cls``; ``sst2``: ``seq_cls``; ``redocred_ner``:
+            ``token_cls``); the dataset fixes the task.
         kg_dir: KG folder written by ``kgllm build-kg``.
         backbone: ``minilm``, ``tiny``, or a local HF BERT folder (its tokenizer is used).
         data_dir: dataset root; ``None`` reads ``$KGLLM_DATA``.

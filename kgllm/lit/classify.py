@@ -25,7 +25,7 @@ class ClassifierModule(KGLitModule):
     ``token_cls`` uses ``BertForTokenClassification`` (one label per wordpiece, -100 ignored).
 
     Args:
-        task: ``seq_cls`` or ``rel_cls``; ``None`` takes it from the datamodule.
+        task: ``seq_cls``, ``rel_cls`` or ``token_cls``; ``None`` takes it from the datamodule.
         num_labels: ``None`` takes it from the datamodule.
         vocab_size: tokenizer size (markers included); ``None`` takes it from the datamodule.
         head_dropout: dropout before the classifier.
