@@ -23,16 +23,50 @@ def positive(kind: type, allow_zero: bool = False):
     return parse
 
 
+def parse_with_config(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``p.parse_args`` with defaults from ``--config FILE`` (YAML keyed by option dest); every value
+    from the file goes through the option's own type and choices, and unknown keys are errors."""
+    import yaml
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if known.config:
+        try:
+            values = yaml.safe_load(Path(known.config).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            p.error(f"--config {known.config}: cannot read it ({type(exc).__name__})")
+        if not isinstance(values, dict):
+            p.error(f"--config {known.config}: expected a mapping of option names to values")
+        actions = {a.dest: a for a in p._actions if a.dest not in ("help", "config", "print_config")}
+        for key, value in values.items():
+            action = actions.get(str(key).replace("-", "_"))
+            if action is None:
+                p.error(f"--config {known.config}: unknown option {key!r}")
+            if value is not None and action.type is not None:
+                try:
+                    value = action.type(str(value))
+                except (argparse.ArgumentTypeError, ValueError) as exc:
+                    p.error(f"--config {known.config}: {key}: {exc}")
+            if action.choices is not None and value not in action.choices:
+                p.error(f"--config {known.config}: {key} must be one of {list(action.choices)}, got {value!r}")
+            p.set_defaults(**{action.dest: value})
+    return p.parse_args(argv)
+
+
 def build_kg_main(argv: Sequence[str]) -> int:
     from kgllm.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
-    from kgllm.kg.build import build_kg
+    from kgllm.kg.build import BuildSettings, run_build
     from kgllm.kg.corpus import FORMATS
     from kgllm.kg.extractors import EXTRACTORS
     from kgllm.kg.prepare import PrepareConfig
 
     p = argparse.ArgumentParser(prog="kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
-    p.add_argument("corpus", help="a .txt file or folder of them, a .jsonl file, or a Re-DocRED .json file")
-    p.add_argument("--out", required=True, help="KG folder to write (appears atomically when done)")
+    p.add_argument("corpus", nargs="?", help="a .txt file or folder of them, a .jsonl file, or a Re-DocRED .json file")
+    p.add_argument("--out", help="KG folder to write (appears atomically when done)")
+    p.add_argument("--config", help="YAML file of option values, keyed by option name with '_' (e.g. "
+                   "max_path_len: 6; corpus and out too); options given on the command line override it")
+    p.add_argument("--print-config", action="store_true", help="print the resolved options as YAML and exit")
     p.add_argument("--format", default="auto", choices=FORMATS)
     p.add_argument("--text-field", default="text", help="JSONL field holding the text")
     p.add_argument("--limit", type=positive(int), default=None, help="only the first N documents")
@@ -65,7 +99,15 @@ def build_kg_main(argv: Sequence[str]) -> int:
                       help="drop documents with fewer words")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
+    a = parse_with_config(p, argv)
+    if a.print_config:
+        import yaml
+
+        print(yaml.safe_dump({k: v for k, v in vars(a).items() if k not in ("config", "print_config")},
+                             sort_keys=False), end="")
+        return 0
+    if not a.corpus or not a.out:
+        p.error("the corpus and --out are required (on the command line or in --config)")
     if a.near_threshold > 1:
         p.error(f"--near-threshold must be in (0, 1], got {a.near_threshold}")
     cfg = ExtractConfig(spacy_model=a.spacy_model, extractor=a.extractor, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
@@ -73,15 +115,15 @@ def build_kg_main(argv: Sequence[str]) -> int:
                         cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
                         shard_size=a.shard_size, pronouns=not a.no_pronouns)
     prep_cfg = PrepareConfig(a.normalize_unicode, a.clean, a.min_words, a.dedup, a.near_threshold)
-    kg = build_kg(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite, not a.no_progress,
-                  a.text_field, a.store, prep_cfg, a.skip_bad)
-    if kg.prepare_report is not None:
-        print(kg.prepare_report.summary())
-    for err in kg.skipped:
+    result = run_build(BuildSettings(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite,
+                                     not a.no_progress, a.text_field, a.store, prep_cfg, a.skip_bad))
+    if result.report is not None:
+        print(result.report.summary())
+    for err in result.skipped:
         print(f"skipped: {err}", file=sys.stderr)
-    if kg.skipped:
-        print(f"skipped {len(kg.skipped)} bad documents (listed in {a.out}/meta.json)")
-    print(f"{a.out}: {kg}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} bad documents (listed in {a.out}/meta.json)")
+    print(f"{a.out}: {result.kg}")
     return 0
 
 

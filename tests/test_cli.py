@@ -1,10 +1,12 @@
 import csv
+import json
 import subprocess
 import sys
 
 import pytest
 
 from kgllm.cli import COMMANDS, main
+from tests.conftest import FIXTURES
 
 
 def test_help_lists_commands(capsys):
@@ -72,3 +74,22 @@ def test_unloadable_backbone_is_a_clear_error(backbone):
 
     with pytest.raises(BackboneError, match="backbone"):
         load_tokenizer(backbone)
+
+
+def test_build_kg_config_file(tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text(yaml.safe_dump({"corpus": str(FIXTURES / "corpus.jsonl"), "out": str(tmp_path / "kg"),
+                                   "max_path_len": 6, "extractor": "dependency+cooccurrence", "no_progress": True}))
+    assert main(["build-kg", "--config", str(cfg), "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["max_path_len"] == 6 and printed["extractor"] == "dependency+cooccurrence"
+    assert main(["build-kg", "--config", str(cfg), "--max-path-len", "5"]) == 0  # the command line wins
+    meta = json.loads((tmp_path / "kg" / "meta.json").read_text())
+    assert meta["extractor"]["max_path_len"] == 5 and meta["extractor"]["extractor"] == "dependency+cooccurrence"
+    for bad in ({"n_process": 0}, {"store": "postgres"}, {"no_such_option": 1}, ["a", "list"]):
+        cfg.write_text(yaml.safe_dump(bad))
+        with pytest.raises(SystemExit) as exc:
+            main(["build-kg", "x", "--out", str(tmp_path / "k2"), "--config", str(cfg)])
+        assert exc.value.code == 2 and "--config" in capsys.readouterr().err

@@ -17,6 +17,7 @@ with ``skip_bad`` bad documents are skipped and listed in ``meta.json``.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass, field
 import hashlib
 import itertools
 import json
@@ -216,7 +217,11 @@ def assemble(shard_files: Iterable[Path], meta: dict, mentions_out: Path | None 
 
 def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf_format: str, store: str,
                  overwrite: bool, source: str) -> KnowledgeGraph:
-    """Assemble the KG inside ``work`` and rename it to ``out`` in one step; then drop ``work``."""
+    """Assemble the KG inside ``work`` and rename it to ``out`` in one step; then drop ``work``.
+
+    Hand-written rather than :func:`kgllm.io.atomic_dir`: that one stages in ``out``'s parent, and a
+    build killed while assembling would leave a stray temporary folder there; here everything
+    stays inside the partial folder, which the next run cleans or resumes."""
     tmp = work / "kg.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -232,35 +237,73 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
     return kg
 
 
-def build_kg(corpus: str | Path, out: str | Path, fmt: str = "auto", limit: int | None = None,
-             cfg: ExtractConfig | None = None, rdf_format: str = "turtle", overwrite: bool = False,
-             progress: bool = True, text_field: str = "text", store: str = "memory",
-             prep: PrepareConfig | None = None, skip_bad: bool = False) -> KnowledgeGraph:
-    """Build a KG folder at ``out`` from the documents of ``corpus``.
+@dataclass
+class BuildSettings:
+    """Everything one ``build-kg`` run depends on.
 
     Args:
         corpus: a ``.txt`` file or folder, a ``.jsonl`` file, or a Re-DocRED ``.json`` file.
         out: the KG folder to write.
         fmt: ``auto``, ``text``, ``jsonl`` or ``redocred``.
         limit: only the first ``limit`` documents.
-        cfg: extraction settings.
+        extract: extraction settings (extractor, spaCy pipeline, shard size, ...).
         rdf_format: ``turtle`` or ``nt`` for the RDF export.
+        overwrite: replace an existing KG folder at ``out``.
+        progress: show a progress bar.
+        text_field: the JSONL field holding the text.
         store: ``memory`` (RDF file only) or ``oxigraph`` (also an on-disk SPARQL store).
-        prep: optional corpus preparation (normalisation, clean-up, de-duplication, length filter).
+        prepare: optional corpus preparation (normalisation, clean-up, de-duplication, length filter).
         skip_bad: skip bad documents (listed in ``meta.json``) instead of failing.
     """
-    cfg = cfg or ExtractConfig()
-    prep = prep or PrepareConfig()
-    corpus, out = Path(corpus), Path(out)
-    check_replaceable(out, KG_MARKER, (corpus,), overwrite)
-    with locked(out):  # one writer per output folder (and its partial folder)
-        return _build_locked(corpus, out, fmt, limit, cfg, rdf_format, overwrite, progress, text_field, store, prep,
-                             skip_bad)
+
+    corpus: Path
+    out: Path
+    fmt: str = "auto"
+    limit: int | None = None
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    rdf_format: str = "turtle"
+    overwrite: bool = False
+    progress: bool = True
+    text_field: str = "text"
+    store: str = "memory"
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    skip_bad: bool = False
+
+    def __post_init__(self) -> None:
+        self.corpus, self.out = Path(self.corpus), Path(self.out)
 
 
-def _build_locked(corpus: Path, out: Path, fmt: str, limit: int | None, cfg: ExtractConfig, rdf_format: str,
-                  overwrite: bool, progress: bool, text_field: str, store: str, prep: PrepareConfig,
-                  skip_bad: bool) -> KnowledgeGraph:
+@dataclass
+class BuildResult:
+    """What a build produced: the KG (also written to ``out``), the corpus-preparation report
+    (``None`` when no preparation was asked for) and the documents skipped as bad."""
+
+    kg: KnowledgeGraph
+    out: Path
+    report: PrepareReport | None = None
+    skipped: list = field(default_factory=list)
+
+
+def run_build(settings: BuildSettings) -> BuildResult:
+    """Build the KG folder ``settings.out`` from ``settings.corpus`` under an exclusive lock."""
+    check_replaceable(settings.out, KG_MARKER, (settings.corpus,), settings.overwrite)
+    with locked(settings.out):  # one writer per output folder (and its partial folder)
+        return _build_locked(settings)
+
+
+def build_kg(corpus: str | Path, out: str | Path, fmt: str = "auto", limit: int | None = None,
+             cfg: ExtractConfig | None = None, rdf_format: str = "turtle", overwrite: bool = False,
+             progress: bool = True, text_field: str = "text", store: str = "memory",
+             prep: PrepareConfig | None = None, skip_bad: bool = False) -> KnowledgeGraph:
+    """:func:`run_build` with the settings as arguments; returns the KG (see :class:`BuildSettings`)."""
+    return run_build(BuildSettings(corpus, out, fmt, limit, cfg or ExtractConfig(), rdf_format, overwrite, progress,
+                                   text_field, store, prep or PrepareConfig(), skip_bad)).kg
+
+
+def _build_locked(st: BuildSettings) -> BuildResult:
+    corpus, out, fmt, limit, cfg, prep = st.corpus, st.out, st.fmt, st.limit, st.extract, st.prepare
+    rdf_format, overwrite, progress, text_field, store, skip_bad = (st.rdf_format, st.overwrite, st.progress,
+                                                                    st.text_field, st.store, st.skip_bad)
     if not corpus.exists():
         raise CorpusError(f"{corpus}: corpus path does not exist")
     nlp = load_pipeline(cfg.spacy_model, disable=cfg.disable)
@@ -286,7 +329,5 @@ def _build_locked(corpus: Path, out: Path, fmt: str, limit: int | None, cfg: Ext
     if errors is not None:
         meta["skipped"] = {"count": len(errors), "errors": [str(e) for e in errors[:1000]]}
     kg = finish_build(work, out, shard_files, meta, rdf_format, store, overwrite, source=corpus.name)
-    kg.prepare_report = report if prep.active else None
-    kg.skipped = errors or []
-    return kg
+    return BuildResult(kg, out, report if prep.active else None, errors or [])
 
