@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping
 from urllib.parse import quote
 
+from rdflib.namespace import PROV, RDF, RDFS, SKOS, XSD
+
 from kgllm.errors import KGFormatError
 from kgllm.kg.folder import RDF_FILE, rdf_file
 
@@ -40,11 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_BASE = "https://w3id.org/kgllm/"
 ONTOLOGY = "https://w3id.org/kgllm/ontology#"
-RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-RDFS_NS = "http://www.w3.org/2000/01/rdf-schema#"
-XSD_NS = "http://www.w3.org/2001/XMLSchema#"
-SKOS_NS = "http://www.w3.org/2004/02/skos/core#"
-PROV_NS = "http://www.w3.org/ns/prov#"
+RDF_NS, RDFS_NS, XSD_NS, SKOS_NS, PROV_NS = (str(ns) for ns in (RDF, RDFS, XSD, SKOS, PROV))  # rdflib's own
 #: format name -> (file name, pyoxigraph format attribute, rdflib format for the memory store)
 RDF_FORMATS = {"turtle": (RDF_FILE["turtle"], "TURTLE", "turtle"), "nt": (RDF_FILE["nt"], "N_TRIPLES", "nt")}
 ALIASES = {"ttl": "turtle", "ntriples": "nt", "n-triples": "nt"}

@@ -116,6 +116,8 @@ class MLMModule(KGLitModule):
             lp = self._linkpred_loss(batch["graph"])
             loss = loss + hp.linkpred_weight * lp
             self.log(f"{stage}/linkpred_loss", lp, **log)
+        # micro accuracy as a count-weighted mean (MeanMetric): torchmetrics' MulticlassAccuracy would
+        # need the vocabulary as its class count for the same number
         acc = (logits.argmax(-1) == target).float().mean() if target.numel() else mlm.detach()
         self.metrics[f"{stage}_loss"].update(mlm.detach(), n)
         self.metrics[f"{stage}_acc"].update(acc, n)
