@@ -4,7 +4,7 @@ import math
 import pytest
 from scipy import stats
 
-from kgllm.ablate import format_markdown, main, read_rows, summarise, variant_overrides, write_rows
+from kgllm.workflows.ablate import format_markdown, main, read_rows, summarise, variant_overrides, write_rows
 from kgllm.errors import KGLLMError
 
 ROWS = [{"variant": v, "seed": s, "test/f1": f1, "test/acc": acc}

@@ -5,7 +5,7 @@ import pytest
 from kgllm.errors import KGLLMError
 from kgllm.kg.lama import read_lama, split_facts
 from kgllm.kg.store import KnowledgeGraph
-from kgllm.knowledge import build_kgs
+from kgllm.workflows.knowledge import build_kgs
 
 
 def test_kgs_of_a_split_and_refusal_of_another(data_dir, tmp_path):

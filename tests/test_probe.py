@@ -4,7 +4,7 @@ import torch
 
 import pytest
 
-from kgllm.probe import default_source, load_cloze, probe
+from kgllm.workflows.probe import default_source, load_cloze, probe
 
 
 def test_cloze_items(data_dir, tokenizer):

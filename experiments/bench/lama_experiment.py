@@ -13,7 +13,7 @@
 
 ``results.md`` gives mean +- std and the 95% t-interval over seeds per arm, and the paired
 difference against ``none`` (paired t-test, Holm-corrected over the arms). The logic lives in
-:mod:`kgllm.knowledge` (``kgllm demo`` runs a small version of it).
+:mod:`kgllm.workflows.knowledge` (``kgllm demo`` runs a small version of it).
 
 Run:  KGLLM_DATA=../shared/data python experiments/bench/lama_experiment.py [--variants none,gated,xattn]
       [--seeds 0,1,2,3,4] [--node-features id|text|both] [--num-hops 1|2] [--out results/lama]
@@ -31,7 +31,7 @@ CONFIG = ROOT / "experiments" / "pretrain_lama.yaml"
 
 
 def main(argv=None) -> int:
-    from kgllm.knowledge import run_experiment, verdict
+    from kgllm.workflows.knowledge import run_experiment, verdict
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="none,gated,xattn,interaction")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_subgraph_is_one_argument_from_the_command_line(kg_dir, data_dir):
-    from kgllm.lightning_cli import run_cli
+    from kgllm.cli.lightning import run_cli
 
     cli = run_cli(["--config", str(ROOT / "experiments/pretrain_redocred.yaml"), "--data.kg_dir", str(kg_dir),
                    "--data.backbone", "tiny", "--data.data_dir", str(data_dir),

@@ -61,6 +61,6 @@ def test_a_registered_extractor_is_used_by_name(nlp, tmp_path, monkeypatch):
 
 
 def test_the_kg_builder_does_not_import_torch():
-    code = ("import sys, kgllm.kg.build, kgllm.cli_kg, kgllm.kg.extractors.dependency, "
+    code = ("import sys, kgllm.kg.build, kgllm.cli.kg, kgllm.kg.extractors.dependency, "
             "kgllm.kg.extractors.cooccurrence; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

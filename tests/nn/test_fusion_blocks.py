@@ -71,7 +71,7 @@ def test_options_are_typed_and_misspellings_refused():
 
 
 def test_a_registered_block_is_a_variant_everywhere():
-    from kgllm.ablate import variant_overrides
+    from kgllm.workflows.ablate import variant_overrides
 
     @register_fusion("test_zero")
     class Zero(FusionBlock):

@@ -150,7 +150,7 @@ def _shuffled_kg(kg_dir: Path, out: Path) -> Path:
 
 @pytest.mark.slow
 def test_init_from_another_kg_is_refused_then_remapped_by_key(tmp_path, kg_dir, data_dir, capsys):
-    from kgllm.lightning_cli import run_cli
+    from kgllm.cli.lightning import run_cli
 
     assert main(_fit_args(tmp_path / "a", kg_dir, data_dir)) == 0
     ckpt = next((tmp_path / "a").rglob("last.ckpt"))

@@ -64,7 +64,7 @@ def variant_overrides(variant: str) -> list[str]:
 
 def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: Sequence[str]) -> dict:
     """Fit and test one variant x seed; returns its metrics and where its checkpoints are."""
-    from kgllm.lightning_cli import fit_and_test
+    from kgllm.cli.lightning import fit_and_test
 
     name = f"{variant}-seed{seed}"
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",

@@ -5,27 +5,27 @@ from __future__ import annotations
 import sys
 from typing import Callable, Sequence
 
-from kgllm import cli_kg
+from kgllm.cli import kg as cli_kg  # noqa: I001 - the kg-* front ends
 from kgllm.errors import ConfigError, KGLLMError
 
 LIGHTNING = ("fit", "validate", "test", "predict")
 
 
 def lightning_main(argv: Sequence[str]) -> int:
-    from kgllm.lightning_cli import run_cli
+    from kgllm.cli.lightning import run_cli
 
     run_cli(argv)
     return 0
 
 
 def ablate_main(argv: Sequence[str]) -> int:
-    from kgllm.ablate import main as ablate
+    from kgllm.workflows.ablate import main as ablate
 
     return ablate(argv)
 
 
 def probe_main(argv: Sequence[str]) -> int:
-    from kgllm.probe import main as probe
+    from kgllm.workflows.probe import main as probe
 
     return probe(argv)
 
@@ -37,7 +37,7 @@ def prepare_backbone_main(argv: Sequence[str]) -> int:
 
 
 def demo_main(argv: Sequence[str]) -> int:
-    from kgllm.demo import main as demo
+    from kgllm.workflows.demo import main as demo
 
     return demo(argv)
 

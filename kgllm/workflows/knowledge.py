@@ -121,10 +121,10 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
     """Train every arm (``kgllm ablate``), probe each best checkpoint; returns the rows and a report."""
     import yaml
 
-    from kgllm.ablate import main as ablate, read_rows
+    from kgllm.workflows.ablate import main as ablate, read_rows
     from kgllm.data.datasets import lama_facts
     from kgllm.kg.lama import split_facts
-    from kgllm.probe import default_source, probe
+    from kgllm.workflows.probe import default_source, probe
 
     args = yaml.safe_load(Path(config).read_text())["data"]["init_args"]["dataset_args"]
     relations, max_facts = args["relations"], args["max_facts"]

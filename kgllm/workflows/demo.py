@@ -1,7 +1,7 @@
 """``kgllm demo``: the framework's core question, small enough for a laptop, with its uncertainty.
 
 *Does a knowledge graph fused into BERT teach the model facts that its training text never
-states?* The demo runs the KG-only LAMA protocol (:mod:`kgllm.knowledge`) at a small size:
+states?* The demo runs the KG-only LAMA protocol (:mod:`kgllm.workflows.knowledge`) at a small size:
 
 1. LAMA T-REx facts of six relations are split, seeded and disjoint, into *text facts* (their
    Wikipedia evidence sentences are the MLM training text) and *KG-only facts* (only in the KG);
@@ -35,7 +35,7 @@ def demo_config() -> Path:
 
 
 def main(argv: Sequence[str]) -> int:
-    from kgllm.knowledge import run_experiment, verdict
+    from kgllm.workflows.knowledge import run_experiment, verdict
 
     p = argparse.ArgumentParser(prog="kgllm demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
