@@ -146,7 +146,8 @@ class LinkPredDataModule(L.LightningDataModule):
         batch_size: training queries per batch; ``eval_batch_size`` for ranking.
         holdout_entities: share of entities held out for the inductive setting (0: transductive).
         text_backbone: encode each entity's text (label, description) once with this backbone
-            (``minilm``, a local folder, ``tiny``) for text node features; ``None``: no text.
+            (``minilm``, a local folder, ``tiny``) for text node features; ``None``: only when a
+            model asks for them (:meth:`entity_text_features`), with ``minilm``.
         seed: seed of random splits and held-out entities.
     """
 
@@ -163,6 +164,17 @@ class LinkPredDataModule(L.LightningDataModule):
     @property
     def seed(self) -> int:
         return int(os.environ.get("PL_GLOBAL_SEED", self.hparams.seed))
+
+    def entity_text_features(self) -> Tensor:
+        """The entities' text embeddings, :math:`(N, D_t)`: encoded at ``setup`` with ``text_backbone``,
+        or now with ``minilm`` when the config named none (the datamodule owns them, not the model)."""
+        if self.splits is None:
+            raise KGFormatError("entity text features need the data: call setup() first")
+        if self.text_features is None:
+            from kgllm.nn.text_features import encode_texts
+
+            self.text_features = encode_texts(self.splits.texts, self.hparams.text_backbone or "minilm")
+        return self.text_features
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:

@@ -86,9 +86,7 @@ class LinkPredModule(L.LightningModule):
             if dm is None or getattr(dm, "splits", None) is None:
                 raise KGLLMError(f"node_features={hp.node_features!r} needs entity texts: attach a datamodule "
                                  "(and set data.text_backbone to choose the encoder)")
-            from kgllm.nn.text_features import encode_texts
-
-            text = dm.text_features = encode_texts(dm.splits.texts, "minilm")
+            text = dm.entity_text_features()
         self.encoder = RelGATEncoder(hp.num_entities, hp.num_relations, hp.dim,
                                      hp.gnn_layers if hp.encoder == "gat" else 0, hp.gnn_heads, hp.dropout,
                                      node_features=hp.node_features,
