@@ -33,7 +33,7 @@ from kgllm.errors import CorpusError
 from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, corpus_hash, read_corpus
 from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
-from kgllm.kg.extractors import extractor_version, load_extractors
+from kgllm.kg.extractors import MentionRow, TripleRow, extractor_version, load_extractors
 from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
 from kgllm.kg.folder import KG_MARKER
@@ -197,18 +197,20 @@ def assemble(shard_files: Iterable[Path], meta: dict, mentions_out: Path | None 
             with open(path, encoding="utf-8") as fh:
                 for line in fh:
                     ex = json.loads(line)
+                    mentions = [MentionRow._make(m) for m in ex["mentions"]]
                     counts = [0] * len(ex["entities"])
-                    for m in ex["mentions"]:
-                        counts[m[0]] += 1
+                    for m in mentions:
+                        counts[m.entity] += 1
                     ids = [kg.add_entity(entity_key(label, etype), label, etype, aliases, n, (source,))
                            for (label, etype, aliases), n in zip(ex["entities"], counts)]
                     if out:
                         doc = ex["doc_id"].replace("\t", " ").replace("\n", " ")
-                        for ent, sent, start, end, text, label in ex["mentions"]:
-                            text = text.replace("\t", " ").replace("\n", " ")
-                            out.write(f"{doc}\t{sent}\t{start}\t{end}\t{ids[ent]}\t{label}\t{text}\n")
-                    for h, rel, t, sent, start, end, conf in ex["triples"]:
-                        kg.add_edge(ids[h], rel, ids[t], (ex["doc_id"], sent, start, end, conf), conf)
+                        for m in mentions:
+                            text = m.text.replace("\t", " ").replace("\n", " ")
+                            out.write(f"{doc}\t{m.sentence}\t{m.start}\t{m.end}\t{ids[m.entity]}\t{m.label}\t{text}\n")
+                    for t in map(TripleRow._make, ex["triples"]):
+                        kg.add_edge(ids[t.head], t.relation, ids[t.tail],
+                                    (ex["doc_id"], t.sentence, t.start, t.end, t.confidence), t.confidence)
     finally:
         if out:
             out.close()

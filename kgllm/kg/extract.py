@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from kgllm.config import ExtractConfig
 from kgllm.errors import KGLLMError
-from kgllm.kg.extractors import MentionedDoc, load_extractors
+from kgllm.kg.extractors import MentionedDoc, MentionRow, load_extractors
 from kgllm.kg.extractors.cooccurrence import COOCCURRENCE  # noqa: F401 - re-exported (kg-eval, tests)
 from kgllm.kg.normalize import coarse_type, group_mentions
 
@@ -196,7 +196,8 @@ def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig, extractors: list | 
     out.entities = [[c.label, c.etype, sorted(c.aliases)] for c in clusters]
     for m in order:
         span = spans[m]
-        out.mentions.append([owner[m], sent_of[span.start], span.start_char, span.end_char, span.text, span.label_])
+        out.mentions.append(MentionRow(owner[m], sent_of[span.start], span.start_char, span.end_char, span.text,
+                                       span.label_))
     mdoc = MentionedDoc(doc, parse, spans, owner, sent_of, order)
     for extractor in extractors if extractors is not None else load_extractors(cfg):
         out.triples += extractor.extract(mdoc)

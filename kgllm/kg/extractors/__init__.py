@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from kgllm.errors import ConfigError
 
@@ -30,6 +30,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from kgllm.config import ExtractConfig
     from kgllm.kg.extract import ParseArrays
+
+class TripleRow(NamedTuple):
+    """One typed edge as an extractor returns it and a shard stores it (a JSON list in this order)."""
+
+    head: int  # local entity cluster
+    relation: str
+    tail: int
+    sentence: int  # evidence sentence
+    start: int  # character span of the evidence
+    end: int
+    confidence: float
+
+
+class MentionRow(NamedTuple):
+    """One mention as a shard stores it."""
+
+    entity: int  # local entity cluster
+    sentence: int
+    start: int
+    end: int
+    text: str
+    label: str  # spaCy label, or PRON for a resolved pronoun
+
 
 #: extractor name -> "module:Class" (imported on first use)
 EXTRACTORS: dict[str, str] = {
@@ -90,7 +113,7 @@ class Extractor:
     def __init__(self, cfg: "ExtractConfig") -> None:
         self.cfg = cfg
 
-    def extract(self, mdoc: MentionedDoc) -> list[list]:  # pragma: no cover - abstract
+    def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:  # pragma: no cover - abstract
         raise NotImplementedError
 
 

@@ -4,7 +4,7 @@ a recall ceiling for sentence-level extraction."""
 
 from __future__ import annotations
 
-from kgllm.kg.extractors import Extractor, MentionedDoc
+from kgllm.kg.extractors import Extractor, MentionedDoc, TripleRow
 
 COOCCURRENCE = "co_occurs_with"
 
@@ -13,7 +13,7 @@ class CooccurrenceExtractor(Extractor):
     name = "cooccurrence"
     version = "kgllm-cooccurrence/1"
 
-    def extract(self, mdoc: MentionedDoc) -> list[list]:
+    def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:
         out, seen = [], set()
         for sent, mi, mj in mdoc.sentence_pairs():
             a, b = mdoc.spans[mi], mdoc.spans[mj]
@@ -21,5 +21,5 @@ class CooccurrenceExtractor(Extractor):
             if "PRON" in (a.label_, b.label_) or (ea, eb, sent) in seen:
                 continue
             seen.add((ea, eb, sent))
-            out.append([ea, COOCCURRENCE, eb, sent, *mdoc.span_of(mi, mj), 0.1])
+            out.append(TripleRow(ea, COOCCURRENCE, eb, sent, *mdoc.span_of(mi, mj), 0.1))
         return out

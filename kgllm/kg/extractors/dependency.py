@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kgllm.kg.extractors import Extractor, MentionedDoc
+from kgllm.kg.extractors import Extractor, MentionedDoc, TripleRow
 from kgllm.kg.normalize import coarse_type
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +30,7 @@ class DependencyExtractor(Extractor):
     name = "dependency"
     version = "kgllm-dep-path/1"
 
-    def extract(self, mdoc: MentionedDoc) -> list[list]:
+    def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:
         cfg, spans, owner = self.cfg, mdoc.spans, mdoc.owner
         out, seen = [], set()
         covered_by_sent: dict[int, tuple[dict, set]] = {}
@@ -51,7 +51,7 @@ class DependencyExtractor(Extractor):
                 h, t = (owner[mi], owner[mj]) if a_head else (owner[mj], owner[mi])
                 if (h, pred, t, sent) not in seen:
                     seen.add((h, pred, t, sent))
-                    out.append([h, pred, t, sent, *mdoc.span_of(mi, mj), round(conf, 4)])
+                    out.append(TripleRow(h, pred, t, sent, *mdoc.span_of(mi, mj), round(conf, 4)))
         return out
 
 
