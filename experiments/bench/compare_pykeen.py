@@ -124,6 +124,39 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: Path) -> Path:
+    """Test MRR per system, one panel per dataset: each seed as a dot, the mean with its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgllm.stats import mean_ci
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        systems = list(dict.fromkeys(r["system"] for r in rows if r["dataset"] == ds))
+        for y, system in enumerate(systems):
+            values = [r["test/mrr"] for r in rows if (r["dataset"], r["system"]) == (ds, system)]
+            stats = mean_ci(values)
+            colour = "tab:red" if system.startswith("kgllm GAT") else "tab:blue" if system.startswith("kgllm") \
+                else "tab:grey"
+            ax.scatter(values, [y] * len(values), s=12, alpha=0.6, color=colour)
+            if stats["ci"] is not None:
+                ax.errorbar(stats["mean"], y, xerr=[[stats["mean"] - stats["ci"][0]], [stats["ci"][1] - stats["mean"]]],
+                            fmt="|", color="black", capsize=4)
+        ax.set_yticks(range(len(systems)), systems, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{ds}: filtered test MRR (dots: seeds; bar: 95% CI)", fontsize=9)
+        ax.set_xlabel("MRR")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="umls,nations,kinships")
@@ -136,11 +169,15 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--kgllm", default="gat,plain", help="kgllm variants (gat, plain); empty for none")
     p.add_argument("--out", default="results/compare_pykeen")
-    p.add_argument("--table-only", action="store_true", help="print the table of the rows already in --out")
+    p.add_argument("--table-only", action="store_true",
+                   help="print the table (and write mrr.png) of the rows already in --out (and --also)")
+    p.add_argument("--also", default="", help="comma-separated further output folders whose rows join the table")
     a = p.parse_args(argv)
     if a.table_only:
-        rows = [json.loads(line) for line in (Path(a.out) / "rows.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for folder in [a.out, *filter(None, a.also.split(","))]
+                for line in (Path(folder) / "rows.jsonl").read_text().splitlines()]
         print(table(rows))
+        print(f"wrote {plot(rows, Path(a.out) / 'mrr.png')}", file=sys.stderr)
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +238,7 @@ def main(argv=None) -> int:
     shutil.rmtree(os.environ["PYKEEN_HOME"], ignore_errors=True)  # created above, by this run
     report = table(rows)
     (out / "table.md").write_text(report + "\n")
+    plot(rows, out / "mrr.png")
     print(report)
     return 0
 
