@@ -61,8 +61,8 @@ class KGCollator:
 
     Returns a dict with ``input_ids`` (B, T), ``attention_mask`` (B, T), ``token_node`` (B, T)
     (row in ``graph`` or -1), ``graph`` (PyG ``Batch``: ``n_id``, ``edge_index``, ``edge_type``),
-    ``labels`` ((B, T) for MLM with -100 off the masks and for token classification; (B,)
-    otherwise), for MLM ``entity_targets`` (B, T), and for relation classification ``head_pos`` /
+    ``labels`` ((B, T) for MLM with -100 off the masks and for token classification; none for
+    ``cloze``, the probe's fill-in-the-blank texts; (B,) otherwise), for MLM ``entity_targets`` (B, T), and for relation classification ``head_pos`` /
     ``tail_pos`` (B,).
     """
 
@@ -142,6 +142,8 @@ class KGCollator:
         if self.task == "mlm":
             batch["labels"] = mlm_labels
             batch["entity_targets"] = entity_targets  # global node id of masked linked tokens, else -1
+        elif self.task == "cloze":  # fill-in-the-blank probing: the text keeps its own [MASK], no labels
+            pass
         elif self.task == "token_cls":
             batch["labels"] = torch.full((B, T), -100, dtype=torch.long)
             for b, f in enumerate(feats):
@@ -149,7 +151,7 @@ class KGCollator:
         else:
             batch["labels"] = torch.tensor([f["label"] for f in feats], dtype=torch.long)
         padding = torch.tensor([bool(f.get("padding")) for f in feats])
-        if padding.any():  # evaluation padding under DDP (data/sampler.py): scored by no metric
+        if padding.any() and "labels" in batch:  # evaluation padding under DDP (data/sampler.py): scored by no metric
             batch["labels"][padding] = -100
             if "entity_targets" in batch:
                 batch["entity_targets"][padding] = -1

@@ -97,6 +97,16 @@ class MLMModule(KGLitModule):
         target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         return F.binary_cross_entropy_with_logits(scores, target)
 
+    @torch.no_grad()
+    def masked_token_logits(self, batch: dict, mask_token_id: int, use_kg: bool = True) -> torch.Tensor:
+        """Vocabulary logits at every ``mask_token_id`` position of a collated batch, :math:`(M, V)`,
+        with the KG fused (``use_kg``) or switched off at inference (the LAMA probe's two readings)."""
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if use_kg:
+            inputs.update(graph=batch["graph"], token_node=batch["token_node"])
+        hidden = self.model.encode(**inputs)  # (B, T, H)
+        return self.model.hf.cls(hidden[batch["input_ids"] == mask_token_id])
+
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         hp = self.hparams
         hidden = self.model.encode(**self.fused_inputs(batch))  # (B, T, H)

@@ -101,7 +101,7 @@ def predict(model, tokenizer, items: list[dict], sampler, use_kg: bool, batch_si
     from kgllm.data.collate import KGCollator
     from kgllm.linking import align_spans
 
-    collate = KGCollator(tokenizer, sampler, "seq_cls")
+    collate = KGCollator(tokenizer, sampler, "cloze")
     preds = []
     for i in range(0, len(items), batch_size):
         feats = []
@@ -109,15 +109,9 @@ def predict(model, tokenizer, items: list[dict], sampler, use_kg: bool, batch_si
             enc = tokenizer(it["text"], return_offsets_mapping=True)
             node = it["node"]
             span = align_spans(enc["offset_mapping"], [it["subject"]] if it["subject"] is not None else [])
-            feats.append({"input_ids": enc["input_ids"], "token_node": [node if j == 0 else -1 for j in span],
-                          "label": 0})
+            feats.append({"input_ids": enc["input_ids"], "token_node": [node if j == 0 else -1 for j in span]})
         batch = collate(feats)
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        if use_kg:
-            inputs.update(graph=batch["graph"], token_node=batch["token_node"])
-        hidden = model.model.encode(**inputs)  # (B, T, H)
-        mask = batch["input_ids"] == tokenizer.mask_token_id
-        preds += model.model.hf.cls(hidden[mask]).argmax(-1).tolist()
+        preds += model.masked_token_logits(batch, tokenizer.mask_token_id, use_kg).argmax(-1).tolist()
     return preds
 
 
