@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def _exported_for(folder: str, kg_dir: str) -> dict:
-    from kgllm.lit.linkpred import load_exported
+    from kgllm.nn.exported import load_exported
 
     blob = load_exported(folder)
     if blob["entities"] != kg_keys(kg_dir)["entities"]:

@@ -13,6 +13,7 @@ from torchmetrics.aggregation import CatMetric
 
 from kgllm.errors import KGLLMError, check_positive
 from kgllm.nn.decoders import build_decoder
+from kgllm.nn.exported import save_exported
 from kgllm.nn.graph_encoder import RelGATEncoder
 
 log = logging.getLogger(__name__)
@@ -226,38 +227,15 @@ class LinkPredModule(L.LightningModule):
 
     # -- export --------------------------------------------------------------------
     def export(self, folder: str | Path, entities: list[str], relations: list[str], meta: dict | None = None) -> Path:
-        """Save encoder, decoder and entity embeddings with the id maps (see :func:`load_exported`)."""
-        from kgllm.io import atomic_dir, atomic_write_json
-
-        folder = Path(folder)
+        """Save encoder, decoder and entity embeddings with the id maps (format: :mod:`kgllm.nn.exported`)."""
         was_training = self.training
         self.eval()
         with torch.no_grad():
             z = self.encode_all(inference=True).cpu()
         self.train(was_training)
-        with atomic_dir(folder, overwrite=True, marker="model.pt") as tmp:  # replaces only an earlier export
-            torch.save({"hparams": dict(self.hparams), "encoder": self.encoder.state_dict(),
-                        "decoder": self.decoder.state_dict()}, tmp / "model.pt")
-            torch.save(z, tmp / "embeddings.pt")
-            (tmp / "entities.tsv").write_text("id\tkey\n" + "".join(f"{i}\t{e}\n" for i, e in enumerate(entities)))
-            (tmp / "relations.tsv").write_text("id\tname\n" + "".join(f"{i}\t{r}\n" for i, r in enumerate(relations)))
-            atomic_write_json(tmp / "meta.json", {**(meta or {}), "encoder": self.hparams.encoder,
-                                                  "decoder": self.hparams.decoder, "dim": self.hparams.dim})
-        return folder
-
-
-def load_exported(folder: str | Path) -> dict:
-    """Read an :meth:`LinkPredModule.export` folder: hparams, state dicts, embeddings, id maps, meta."""
-    import json
-
-    folder = Path(folder)
-    if not (folder / "model.pt").is_file():
-        raise KGLLMError(f"{folder}: not an exported link-prediction model (no model.pt)")
-    blob = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-    read = lambda name: [line.split("\t", 1)[1] for line in (folder / name).read_text().splitlines()[1:]]  # noqa: E731
-    return {**blob, "embeddings": torch.load(folder / "embeddings.pt", weights_only=True),
-            "entities": read("entities.tsv"), "relations": read("relations.tsv"),
-            "meta": json.loads((folder / "meta.json").read_text())}
+        hp = self.hparams
+        return save_exported(folder, dict(hp), self.encoder.state_dict(), self.decoder.state_dict(), z, entities,
+                             relations, {**(meta or {}), "encoder": hp.encoder, "decoder": hp.decoder, "dim": hp.dim})
 
 
 class ExportEncoder(L.Callback):

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from kgllm.data.linkpred import LinkPredDataModule, hold_out_entities, known_answers, load_benchmark, reciprocal
-from kgllm.lit.linkpred import LinkPredModule, load_exported, ranks_from_scores
+from kgllm.lit.linkpred import LinkPredModule, ranks_from_scores
+from kgllm.nn.exported import load_exported
 
 
 def test_filtered_ranks_with_ties():
