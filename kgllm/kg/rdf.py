@@ -302,6 +302,12 @@ def _query_worker(conn, folder: str, store: str, sparql: str, bindings: dict, ma
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends this process
+    try:  # Linux: die with the parent, so no orphaned query keeps running (or holds the terminal's pipes)
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
     try:
         conn.send(("ok", query(open_graph(folder, store), sparql, bindings, max_rows, allow_service)))
     except BaseException as exc:  # reported to the parent as a one-line error
@@ -321,18 +327,19 @@ def query_folder(folder: str | Path, sparql: str, bindings: Mapping[str, str] | 
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_query_worker, daemon=True,
                        args=(send, str(folder), store, sparql, dict(bindings or {}), max_rows, allow_service))
-    proc.start()
-    send.close()
     try:
+        proc.start()
+        send.close()
         if not recv.poll(timeout):
             raise QueryError(f"{folder}: query stopped after the {timeout:g} s timeout (--timeout)")
         status, payload = recv.recv()
     except EOFError:
         raise QueryError(f"{folder}: the query process died (exit code {proc.exitcode})") from None
     finally:
-        if proc.is_alive():
+        if proc.pid is not None and proc.is_alive():
             proc.kill()
-        proc.join()
+        if proc.pid is not None:
+            proc.join()
         recv.close()
     if status != "ok":
         raise QueryError(payload)
