@@ -93,8 +93,11 @@ def test_timeout_and_row_limit(stores, store):
 def test_ctrl_c_stops_a_running_query(stores, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     out, err = open(tmp_path / "out", "wb"), open(tmp_path / "err", "wb")  # files: nothing waits on pipes
+    # a shell starts background jobs with SIGINT ignored, and Python then installs no Ctrl-C handler:
+    # give the command the disposition of a foreground terminal program whatever runs this test
     proc = subprocess.Popen([sys.executable, "-m", "kgllm", "kg-query", str(stores[1]), CROSS, "--timeout", "600"],
-                            stdout=out, stderr=err, env=env, start_new_session=True)
+                            stdout=out, stderr=err, env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(_group(proc.pid)) < 2:  # wait for the query process
