@@ -10,6 +10,8 @@ from typing import Sequence
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+#: ``ckpt_path`` values that Lightning resolves itself (not files to check)
+_SPECIAL_CKPT = ("best", "last", "hpc", "registry")
 
 
 class KGLightningCLI(LightningCLI):
@@ -36,7 +38,7 @@ class KGLightningCLI(LightningCLI):
         if sub and self.config[sub].get("weights_only") is False:
             raise_weights_only_false()
         path = self.config[sub].get("ckpt_path") if sub else None
-        if path and str(path) not in ("best", "last", "hpc", "registry"):
+        if path and str(path) not in _SPECIAL_CKPT:
             check_lightning_checkpoint(path)
         super()._parse_ckpt_path()
 
@@ -48,11 +50,9 @@ class KGLightningCLI(LightningCLI):
 
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if "weights_only" in self._subcommand_method_arguments[subcommand]:
-            if kwargs.get("weights_only") is False:
-                raise_weights_only_false()
-            kwargs["weights_only"] = True
+            kwargs["weights_only"] = True  # an explicit false was refused while parsing
         path = kwargs.get("ckpt_path")
-        if path and str(path) not in ("best", "last", "hpc", "registry") and is_url(path):
+        if path and is_url(path):
             check_lightning_checkpoint(path)  # local files were checked while parsing
         return kwargs
 

@@ -17,13 +17,13 @@ with ``skip_bad`` bad documents are skipped and listed in ``meta.json``.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
 import hashlib
 import itertools
 import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -31,12 +31,12 @@ from kgllm import __version__
 from kgllm.config import ExtractConfig
 from kgllm.errors import CorpusError
 from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
-from kgllm.kg.corpus import Document, corpus_hash, read_corpus
+from kgllm.kg.corpus import Document, read_corpus
 from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
 from kgllm.kg.extractors import MentionRow, TripleRow, extractor_version, load_extractors
+from kgllm.kg.folder import KG_MARKER
 from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
-from kgllm.kg.folder import KG_MARKER
 from kgllm.kg.store import KnowledgeGraph
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ def corpus_stat(corpus: Path) -> list:
     """Size and modification time of every file of the corpus (a fast check that it is unchanged)."""
     corpus = Path(corpus)
     files = sorted(p for p in corpus.rglob("*") if p.is_file()) if corpus.is_dir() else [corpus]
-    return [[str(f.relative_to(corpus)) if corpus.is_dir() else f.name, f.stat().st_size, f.stat().st_mtime_ns]
-            for f in files]
+    return [[str(f.relative_to(corpus)) if corpus.is_dir() else f.name, st.st_size, st.st_mtime_ns]
+            for f in files for st in (f.stat(),)]
 
 
 def fingerprint(corpus: Path, fmt: str, limit: int | None, cfg: ExtractConfig, spacy_info: dict,
@@ -99,29 +99,30 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     facts = {"documents": 0, "characters": 0, "words": 0, "shards": 0, "shards_resumed": 0}
     shard_files: list[Path] = []
 
-    seen: dict[bytes, str] = {}  # digest of each document id -> where it was first seen
+    seen: dict[bytes, str] = {}  # digest of each document id (less memory than the id) -> where first seen
 
-    def unique_id(doc: Document) -> Document | None:
-        key = hashlib.blake2b(doc.doc_id.encode("utf-8"), digest_size=12).digest()
-        where = doc.meta.get("source", doc.doc_id)
-        if key not in seen:
-            seen[key] = where
+    def key(doc_id: str) -> bytes:
+        return hashlib.blake2b(doc_id.encode("utf-8"), digest_size=12).digest()
+
+    def unique_id(doc: Document) -> Document:
+        where, k = doc.meta.get("source", doc.doc_id), key(doc.doc_id)
+        if k not in seen:
+            seen[k] = where
             return doc
-        exc = CorpusError(f"{where}: duplicate document id {doc.doc_id!r} (first at {seen[key]}); ids must be "
+        first = seen[k]
+        exc = CorpusError(f"{where}: duplicate document id {doc.doc_id!r} (first at {first}); ids must be "
                           "unique, since provenance points to them (--skip-bad renames duplicates)")
         if errors is None:
             raise exc
-        n = 2
-        while hashlib.blake2b(f"{doc.doc_id}#{n}".encode(), digest_size=12).digest() in seen:
-            n += 1
+        n = next(n for n in itertools.count(2) if key(f"{doc.doc_id}#{n}") not in seen)
         log.warning("%s: duplicate document id %r renamed to %r", where, doc.doc_id, f"{doc.doc_id}#{n}")
         facts["renamed_duplicate_ids"] = facts.get("renamed_duplicate_ids", 0) + 1
-        renamed = Document(f"{doc.doc_id}#{n}", doc.text, doc.meta)
-        seen[hashlib.blake2b(renamed.doc_id.encode(), digest_size=12).digest()] = where
-        return renamed
+        seen[key(f"{doc.doc_id}#{n}")] = where
+        return Document(f"{doc.doc_id}#{n}", doc.text, doc.meta)
 
-    def usable(shard: list[Document]) -> list[Document]:
-        kept = []
+    def usable(shard: list[Document]) -> tuple[list[Document], str]:
+        """The shard's documents that can be extracted, and the sha256 of their ids and texts."""
+        kept, shard_digest = [], hashlib.sha256()
         for doc in shard:
             if len(doc.text) > nlp.max_length:
                 where = doc.meta.get("source", doc.doc_id)
@@ -132,19 +133,20 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
                 errors.append(exc)
                 continue
             doc = unique_id(doc)
-            digest.update(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0")
+            blob = doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0"  # as kg.corpus.corpus_hash
+            digest.update(blob)
+            shard_digest.update(blob)
             facts["documents"] += 1
             facts["characters"] += len(doc.text)
             facts["words"] += len(doc.text.split())
             kept.append(doc)
-        return kept
+        return kept, shard_digest.hexdigest()
 
     def pending() -> Iterator[tuple[str, tuple[str, int]]]:
         for k, shard in enumerate(_shards(docs, cfg.shard_size)):
             path, sidecar = work / f"shard-{k:05d}.jsonl", work / f"shard-{k:05d}.sha256"
             shard_files.append(path)
-            kept = usable(shard)
-            sha = corpus_hash(kept)
+            kept, sha = usable(shard)
             done = path.exists() and sidecar.is_file() and sidecar.read_text().strip() == sha
             facts["shards"] += 1
             facts["shards_resumed"] += done

@@ -182,11 +182,9 @@ class KGLitModule(L.LightningModule):
         if check_same_kg(ckpt, self.kg_meta, where, self.hparams.allow_other_kg):
             return
         own_by_canonical = {canonical_key(k): v for k, v in own.items()}
-        state = ckpt["state_dict"]
-        renamed = {k: state[k] for k in state if canonical_key(k) in own_by_canonical}
-        matched = remap_kg_rows(renamed, {k: own_by_canonical[canonical_key(k)] for k in renamed},
-                                ckpt["kg_keys"], kg_keys(self.hparams.kg_dir))
-        state.update(renamed)
+        state = ckpt["state_dict"]  # remapped in place; its names may differ from ours (init_from)
+        own_for = {k: own_by_canonical[canonical_key(k)] for k in state if canonical_key(k) in own_by_canonical}
+        matched = remap_kg_rows(state, own_for, ckpt["kg_keys"], kg_keys(self.hparams.kg_dir))
         log.warning("%s: graph weights of another KG remapped by key (%d entities, %d relations matched)",
                     where, matched["entities"], matched["relations"])
     # -- optimisation --------------------------------------------------------
