@@ -13,10 +13,12 @@ from torch.utils.data import DataLoader
 from kgllm.config import SubgraphConfig
 from kgllm.data.collate import KGCollator
 from kgllm.data.datasets import DATASETS, load_dataset
-from kgllm.data.features import Featurizer, add_markers, detect_mentions
+from kgllm.data.features import Featurizer, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
 from kgllm.errors import KGLLMError, check_positive
+from kgllm.tasks import DataSpec, task_class
+from kgllm.tasks.mlm import MASKING
 
 log = logging.getLogger(__name__)
 CONTROLS = ("none", "shuffled_links", "random_graph")
@@ -52,7 +54,7 @@ class KGDataModule(L.LightningDataModule):
         max_length: wordpieces per example (markers and special tokens included).
         batch_size: training batch size; ``eval_batch_size`` defaults to it.
         max_train: use at most this many training examples (first N); ``max_eval`` likewise for val/test.
-        mlm_probability: share of wordpieces masked for MLM.
+        mlm_probability: share of wordpieces masked for MLM (:mod:`kgllm.tasks.mlm`).
         masking: MLM masking unit: ``entity`` (whole mentions, else whole words), ``word`` or ``token``.
         subgraph: which part of the KG each example sees (:class:`~kgllm.config.SubgraphConfig`:
             ``num_hops``, ``max_neighbors``, ``max_nodes``, ``edges``, ``sample``), e.g.
@@ -77,6 +79,8 @@ class KGDataModule(L.LightningDataModule):
         super().__init__()
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
+        if masking not in MASKING:
+            raise ValueError(f"masking must be one of {MASKING}, got {masking!r}")
         if control not in CONTROLS:
             raise ValueError(f"unknown control {control!r}; choose one of {CONTROLS}")
         check_positive(max_length=max_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
@@ -109,15 +113,15 @@ class KGDataModule(L.LightningDataModule):
         limit = getattr(self.tokenizer, "model_max_length", 512)
         if hp.max_length > min(limit, 512):
             raise KGLLMError(f"max_length {hp.max_length} exceeds the backbone's limit of {min(limit, 512)} tokens")
-        if self.task == "rel_cls":
-            add_markers(self.tokenizer)
         splits, self.label_names, _ = load_dataset(hp.dataset, hp.data_dir, hp.max_train, hp.max_eval,
                                                    **(hp.dataset_args or {}))
+        self.task_spec = task_class(self.task).for_data(hp, self.label_names)
+        self.task_spec.prepare_tokenizer(self.tokenizer)
         graph = to_pyg(self.kg)
         if hp.control == "random_graph":
             graph = rewire(graph, self.seed)
         self.sampler = SubgraphSampler(graph, self.subgraph)
-        featurizer = Featurizer(self.tokenizer, EntityLinker.from_kg(self.kg), self.task, hp.max_length)
+        featurizer = Featurizer(self.tokenizer, EntityLinker.from_kg(self.kg), self.task_spec, hp.max_length)
         for split, examples in splits.items():
             if not examples:
                 raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
@@ -143,7 +147,7 @@ class KGDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
-        collate = KGCollator(self.tokenizer, self.sampler, self.task, hp.mlm_probability, hp.masking,
+        collate = KGCollator(self.tokenizer, self.sampler, self.task_spec,
                              eval_seed=None if shuffle else hp.eval_seed, train_seed=self.seed,
                              epoch=self.current_epoch)
         n = len(self.features[split])
@@ -161,6 +165,13 @@ class KGDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+    def spec(self) -> DataSpec:
+        """What the model reads from this datamodule (after ``setup``): the data <-> model contract."""
+        if self.tokenizer is None:
+            raise KGLLMError("KGDataModule.spec() is available after setup()")
+        return DataSpec(task=self.task, label_names=list(self.label_names), vocab_size=len(self.tokenizer),
+                        backbone=self.hparams.backbone, kg_dir=self.hparams.kg_dir)
 
     def kg_meta(self) -> dict:
         return dict(self.kg.meta) if self.kg is not None else {}

@@ -1,10 +1,11 @@
-"""TextExample -> model features: wordpieces, entity markers, per-token KG links.
+"""TextExample -> model features: wordpieces, per-token KG links, the task's labels.
 
 Mentions come from spaCy NER (cached on disk per text set) plus any spans the
 dataset already knows (e.g. the head and tail of a relation example, which win
 over overlapping NER spans). Each mention is linked to a KG node
 (:class:`~kgllm.linking.EntityLinker`) and mapped to wordpieces through the
-tokenizer's offset mapping (:func:`~kgllm.linking.align_spans`).
+tokenizer's offset mapping (:func:`~kgllm.linking.align_spans`). What differs between tasks
+(windows, markers, token labels) is the task's (:mod:`kgllm.tasks`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from kgllm.data.datasets import TextExample
 from kgllm.io import atomic_write_text, stable_hash
 from kgllm.linking import EntityLinker, align_spans
 from kgllm.paths import cache_dir
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # pragma: no cover
+    from kgllm.tasks import Task
 
-MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
+log = logging.getLogger(__name__)
 
 
 def detect_mentions(texts: Sequence[str], spacy_model: str | None = None, batch_size: int = 64,
@@ -75,23 +77,27 @@ class Featurizer:
     """Turns examples into feature dicts (plain lists) for the collator.
 
     Args:
-        tokenizer: a fast HF tokenizer (offset mapping); for ``rel_cls`` it must know :data:`MARKERS`.
+        tokenizer: a fast HF tokenizer (offset mapping), prepared for the task
+            (:meth:`~kgllm.tasks.base.Task.prepare_tokenizer`: e.g. the relation markers).
         linker: entity linker of the KG.
-        task: ``mlm``, ``seq_cls`` or ``rel_cls``.
-        max_length: wordpieces per example, special tokens and markers included. MLM texts
-            longer than that are cut into consecutive windows; other texts are truncated.
+        task: a :class:`~kgllm.tasks.base.Task` or a task name (``mlm``, ``seq_cls``, ``rel_cls``,
+            ``token_cls``); the task gives each feature its labels (:meth:`~kgllm.tasks.base.Task.finish`).
+        max_length: wordpieces per example, special tokens and task tokens included. Texts longer
+            than that are cut into consecutive windows when the task asks for it (MLM), else truncated.
+
+    A feature holds ``input_ids``, ``span`` (mention index per wordpiece, -1 outside mentions),
+    ``token_node`` (KG node per wordpiece, -1 unlinked), ``word`` (word index, -1 on special
+    tokens), ``label`` and the task's own keys.
     """
 
-    def __init__(self, tokenizer, linker: EntityLinker, task: str, max_length: int = 128) -> None:
+    def __init__(self, tokenizer, linker: EntityLinker, task: "Task | str", max_length: int = 128) -> None:
+        from kgllm.tasks import get_task
+
         self.tok = tokenizer
         self.linker = linker
-        self.task = task
+        self.task = get_task(task).setup(tokenizer)
         self.max_length = max_length
         self.stats = FeatureStats()
-        if task == "rel_cls":
-            self.marker_ids = tokenizer.convert_tokens_to_ids(list(MARKERS))
-            if tokenizer.unk_token_id in self.marker_ids:
-                raise ValueError("tokenizer lacks the entity marker tokens; add them with add_markers()")
 
     def __call__(self, ex: TextExample, found: Sequence[tuple[int, int, str]]) -> list[dict]:
         from kgllm.linking import Mention
@@ -104,81 +110,25 @@ class Featurizer:
                           [Mention(s, e, "LINK", by_key[(s, e)]) for s, e, _ in keyed], key=lambda m: m.start)
         self.stats.mentions += len(mentions)
         self.stats.linked_mentions += sum(m.node >= 0 for m in mentions)
-        budget = self.max_length - (4 if self.task == "rel_cls" else 0)
+        windows = self.task.windows
+        budget = self.max_length - self.task.reserved
         enc = self.tok(ex.text, return_offsets_mapping=True, truncation=True, max_length=budget,
-                       return_overflowing_tokens=self.task == "mlm", stride=0)
-        windows = range(len(enc["input_ids"])) if self.task == "mlm" else [None]
+                       return_overflowing_tokens=windows, stride=0)
         feats = []
-        for w in windows:
+        for w in (range(len(enc["input_ids"])) if windows else [None]):
             ids = enc["input_ids"] if w is None else enc["input_ids"][w]
             offsets = enc["offset_mapping"] if w is None else enc["offset_mapping"][w]
             words = enc.word_ids(0 if w is None else w)
             span_of = align_spans(offsets, [(m.start, m.end) for m in mentions])
-            feat = {"input_ids": list(ids), "span": span_of,
-                    "token_node": [mentions[j].node if j >= 0 else -1 for j in span_of],
-                    "word": [-1 if x is None else x for x in words], "label": ex.label}
-            if self.task == "token_cls":
-                gold = {(a, b): lab for a, b, lab in ex.spans}
-                feat["label"] = self._bio(span_of, words, [gold.get((m.start, m.end)) for m in mentions])
-            if self.task == "rel_cls":
-                feat = self._add_markers(feat, ex, mentions)
-                if feat is None:
-                    self.stats.dropped += 1
-                    continue
+            feat = self.task.finish({"input_ids": list(ids), "span": span_of,
+                                     "token_node": [mentions[j].node if j >= 0 else -1 for j in span_of],
+                                     "word": [-1 if x is None else x for x in words], "label": ex.label},
+                                    ex, mentions)
+            if feat is None:
+                self.stats.dropped += 1
+                continue
             feats.append(feat)
-        if self.task != "mlm" and len(self.tok(ex.text)["input_ids"]) > budget:
+        if not windows and len(self.tok(ex.text)["input_ids"]) > budget:
             self.stats.truncated += 1
         self.stats.examples += len(feats)
         return feats
-
-    @staticmethod
-    def _bio(span_of: list[int], words: list, gold_types: list[str | None]) -> list[int]:
-        """BIO tag ids per wordpiece from the gold type of each mention (``None``: not gold);
-        -100 on special tokens."""
-        from kgllm.data.datasets import NER_LABELS
-
-        index = {name: i for i, name in enumerate(NER_LABELS)}
-        out, previous = [], -1
-        for j, w in zip(span_of, words):
-            if w is None:
-                out.append(-100)
-            elif j < 0 or gold_types[j] is None:
-                out.append(0)
-            else:
-                out.append(index[("I-" if j == previous else "B-") + gold_types[j]])
-            previous = j
-        return out
-
-    def _add_markers(self, feat: dict, ex: TextExample, mentions) -> dict | None:
-        """Insert ``[E1] .. [/E1]`` and ``[E2] .. [/E2]`` around the head and tail wordpieces."""
-        idx = {(m.start, m.end): j for j, m in enumerate(mentions)}
-        jh, jt = idx.get(tuple(ex.head)), idx.get(tuple(ex.tail))
-        pos_h = [i for i, j in enumerate(feat["span"]) if j == jh]
-        pos_t = [i for i, j in enumerate(feat["span"]) if j == jt]
-        if not pos_h or not pos_t:
-            return None
-        inserts: dict[int, list[int]] = {}
-        for at, marker in ((pos_h[0], 0), (pos_h[-1] + 1, 1), (pos_t[0], 2), (pos_t[-1] + 1, 3)):
-            inserts.setdefault(at, []).append(marker)
-        out = {k: [] for k in ("input_ids", "span", "token_node", "word")}
-        head_pos = tail_pos = -1
-        for i in range(len(feat["input_ids"]) + 1):
-            for m in sorted(inserts.get(i, []), key=lambda m: m % 2 == 0):  # closing markers first
-                if m == 0:
-                    head_pos = len(out["input_ids"])
-                if m == 2:
-                    tail_pos = len(out["input_ids"])
-                out["input_ids"].append(self.marker_ids[m])
-                out["span"].append(-1)
-                out["token_node"].append(-1)
-                out["word"].append(-1)
-            if i < len(feat["input_ids"]):
-                for k in out:
-                    out[k].append(feat[k][i])
-        return {**out, "label": feat["label"], "head_pos": head_pos, "tail_pos": tail_pos}
-
-
-def add_markers(tokenizer) -> int:
-    """Register the entity marker tokens as special tokens; returns how many were new."""
-    return tokenizer.add_special_tokens({"extra_special_tokens": list(MARKERS)},
-                                        replace_extra_special_tokens=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -12,6 +13,9 @@ from torch import nn
 from kgllm.errors import KGFormatError, check_positive
 from kgllm.lit.builders import apply_lora, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kgllm.tasks import DataSpec
 
 log = logging.getLogger(__name__)
 
@@ -107,22 +111,24 @@ class KGLitModule(L.LightningModule):
         """Extra heads outside the HF model (none by default)."""
 
     def head_reads(self) -> str:  # pragma: no cover - abstract
-        """Which positions of the encoder's output the task head reads (see ``HEAD_READS``)."""
+        """Which positions of the encoder's output the task head reads (the task's ``head_reads``)."""
         raise NotImplementedError
 
     def head_modules(self) -> list[nn.Module]:
         return []
 
-    def datamodule(self):
+    def data_spec(self) -> "DataSpec | None":
+        """The attached datamodule's :class:`~kgllm.tasks.DataSpec` (its ``spec()``): the only thing a
+        model reads from its data; ``None`` when no datamodule with a spec is attached."""
         trainer = self._trainer
-        return getattr(trainer, "datamodule", None) if trainer is not None else None
+        dm = getattr(trainer, "datamodule", None) if trainer is not None else None
+        return dm.spec() if hasattr(dm, "spec") else None
 
     def _resolve_data(self) -> None:
         """Fill ``backbone`` and ``kg_dir`` from the datamodule when the config left them unset."""
-        hp, dm = self.hparams, self.datamodule()
-        dm_hp = getattr(dm, "hparams", {})
-        hp.backbone = self._data_args["backbone"] or dm_hp.get("backbone") or "minilm"
-        hp.kg_dir = self._data_args["kg_dir"] or dm_hp.get("kg_dir")
+        hp, spec = self.hparams, self.data_spec()
+        hp.backbone = self._data_args["backbone"] or (spec.backbone if spec else None) or "minilm"
+        hp.kg_dir = self._data_args["kg_dir"] or (spec.kg_dir if spec else None)
         self.kg_meta = kg_meta(hp.kg_dir)
 
     def configure_model(self) -> None:

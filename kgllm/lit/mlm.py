@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
 from kgllm.lit.base import KGLitModule
-from kgllm.nn.backbone import load_hf_model
-
-log = logging.getLogger(__name__)
+from kgllm.tasks.mlm import MaskedLM
 
 
 class MLMModule(KGLitModule):
@@ -21,8 +17,8 @@ class MLMModule(KGLitModule):
     prediction``:
 
     * MLM logits are computed at masked positions only (the same ``cls`` head as
-      ``BertForMaskedLM``, applied to fewer rows); the masking unit (token, word, entity span)
-      is the datamodule's ``masking``;
+      ``BertForMaskedLM``, applied to fewer rows); the masking (:mod:`kgllm.tasks.mlm`) is the
+      datamodule's ``masking`` and ``mlm_probability``;
     * entity prediction (ERNIE's dEA): each masked token that was linked predicts its KG node
       among all nodes linked in the batch, scored against their input embeddings;
     * link prediction (as in DRAGON): DistMult on the encoded batch subgraph, each edge against
@@ -48,6 +44,7 @@ class MLMModule(KGLitModule):
         self.metrics.update({f"{s}_total": MeanMetric() for s in ("val", "test")})
         self.kg_entity_head: torch.nn.Module | None = None
         self.kg_lp_rel: torch.nn.Module | None = None
+        self.task_spec = MaskedLM(fresh_head=fresh_mlm_head)
 
     def build_heads(self) -> None:
         hp, enc = self.hparams, self.model.kg_encoder
@@ -57,23 +54,13 @@ class MLMModule(KGLitModule):
             self.kg_lp_rel = torch.nn.Embedding(max(enc.num_relations, 1), enc.hidden_channels)
 
     def build_hf(self):
-        from transformers import BertForMaskedLM
-
-        from kgllm.mlm_head import load_head
-
-        model = load_hf_model(BertForMaskedLM, self.hparams.backbone, **self.hf_kwargs())
-        if self.hparams.backbone == "minilm" and not self.hparams.fresh_mlm_head:
-            if load_head(model):
-                log.info("MLM head: the one trained by `kgllm prepare-backbone` (fresh_mlm_head: false)")
-            else:
-                log.warning("MLM head: none shipped with this installation; starting from a random head")
-        return model
+        return self.task_spec.build_hf(self.hparams.backbone, hf_kwargs=self.hf_kwargs())
 
     def head_reads(self) -> str:
-        return "masked"
+        return self.task_spec.head_reads
 
     def head_modules(self) -> list:
-        return [self.model.hf.cls]
+        return self.task_spec.head_modules(self.model.hf, None)
 
     def _entity_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         sel = targets >= 0  # (B, T)

@@ -68,11 +68,11 @@ class FusionContext:
         return self.carry[max(below)] if below else None
 
 
-#: what a task's head reads, by task: which positions of the last layer's output it uses
-HEAD_READS = {"seq_cls": "cls", "rel_cls": "markers", "token_cls": "tokens", "mlm": "masked"}
 _WRITES_REACH = {"all": {"cls", "markers", "tokens", "masked"}, "linked": {"tokens"}, "cls": {"cls"}}
 _READS_TEXT = {"cls": "the [CLS] state", "markers": "the entity-marker states", "tokens": "every token",
                "masked": "the masked tokens (which are never linked)"}
+#: the positions of the last layer's output a task head can read (a task's ``head_reads``)
+HEAD_POSITIONS = tuple(_READS_TEXT)
 
 
 def check_fusion_reaches(name: str, layers: list[int], num_layers: int, reads: str) -> None:
@@ -81,7 +81,7 @@ def check_fusion_reaches(name: str, layers: list[int], num_layers: int, reads: s
     A block changes the positions given by its ``writes`` attribute (``linked`` tokens, ``cls``
     or ``all``); below the last layer, self-attention carries that change to every position, but
     at the last layer only the written positions change. A fused last layer whose positions the
-    head does not read (``reads``: a key of :data:`HEAD_READS`' values) would get no gradient and
+    head does not read (``reads``: one of :data:`HEAD_POSITIONS`) would get no gradient and
     change nothing: an error, not a variant.
     """
     if name == "none" or num_layers - 1 not in layers:

@@ -123,7 +123,7 @@ class RelGATEncoder(nn.Module):
 
 
 class PrecomputedEncoder(nn.Module):
-    """Node states from fixed, precomputed embeddings (e.g. exported by link-prediction training)
+    r"""Node states from fixed, precomputed embeddings (e.g. exported by link-prediction training)
     through a trainable projection: the "graph encoder" option that needs no message passing.
 
     Shapes:

@@ -34,7 +34,7 @@ class KGBert(nn.Module):
             but see all-zero node states (no graph encoder, no graph information).
         node_dim, num_relations: graph width and relation count when there is no graph encoder.
         head_reads: which positions the task head reads (a value of
-            :data:`kgllm.nn.fusion.HEAD_READS`); when given, a fused layer that cannot change them
+            :data:`kgllm.nn.fusion.HEAD_POSITIONS`); when given, a fused layer that cannot change them
             is refused (:func:`~kgllm.nn.fusion.check_fusion_reaches`).
     """
 
@@ -103,22 +103,3 @@ class KGBert(nn.Module):
         """Last hidden states of the backbone, :math:`(B, T, H)`."""
         with self.graph_context(graph, token_node):
             return self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-
-
-class EntityMarkerHead(nn.Module):
-    """Relation classifier over the states of the ``[E1]`` and ``[E2]`` start markers.
-
-    Shapes:
-        - **input:** hidden :math:`(B, T, H)`, head_pos :math:`(B,)`, tail_pos :math:`(B,)`
-        - **output:** logits :math:`(B, C)`
-    """
-
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * hidden_size, num_labels)
-
-    def forward(self, hidden: Tensor, head_pos: Tensor, tail_pos: Tensor) -> Tensor:
-        rows = torch.arange(hidden.size(0), device=hidden.device)
-        pair = torch.cat([hidden[rows, head_pos], hidden[rows, tail_pos]], dim=-1)  # (B, 2H)
-        return self.classifier(self.dropout(pair))

@@ -1,8 +1,9 @@
 import torch
 from torch_geometric.data import Data
 
-from kgllm.data.collate import KGCollator, choose_masked, mask_units
+from kgllm.data.collate import KGCollator
 from kgllm.data.subgraph import SubgraphSampler
+from kgllm.tasks.mlm import MaskedLM, choose_masked, mask_units
 
 
 def _sampler():
@@ -35,7 +36,7 @@ def test_choose_masked_hits_the_rate_with_whole_units():
 
 
 def test_mlm_batch_masks_unlinks_and_maps_nodes(tokenizer):
-    col = KGCollator(tokenizer, _sampler(), "mlm", mlm_probability=0.5, eval_seed=7)
+    col = KGCollator(tokenizer, _sampler(), MaskedLM(probability=0.5), eval_seed=7)
     feats = [_feat(12), {**_feat(9), "idx": 1}]
     batch = col(feats)
     assert batch["input_ids"].shape == (2, 12) and batch["attention_mask"][1].sum() == 9
@@ -51,7 +52,12 @@ def test_mlm_batch_masks_unlinks_and_maps_nodes(tokenizer):
     assert torch.equal(again["input_ids"], batch["input_ids"])  # eval masks are fixed per example
 
 
-def test_classification_batch(tokenizer):
+def test_classification_batch():
+    from kgllm.nn.backbone import load_tokenizer
+    from kgllm.tasks.rel_cls import add_markers
+
+    tokenizer = load_tokenizer("tiny")
+    add_markers(tokenizer)
     col = KGCollator(tokenizer, _sampler(), "rel_cls")
     feats = [{**_feat(), "head_pos": 1, "tail_pos": 4}]
     batch = col(feats)

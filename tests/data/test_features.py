@@ -1,8 +1,9 @@
 import pytest
 
 from kgllm.data.datasets import TextExample
-from kgllm.data.features import MARKERS, Featurizer, add_markers, merge_spans
+from kgllm.data.features import Featurizer, merge_spans
 from kgllm.linking import EntityLinker
+from kgllm.tasks.rel_cls import MARKERS, add_markers
 
 
 @pytest.fixture()

@@ -2,7 +2,7 @@ import pytest
 from rdflib import RDFS, Literal
 
 from kgllm.errors import KGFormatError
-from kgllm.kg.rdf import load_rdf, open_graph, prefixes, query
+from kgllm.kg.rdf import load_rdf, prefixes
 from kgllm.kg.store import KnowledgeGraph
 
 

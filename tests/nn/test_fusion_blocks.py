@@ -3,7 +3,6 @@ typed options, the registry, and activation checkpointing (layers re-run in back
 
 import pytest
 import torch
-from torch_geometric.data import Batch, Data
 from transformers import BertConfig, BertForMaskedLM
 
 from kgllm.nn.fusion import (FUSION_BLOCKS, CrossAttentionFusion, FusionBlock, FusionContext, GatedFusion,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kgllm.cli import main
 from kgllm.errors import CorpusError, KGFormatError
-from kgllm.kg.build import build_kg, work_dir_for
+from kgllm.kg.build import work_dir_for
 from kgllm.kg.corpus import iter_jsonl, read_corpus
 from kgllm.kg.store import KnowledgeGraph
 
