@@ -27,13 +27,14 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from kgllm.errors import CorpusError
+from kgllm.errors import ConfigError, CorpusError
 from kgllm.kg.corpus import read_corpus, read_text_file, redocred_text
 from kgllm.paths import dataset_file
 
@@ -72,7 +73,7 @@ def _load_json(path: Path):
         raise CorpusError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from exc
 
 
-def load_redocred_mlm(data_dir=None, train_docs: str = "0:90", val_docs: str = "90:100", **_) -> tuple:
+def load_redocred_mlm(data_dir=None, train_docs: str = "0:90", val_docs: str = "90:100") -> tuple:
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     docs = list(read_corpus(path, "redocred"))
     splits = {"train": docs[parse_range(train_docs)], "val": docs[parse_range(val_docs)]}
@@ -106,7 +107,7 @@ def _redocred_pairs(doc: dict) -> list[tuple[str, str, tuple, tuple, str]]:
 
 
 def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100",
-                     min_count: int = 10, **_) -> tuple:
+                     min_count: int = 10) -> tuple:
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     data = _load_json(path)
     raw = {s: [p for doc in data[parse_range(r)] for p in _redocred_pairs(doc)]
@@ -121,8 +122,7 @@ def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "7
     return splits, labels
 
 
-def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, train_per_relation: int | None = None,
-                **_) -> tuple:
+def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, train_per_relation: int | None = None) -> tuple:
     path = dataset_file("fewrel", "val_wiki.json", root=data_dir)
     data = _load_json(path)
     names_path = dataset_file("fewrel", "pid2name.json", root=data_dir)
@@ -155,12 +155,12 @@ def read_tsv(path: Path) -> list[TextExample]:
     return out
 
 
-def load_sst2(data_dir=None, **_) -> tuple:
+def load_sst2(data_dir=None) -> tuple:
     files = {"train": "train.tsv", "val": "dev.tsv", "test": "test.tsv"}
     return {s: read_tsv(dataset_file("sst2", f, root=data_dir)) for s, f in files.items()}, ["negative", "positive"]
 
 
-def load_text(data_dir=None, path: str = "", format: str = "auto", val_fraction: float = 0.1, **_) -> tuple:
+def load_text(data_dir=None, path: str = "", format: str = "auto", val_fraction: float = 0.1) -> tuple:
     if not path:
         raise ValueError("dataset 'text' needs dataset_args.path")
     docs = [TextExample(d.text) for d in read_corpus(path, format)]
@@ -173,8 +173,7 @@ NER_TYPES = ("PER", "ORG", "LOC", "TIME", "NUM", "MISC")
 NER_LABELS = ["O"] + [f"{p}-{t}" for t in NER_TYPES for p in ("B", "I")]
 
 
-def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100",
-                      **_) -> tuple:
+def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100") -> tuple:
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     data = _load_json(path)
     splits = {}
@@ -242,5 +241,10 @@ def load_dataset(name: str, data_dir=None, max_train: int | None = None, max_eva
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     task, loader = DATASETS[name]
+    options = [p for p in inspect.signature(loader).parameters if p != "data_dir"]
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise ConfigError(f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
+                          f"its options: {', '.join(options) or 'none'}")
     splits, labels = loader(data_dir=data_dir, **kwargs)
     return _cap(splits, max_train, max_eval), labels, task

@@ -52,3 +52,10 @@ def test_fewrel_train_per_relation_keeps_val_and_test(data_dir):
     small, labels, _ = load_dataset("fewrel", data_dir, n_train=3, n_val=1, train_per_relation=1)
     assert len(small["train"]) == 2 and {e.label for e in small["train"]} == {0, 1}
     assert [e.text for e in small["test"]] == [e.text for e in full["test"]]
+
+
+def test_a_misspelt_loader_option_is_an_error(data_dir):
+    from kgllm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset 'fewrel' has no option 'n_trian'; its options: n_train, n_val"):
+        load_dataset("fewrel", data_dir, n_trian=3)
