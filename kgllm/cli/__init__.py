@@ -36,6 +36,12 @@ def prepare_backbone_main(argv: Sequence[str]) -> int:
     return prepare(argv)
 
 
+def eval_re_main(argv: Sequence[str]) -> int:
+    from kgllm.workflows.eval_re import main as eval_re
+
+    return eval_re(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.demo import main as demo
 
@@ -52,6 +58,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
+    "eval-re": (eval_re_main, "document-level RE scores (P/R/F1, Ign F1) of a checkpoint on gold entities"),
     "demo": (demo_main, "does a fused KG teach facts the text never states? LAMA KG-only probe, seeds, intervals"),
     **{c: (lightning_main, f"LightningCLI {c} (e.g. kgllm {c} --config experiments/...yaml)") for c in LIGHTNING},
 }

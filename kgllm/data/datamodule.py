@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from kgllm.config import SubgraphConfig
 from kgllm.data.collate import KGCollator
-from kgllm.data.datasets import DATASETS, load_dataset
+from kgllm.data.datasets import DATASETS, SPLITS, load_dataset
 from kgllm.data.features import Featurizer, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
@@ -22,6 +22,8 @@ from kgllm.tasks.mlm import MASKING
 
 log = logging.getLogger(__name__)
 CONTROLS = ("none", "shuffled_links", "random_graph")
+#: the splits each Lightning stage reads
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
 def shuffle_links(feats: list[dict], num_nodes: int, seed: int) -> None:
@@ -100,8 +102,31 @@ class KGDataModule(L.LightningDataModule):
         return len(self.label_names)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.features:
+        """Load the KG, tokenizer and dataset once; featurise the splits ``stage`` needs (``fit``:
+        train and val, ``validate``: val, ``test``/``predict``: test, ``None``: all) that are not yet."""
+        wanted = STAGE_SPLITS.get(stage, SPLITS)
+        if all(split in self.features for split in wanted):
             return
+        if self.tokenizer is None:
+            self._load()
+        hp = self.hparams
+        for split in wanted:
+            examples = self.splits[split]
+            if split in self.features:
+                continue
+            if not examples:
+                raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
+            found = detect_mentions([e.text for e in examples], hp.spacy_model)
+            feats = [f for ex, spans in zip(examples, found) for f in self.featurizer(ex, spans)]
+            for i, f in enumerate(feats):
+                f["idx"] = i
+            if hp.control == "shuffled_links":
+                shuffle_links(feats, self.kg.num_entities, self.seed)
+            self.features[split] = feats
+        log.info("%s features: %s", hp.dataset, self.featurizer.stats.summary())
+        self.feature_stats = self.featurizer.stats
+
+    def _load(self) -> None:
         from kgllm.kg.store import KnowledgeGraph
         from kgllm.kg.to_pyg import to_pyg
         from kgllm.linking import EntityLinker
@@ -109,31 +134,20 @@ class KGDataModule(L.LightningDataModule):
 
         hp = self.hparams
         self.kg = KnowledgeGraph.load(hp.kg_dir)
-        self.tokenizer = load_tokenizer(hp.backbone)
-        limit = getattr(self.tokenizer, "model_max_length", 512)
+        tokenizer = load_tokenizer(hp.backbone)
+        limit = getattr(tokenizer, "model_max_length", 512)
         if hp.max_length > min(limit, 512):
             raise KGLLMError(f"max_length {hp.max_length} exceeds the backbone's limit of {min(limit, 512)} tokens")
-        splits, self.label_names, _ = load_dataset(hp.dataset, hp.data_dir, hp.max_train, hp.max_eval,
-                                                   **(hp.dataset_args or {}))
+        self.splits, self.label_names, _ = load_dataset(hp.dataset, hp.data_dir, hp.max_train, hp.max_eval,
+                                                        **(hp.dataset_args or {}))
         self.task_spec = task_class(self.task).for_data(hp, self.label_names)
-        self.task_spec.prepare_tokenizer(self.tokenizer)
+        self.task_spec.prepare_tokenizer(tokenizer)
         graph = to_pyg(self.kg)
         if hp.control == "random_graph":
             graph = rewire(graph, self.seed)
         self.sampler = SubgraphSampler(graph, self.subgraph)
-        featurizer = Featurizer(self.tokenizer, EntityLinker.from_kg(self.kg), self.task_spec, hp.max_length)
-        for split, examples in splits.items():
-            if not examples:
-                raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
-            found = detect_mentions([e.text for e in examples], hp.spacy_model)
-            feats = [f for ex, spans in zip(examples, found) for f in featurizer(ex, spans)]
-            for i, f in enumerate(feats):
-                f["idx"] = i
-            if hp.control == "shuffled_links":
-                shuffle_links(feats, self.kg.num_entities, self.seed)
-            self.features[split] = feats
-        log.info("%s features: %s", hp.dataset, featurizer.stats.summary())
-        self.feature_stats = featurizer.stats
+        self.featurizer = Featurizer(tokenizer, EntityLinker.from_kg(self.kg), self.task_spec, hp.max_length)
+        self.tokenizer = tokenizer
 
     @property
     def seed(self) -> int:

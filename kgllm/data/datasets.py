@@ -16,6 +16,10 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
 * ``text`` (MLM): any corpus ``build-kg`` reads (``path``, ``format``), split by ``val_fraction``.
 * ``redocred_ner`` (token classification): Re-DocRED sentences with BIO tags of the gold
   mention types (PER, ORG, LOC, TIME, NUM, MISC); documents as for ``redocred_rc``.
+* ``redocred_docre`` (document-level relation extraction): whole documents with their gold
+  entities and triples; documents ``train_docs`` / ``val_docs`` / ``test_docs`` (default 0:400,
+  400:500, 400:500: only Re-DocRED's dev file is available here, so validation and test share
+  documents 400-499 and every reported number is on them).
 * ``lama_mlm`` (MLM): LAMA T-REx evidence sentences (object restored) of the relations in
   ``relations`` (default: all with test facts), at most ``max_facts`` facts each, with the
   subject and object mentions linked to ``wd:<QID>`` KG nodes; every 20th sentence is validation.
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Callable
 
 from kgllm.errors import ConfigError, CorpusError
-from kgllm.kg.corpus import read_corpus, read_text_file, redocred_text
+from kgllm.kg.corpus import read_corpus, read_text_file, redocred_problem, redocred_text
 from kgllm.paths import dataset_file
 
 SPLITS = ("train", "val", "test")
@@ -43,7 +47,10 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class TextExample:
-    """One text with an optional label and, for relation classification, head/tail character spans."""
+    """One text with an optional label and, for relation classification, head/tail character spans;
+    for document-level relation extraction, its entities (each a list of mention character spans)
+    and gold ``(head entity, tail entity, relation index, in_train)`` triples (``in_train``: the
+    fact is also annotated in the training split, which Ign F1 leaves out)."""
 
     text: str
     label: int = -1
@@ -51,6 +58,8 @@ class TextExample:
     tail: tuple[int, int] | None = None
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # known mentions (start, end, label)
     links: list[tuple[int, int, str]] = field(default_factory=list)  # known links (start, end, KG entity key)
+    entities: list[list[tuple[int, int]]] = field(default_factory=list)
+    triples: list[tuple[int, int, int, bool]] = field(default_factory=list)
 
 
 def parse_range(spec: str) -> slice:
@@ -119,6 +128,51 @@ def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "7
     index = {r: i for i, r in enumerate(labels)}
     splits = {s: [TextExample(text, index[r], h, t, [(*h, ht), (*t, tt)])
                   for text, r, h, t, ht, tt in v if r in index] for s, v in raw.items()}
+    return splits, labels
+
+
+def _mention_names(doc: dict, e: int) -> set[str]:
+    return {m["name"] for m in doc["vertexSet"][e]}
+
+
+def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str = "400:500",
+                        test_docs: str = "400:500", path: str | None = None) -> tuple:
+    """Whole Re-DocRED documents with their gold entities and relation triples (document-level RE).
+
+    Labels are the relation ids annotated anywhere in the file, sorted (the dataset's schema). A
+    val/test triple is ``in_train`` when some pair of its entities' mention names holds the same
+    relation in the training documents (DocRED's definition behind Ign F1). ``path``: another
+    Re-DocRED/DocRED-format file instead of ``redocred/dev_revised.json``.
+    """
+    path = Path(path) if path else dataset_file("redocred", "dev_revised.json", root=data_dir)
+    data = _load_json(path)
+    if not isinstance(data, list):
+        raise CorpusError(f"{path}: expected a JSON list of Re-DocRED documents")
+    for i, doc in enumerate(data):
+        sents = doc.get("sents") if isinstance(doc, dict) else None
+        if not (isinstance(sents, list) and all(isinstance(x, list) for x in sents)):
+            raise CorpusError(f"{path}: document {i}: 'sents' must be a list of token lists")
+        problem = redocred_problem(doc, sents)
+        if problem:
+            raise CorpusError(f"{path}: document {i}: {problem}")
+    labels = sorted({lab["r"] for doc in data for lab in doc.get("labels", [])})
+    index = {r: i for i, r in enumerate(labels)}
+    train_facts = {(a, b, lab["r"]) for doc in data[parse_range(train_docs)] for lab in doc.get("labels", [])
+                   for a in _mention_names(doc, lab["h"]) for b in _mention_names(doc, lab["t"])}
+    splits = {}
+    for split, spec in zip(SPLITS, (train_docs, val_docs, test_docs)):
+        examples = []
+        for doc in data[parse_range(spec)]:
+            text, offsets = redocred_text(doc["sents"])
+            entities = [[(offsets[m["sent_id"]][m["pos"][0]][0], offsets[m["sent_id"]][m["pos"][1] - 1][1])
+                         for m in ent] for ent in doc["vertexSet"]]
+            types = [(s, e, ent[0]["type"]) for spans, ent in zip(entities, doc["vertexSet"]) for s, e in spans]
+            triples = sorted({(lab["h"], lab["t"], index[lab["r"]],
+                               split != "train" and any((a, b, lab["r"]) in train_facts for a in _mention_names(doc, lab["h"])
+                                   for b in _mention_names(doc, lab["t"])))
+                              for lab in doc.get("labels", []) if lab["h"] != lab["t"]})
+            examples.append(TextExample(text, spans=sorted(set(types)), entities=entities, triples=triples))
+        splits[split] = examples
     return splits, labels
 
 
@@ -231,6 +285,7 @@ DATASETS: dict[str, tuple[str, Callable]] = {
     "fewrel": ("rel_cls", load_fewrel),
     "sst2": ("seq_cls", load_sst2),
     "redocred_ner": ("token_cls", load_redocred_ner),
+    "redocred_docre": ("docre", load_redocred_docre),
     "lama_mlm": ("mlm", load_lama_mlm),
 }
 

@@ -112,8 +112,9 @@ class Featurizer:
         self.stats.linked_mentions += sum(m.node >= 0 for m in mentions)
         windows = self.task.windows
         budget = self.max_length - self.task.reserved
-        enc = self.tok(ex.text, return_offsets_mapping=True, truncation=True, max_length=budget,
-                       return_overflowing_tokens=windows, stride=0)
+        truncation = self.task.truncation
+        enc = self.tok(ex.text, return_offsets_mapping=True, truncation=truncation,
+                       max_length=budget if truncation else None, return_overflowing_tokens=windows, stride=0)
         feats = []
         for w in (range(len(enc["input_ids"])) if windows else [None]):
             ids = enc["input_ids"] if w is None else enc["input_ids"][w]
@@ -128,7 +129,7 @@ class Featurizer:
                 self.stats.dropped += 1
                 continue
             feats.append(feat)
-        if not windows and len(self.tok(ex.text)["input_ids"]) > budget:
+        if truncation and not windows and len(self.tok(ex.text)["input_ids"]) > budget:
             self.stats.truncated += 1
         self.stats.examples += len(feats)
         return feats

@@ -21,6 +21,7 @@ class ClassifierModule(KGLitModule):
         num_labels: ``None`` takes it from the datamodule.
         vocab_size: tokenizer size (markers included); ``None`` takes it from the datamodule.
         head_dropout: dropout before the classifier.
+        task_args: options of the task's model side (e.g. ``docre``'s ``emb_size``, ``window``).
         **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
 
     Metrics: the task's, as ``{stage}/NAME`` (``acc``: micro accuracy, ``f1``: macro F1 by
@@ -28,10 +29,12 @@ class ClassifierModule(KGLitModule):
     """
 
     def __init__(self, *args, task: str | None = None, num_labels: int | None = None,
-                 vocab_size: int | None = None, head_dropout: float = 0.1, **kwargs) -> None:
+                 vocab_size: int | None = None, head_dropout: float = 0.1, task_args: dict | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.head: nn.Module | None = None
         self.task_spec: Task | None = None
+        self.label_names: list[str] | None = None  # from the data; saved in checkpoints
 
     def _resolve(self) -> Task:
         if self.task_spec is not None:
@@ -49,8 +52,22 @@ class ClassifierModule(KGLitModule):
         if spec is not None and (spec.task != hp.task or spec.num_labels != hp.num_labels):
             raise KGLLMError(f"model expects {hp.task} with {hp.num_labels} labels, data gives "
                              f"{spec.task} with {spec.num_labels}")
-        self.task_spec = get_task(hp.task)
+        if spec is not None:
+            if self.label_names is not None and list(spec.label_names) != self.label_names:
+                raise KGLLMError(f"the model was trained on other labels than the data has (first differences: "
+                                 f"{sorted(set(self.label_names) ^ set(spec.label_names))[:5]})")
+            self.label_names = list(spec.label_names)
+        self.task_spec = get_task(hp.task, **(hp.task_args or {}))
         return self.task_spec
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.label_names is not None:
+            checkpoint["label_names"] = self.label_names
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.label_names = checkpoint.get("label_names", self.label_names)
 
     def build_hf(self):
         hp = self.hparams
@@ -93,3 +110,12 @@ class ClassifierModule(KGLitModule):
             self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
         return loss
+
+
+class DocREModule(ClassifierModule):
+    """Document-level relation extraction (:mod:`kgllm.tasks.docre`): :class:`ClassifierModule` with
+    ``task="docre"``; ``task_args`` sets the head (``emb_size``, ``block_size``), the encoder windows
+    (``window``, ``overlap``) and ``top_k``."""
+
+    def __init__(self, *args, task: str | None = "docre", **kwargs) -> None:
+        super().__init__(*args, task=task, **kwargs)

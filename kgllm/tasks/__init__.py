@@ -21,6 +21,7 @@ TASKS: dict[str, str] = {
     "seq_cls": "kgllm.tasks.seq_cls:SequenceClassification",
     "rel_cls": "kgllm.tasks.rel_cls:RelationClassification",
     "token_cls": "kgllm.tasks.token_cls:TokenClassification",
+    "docre": "kgllm.tasks.docre:DocRelationExtraction",
     "cloze": "kgllm.tasks.cloze:Cloze",
 }
 

@@ -7,6 +7,8 @@ Data side (:class:`~kgllm.data.features.Featurizer`, :class:`~kgllm.data.collate
         the task built from the datamodule's hyper-parameters and the dataset's label names.
     ``windows``
         long texts become several consecutive windows (MLM) instead of one truncated example.
+    ``truncation``
+        ``False``: never truncate (the model handles any length itself, e.g. in windows).
     ``reserved``
         wordpieces kept free for tokens the task inserts (relation markers).
     ``prepare_tokenizer(tokenizer)``
@@ -65,6 +67,35 @@ class DataSpec:
         return len(self.label_names)
 
 
+#: the per-token lists of a feature dict (inserted tokens get -1 in all but ``input_ids``)
+TOKEN_KEYS = ("input_ids", "span", "token_node", "word")
+
+
+def insert_tokens(feat: dict, inserts: Sequence[tuple[int, bool, int]]) -> tuple[dict, list[int]]:
+    """Insert tokens into a feature's per-token lists (:data:`TOKEN_KEYS`; other keys are copied).
+
+    ``inserts`` holds ``(position, opening, token_id)``: the token goes before the wordpiece at
+    ``position`` (``len(input_ids)``: at the end); at one position closing tokens come before opening
+    ones, each group in the order given. Returns the new feature and the new position of each insert.
+    """
+    at: dict[int, list[int]] = {}
+    for k in sorted(range(len(inserts)), key=lambda k: (inserts[k][0], inserts[k][1])):
+        at.setdefault(inserts[k][0], []).append(k)
+    out = {key: [] for key in TOKEN_KEYS}
+    where = [0] * len(inserts)
+    n = len(feat["input_ids"])
+    for i in range(n + 1):
+        for k in at.get(i, ()):
+            where[k] = len(out["input_ids"])
+            out["input_ids"].append(inserts[k][2])
+            for key in TOKEN_KEYS[1:]:
+                out[key].append(-1)
+        if i < n:
+            for key in TOKEN_KEYS:
+                out[key].append(feat[key][i])
+    return {**feat, **out}, where
+
+
 class Task:
     """Base class: see the module docstring. Defaults: one truncated window per example, labels
     copied from the example, no special tokens, no head outside the HF model."""
@@ -72,6 +103,7 @@ class Task:
     name: str = ""
     head_reads: str | None = None
     windows: bool = False
+    truncation: bool = True
     reserved: int = 0
     #: per-token batch keys that :meth:`transform` fills, and their padding value
     token_fill: dict[str, int] = {}

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from kgllm.nn.backbone import load_hf_model
-from kgllm.tasks.base import Task
+from kgllm.tasks.base import Task, insert_tokens
 
 MARKERS = ("[E1]", "[/E1]", "[E2]", "[/E2]")
 
@@ -60,25 +60,10 @@ class RelationClassification(Task):
         pos_t = [i for i, j in enumerate(feat["span"]) if j == jt]
         if not pos_h or not pos_t:
             return None
-        inserts: dict[int, list[int]] = {}
-        for at, marker in ((pos_h[0], 0), (pos_h[-1] + 1, 1), (pos_t[0], 2), (pos_t[-1] + 1, 3)):
-            inserts.setdefault(at, []).append(marker)
-        out = {k: [] for k in ("input_ids", "span", "token_node", "word")}
-        head_pos = tail_pos = -1
-        for i in range(len(feat["input_ids"]) + 1):
-            for m in sorted(inserts.get(i, []), key=lambda m: m % 2 == 0):  # closing markers first
-                if m == 0:
-                    head_pos = len(out["input_ids"])
-                if m == 2:
-                    tail_pos = len(out["input_ids"])
-                out["input_ids"].append(self.marker_ids[m])
-                out["span"].append(-1)
-                out["token_node"].append(-1)
-                out["word"].append(-1)
-            if i < len(feat["input_ids"]):
-                for k in out:
-                    out[k].append(feat[k][i])
-        return {**out, "label": feat["label"], "head_pos": head_pos, "tail_pos": tail_pos}
+        marks = [(pos_h[0], True, self.marker_ids[0]), (pos_h[-1] + 1, False, self.marker_ids[1]),
+                 (pos_t[0], True, self.marker_ids[2]), (pos_t[-1] + 1, False, self.marker_ids[3])]
+        out, where = insert_tokens(feat, marks)
+        return {**out, "head_pos": where[0], "tail_pos": where[2]}
 
     def collate(self, batch: dict, feats: list[dict]) -> None:
         super().collate(batch, feats)

@@ -8,7 +8,8 @@ from kgllm.data import KGDataModule
 from kgllm.lit import ClassifierModule, MLMModule
 from tests.conftest import FIXTURE_DATASET_ARGS
 
-TASK_DATA = {"seq_cls": "sst2", "rel_cls": "redocred_rc", "token_cls": "redocred_ner", "mlm": "redocred"}
+TASK_DATA = {"seq_cls": "sst2", "rel_cls": "redocred_rc", "token_cls": "redocred_ner", "mlm": "redocred",
+             "docre": "redocred_docre"}
 #: the last layer (1 of the tiny 2-layer BERT) reaches the head only where the block writes what it reads
 REACHES_LAST = {("gated", "token_cls"), ("interaction", "seq_cls"), *(("xattn", t) for t in TASK_DATA)}
 
