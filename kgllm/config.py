@@ -26,6 +26,7 @@ class ExtractConfig:
         shard_size: documents per shard (the unit of resumption for interrupted builds).
         disable: spaCy pipes to switch off (all default pipes are used by the extractor).
         pronouns: resolve third-person pronouns to entities (mentions labelled ``PRON``).
+        re_model: checkpoint of the ``learned`` extractor (a ``DocREModule`` trained by ``kgllm fit``).
     """
 
     spacy_model: str | None = None
@@ -39,6 +40,7 @@ class ExtractConfig:
     shard_size: int = 256
     disable: tuple[str, ...] = ()
     pronouns: bool = True
+    re_model: str | None = None
 
     def __post_init__(self) -> None:
         from kgllm.errors import check_positive

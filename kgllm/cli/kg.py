@@ -82,6 +82,8 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    help="longest dependency path (arcs) between two mentions that yields a relation")
     p.add_argument("--time-max-path-len", type=positive(int), default=ExtractConfig.time_max_path_len,
                    help="the same for pairs involving a date or time")
+    p.add_argument("--re-model", default=None, help="checkpoint of the learned extractor (--extractor learned): a "
+                   "DocREModule from `kgllm fit --config experiments/docre_redocred.yaml`")
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
     p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges (same as adding "
                    "+cooccurrence to --extractor)")
@@ -113,7 +115,9 @@ def build_kg_main(argv: Sequence[str]) -> int:
     cfg = ExtractConfig(spacy_model=a.spacy_model, extractor=a.extractor, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
                         max_path_len=a.max_path_len, time_max_path_len=a.time_max_path_len,
                         cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
-                        shard_size=a.shard_size, pronouns=not a.no_pronouns)
+                        shard_size=a.shard_size, pronouns=not a.no_pronouns, re_model=a.re_model)
+    if a.re_model and "learned" not in a.extractor.split("+"):
+        p.error("--re-model is read by --extractor learned only")
     prep_cfg = PrepareConfig(a.normalize_unicode, a.clean, a.min_words, a.dedup, a.near_threshold)
     result = run_build(BuildSettings(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite,
                                      not a.no_progress, a.text_field, a.store, prep_cfg, a.skip_bad))

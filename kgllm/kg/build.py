@@ -33,7 +33,7 @@ from kgllm.errors import CorpusError
 from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, read_corpus
 from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
-from kgllm.kg.extractors import MentionRow, TripleRow, extractor_version, load_extractors
+from kgllm.kg.extractors import MentionRow, TripleRow, extractor_meta, extractor_version, load_extractors
 from kgllm.kg.folder import KG_MARKER
 from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
@@ -327,6 +327,10 @@ def _build_locked(st: BuildSettings) -> BuildResult:
     meta = {"kgllm_version": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
             "corpus": {"path": str(corpus), "format": fmt, "limit": limit, **facts},
             "spacy": spacy_info, "extractor": {"version": extractor_version(cfg), **cfg.to_dict()}}
+    extra = extractor_meta(cfg)
+    if "relation_labels" in extra:
+        meta["relation_labels"] = extra.pop("relation_labels")
+    meta["extractor"].update(extra)
     if prep.active:
         meta["preparation"] = {**vars(prep), "report": report.to_dict()}
         log.info(report.summary())

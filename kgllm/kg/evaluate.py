@@ -10,6 +10,9 @@ Metrics (micro-averaged over documents):
   entity with that exact span (``match="overlap"``: the gold mention it overlaps most); an end
   with no such mention (a resolved pronoun) takes the gold entity most of its entity's mentions
   in the document map to;
+* ``typed_*`` -- ordered (head, relation, tail) triples against the gold triples, the ends mapped
+  as for ``pair_*`` (meaningful for KGs whose relations are the gold schema's ids, e.g.
+  ``--extractor learned`` trained on Re-DocRED; an unmapped end is a false positive);
 * ``cooc_pair_*`` -- the same for a baseline that joins every two entities mentioned in one
   sentence, computed from the same predicted mentions (pronouns included, resolved the same
   way) in the same run.
@@ -49,8 +52,9 @@ def gold_documents(gold: Path, n_docs: int, expected_sha: str | None) -> list:
     return docs
 
 
-def _gold(doc) -> tuple[dict, set]:
-    """Gold mention spans -> entity index, and the unordered related entity pairs."""
+def _gold(doc) -> tuple[dict, set, set]:
+    """Gold mention spans -> entity index, the unordered related entity pairs, and the (head, relation,
+    tail) triples."""
     offsets = doc.meta["token_offsets"]
     spans = {}
     for e, mentions in enumerate(doc.meta["vertexSet"]):
@@ -58,7 +62,8 @@ def _gold(doc) -> tuple[dict, set]:
             tok = offsets[m["sent_id"]]
             spans[(tok[m["pos"][0]][0], tok[m["pos"][1] - 1][1])] = e
     pairs = {frozenset((lab["h"], lab["t"])) for lab in doc.meta["labels"] if lab["h"] != lab["t"]}
-    return spans, pairs
+    triples = {(lab["h"], lab["r"], lab["t"]) for lab in doc.meta["labels"] if lab["h"] != lab["t"]}
+    return spans, pairs, triples
 
 
 def _map(span: tuple[int, int], gold_spans: dict, match: str = "exact") -> int | None:
@@ -105,11 +110,11 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
     occurrences: dict[str, list] = defaultdict(list)
     for h, r, t, doc, sent, start, end, _ in read_tsv(kg_dir / "provenance.tsv", 8):
         if relations[int(r)] != COOCCURRENCE:
-            occurrences[doc].append((int(h), int(t), int(sent), int(start), int(end)))
+            occurrences[doc].append((int(h), int(t), int(sent), int(start), int(end), relations[int(r)]))
     tp_m = n_pm = n_gm = 0
-    counts = {"pair": [0, 0, 0], "cooc_pair": [0, 0, 0]}
+    counts = {"pair": [0, 0, 0], "cooc_pair": [0, 0, 0], "typed": [0, 0, 0]}
     for doc in docs:
-        gold_spans, gold_pairs = _gold(doc)
+        gold_spans, gold_pairs, gold_triples = _gold(doc)
         pred = mentions.get(doc.doc_id, [])
         pred_spans = {(s, e) for _, s, e, _ in pred}
         tp_m += len(pred_spans & set(gold_spans))
@@ -130,15 +135,17 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
             gold_id = gold_of[span] if span is not None else entity_gold.get(ent)
             return ("pred", ent) if gold_id is None else gold_id
 
-        extracted = set()
-        for h, t, sent, start, end in occurrences.get(doc.doc_id, []):
+        extracted, typed = set(), set()
+        for h, t, sent, start, end, rel in occurrences.get(doc.doc_id, []):
             ends = {}
             for s, e, ent in by_sent.get(sent, []):
                 if ent in (h, t) and start <= s and e <= end:
                     ends.setdefault(ent, (s, e))
-            key = _pair(resolve(h, ends.get(h)), resolve(t, ends.get(t)), lenient)
+            gh, gt = resolve(h, ends.get(h)), resolve(t, ends.get(t))
+            key = _pair(gh, gt, lenient)
             if key is not None:
                 extracted.add(key)
+                typed.add((gh, rel, gt) if gh != gt else (("self", gh), rel, gt))
         cooc_items = {sent: [(ent, (s, e)) for s, e, ent in items] for sent, items in by_sent.items()}
         if not lenient:  # resolved pronouns count for the baseline as they do for the system
             for sent, _s, _e, ent in pronouns.get(doc.doc_id, []):
@@ -152,25 +159,28 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
                     key = _pair(resolve(a, span_a), resolve(b, span_b), lenient)
                     if key is not None:
                         cooc.add(key)
-        for name, pred_pairs in (("pair", extracted), ("cooc_pair", cooc)):
+        for name, pred, gold_set in (("pair", extracted, gold_pairs), ("cooc_pair", cooc, gold_pairs),
+                                     ("typed", typed, gold_triples)):
             c = counts[name]
-            c[0] += len(pred_pairs & gold_pairs)
-            c[1] += len(pred_pairs)
-            c[2] += len(gold_pairs)
+            c[0] += len(pred & gold_set)
+            c[1] += len(pred)
+            c[2] += len(gold_set)
     out = {"documents": len(docs), "match": match, "precision": "lenient" if lenient else "standard"}
     out.update(zip(("mention_precision", "mention_recall", "mention_f1"), prf(tp_m, n_pm, n_gm)))
     for name, (tp, n_pred, n_gold) in counts.items():
         out.update(zip((f"{name}_precision", f"{name}_recall", f"{name}_f1"), prf(tp, n_pred, n_gold)))
-        out[f"{name}s_predicted"] = n_pred
-    out["gold_mentions"], out["gold_pairs"] = n_gm, counts["pair"][2]
+        out["typed_predicted" if name == "typed" else f"{name}s_predicted"] = n_pred
+    out["gold_mentions"], out["gold_pairs"], out["gold_triples"] = n_gm, counts["pair"][2], counts["typed"][2]
     out["pair_f1_over_cooc"] = out["pair_f1"] / out["cooc_pair_f1"] if out["cooc_pair_f1"] else 0.0
     return out
 
 
 def format_eval(metrics: dict) -> str:
     keys = ["mention_precision", "mention_recall", "mention_f1", "pair_precision", "pair_recall", "pair_f1",
-            "cooc_pair_precision", "cooc_pair_recall", "cooc_pair_f1", "pair_f1_over_cooc"]
+            "cooc_pair_precision", "cooc_pair_recall", "cooc_pair_f1", "pair_f1_over_cooc",
+            "typed_precision", "typed_recall", "typed_f1"]
     lines = [f"documents {metrics['documents']}  gold mentions {metrics['gold_mentions']}  "
-             f"gold pairs {metrics['gold_pairs']}  pair precision: {metrics['precision']}"]
+             f"gold pairs {metrics['gold_pairs']}  gold triples {metrics['gold_triples']}  "
+             f"pair precision: {metrics['precision']}"]
     lines += [f"{k:<22}{metrics[k]:.4f}" for k in keys]
     return "\n".join(lines)

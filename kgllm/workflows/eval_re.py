@@ -31,23 +31,6 @@ def parse_gold(spec: str) -> tuple[str, Path]:
     return fmt, Path(path)
 
 
-def load_docre_model(ckpt: str):
-    """The :class:`~kgllm.lit.DocREModule` of a checkpoint (``weights_only`` load), refusing other
-    tasks, and the hyper-parameters of the datamodule it was trained with."""
-    from kgllm.checkpoints import check_lightning_checkpoint
-    from kgllm.lit import DocREModule
-
-    if not Path(ckpt).is_file():
-        raise KGLLMError(f"{ckpt}: checkpoint not found")
-    raw = check_lightning_checkpoint(ckpt)
-    hp = raw.get("hyper_parameters", {})
-    if hp.get("task") != "docre":
-        raise KGLLMError(f"{ckpt}: a {hp.get('task') or 'non-classification'} checkpoint, not a document-level "
-                         "relation extraction one (task docre)")
-    model = DocREModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, init_from=None).eval()
-    return model, dict(raw.get("datamodule_hyper_parameters") or {})
-
-
 def evaluate(ckpt: str, gold: str, docs: str = "400:500", train_docs: str | None = None,
              batch_size: int = 4, progress: bool = True) -> dict:
     """Scores of ``ckpt`` on documents ``docs`` of the ``gold`` file (``FORMAT:PATH``)."""
@@ -56,7 +39,9 @@ def evaluate(ckpt: str, gold: str, docs: str = "400:500", train_docs: str | None
     from kgllm.data import KGDataModule
 
     _, path = parse_gold(gold)
-    model, data_hp = load_docre_model(ckpt)
+    from kgllm.lit import DocREModule
+
+    model, data_hp = DocREModule.from_checkpoint(ckpt)
     train_docs = train_docs or (data_hp.get("dataset_args") or {}).get("train_docs", "0:400")
     dm = KGDataModule("redocred_docre", model.hparams.kg_dir, backbone=model.hparams.backbone,
                       dataset_args={"path": str(path), "train_docs": train_docs, "val_docs": docs, "test_docs": docs},

@@ -95,3 +95,19 @@ def test_fixture_kg_scores_are_sane(kg_dir, redocred_file):
 def test_prf():
     assert prf(0, 0, 5) == (0.0, 0.0, 0.0)
     assert prf(2, 4, 8) == (0.5, 0.25, pytest.approx(1 / 3))
+
+
+def test_typed_triples_need_the_relation_and_the_direction(tmp_path, redocred_file):
+    # gold doc 0 holds (0 Barack Obama, P19, 1 Honolulu); edges: that triple (right), the same pair the other
+    # way round (wrong direction), the same pair under another relation, and a pair to unmapped "served"
+    docs = _write(tmp_path / "kg", redocred_file,
+                  mentions=[(0, 0, 12, 0, "PERSON"), (0, 25, 33, 1, "GPE"), (1, 45, 50, 0, "PERSON"),
+                            (1, 51, 57, 9, "PERSON")],
+                  provenance=[(0, 0, 1, 0, 0, 33), (1, 0, 0, 0, 0, 33), (0, 1, 1, 0, 0, 33), (0, 0, 9, 1, 45, 57)],
+                  relations=("P19", "P20"))
+    gold = {(x["h"], x["r"], x["t"]) for x in docs.meta["labels"]}
+    assert (0, "P19", 1) in gold and (1, "P19", 0) not in gold and (0, "P20", 1) not in gold
+    m = evaluate_redocred(tmp_path / "kg", redocred_file)
+    assert m["typed_predicted"] == 4 and m["gold_triples"] == len(gold)
+    assert (m["typed_precision"], m["typed_recall"]) == (pytest.approx(1 / 4), pytest.approx(1 / len(gold)))
+    assert m["pair_precision"] == pytest.approx(1 / 2)  # untyped: {0,1} (gold) and {0, served}

@@ -1,5 +1,6 @@
-"""Document-level RE as a kgllm task: the Re-DocRED loader, mention markers, and a model that
-learns a small document set (fused, through the Lightning module)."""
+"""Document-level RE as a kgllm task: the Re-DocRED loader, mention markers, a model that learns a
+small document set (fused, through the Lightning module), eval-re on its checkpoint, and the
+learned extractor in build-kg."""
 
 import json
 
@@ -36,6 +37,13 @@ def test_loader_gives_entities_triples_and_ign_flags(data_dir, redocred_file):
     assert not any(flag for ex in splits["train"] for *_, flag in ex.triples)
 
 
+def test_bad_documents_name_the_file_and_the_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"sents": [["A", "b"]], "vertexSet": [[{"sent_id": 3, "pos": [0, 1]}]]}]))
+    with pytest.raises(CorpusError, match=r"bad.json: document 0: vertexSet\[0\]: sent_id 3"):
+        load_dataset("redocred_docre", None, path=str(bad))
+
+
 def test_markers_wrap_every_mention(data_dir, kg, tokenizer):
     from kgllm.linking import EntityLinker
 
@@ -50,8 +58,32 @@ def test_markers_wrap_every_mention(data_dir, kg, tokenizer):
     assert toks.count("*") == 2 * sum(len(s) for s in ex.entities)
 
 
-@pytest.mark.slow
-def test_fused_docre_model_learns_a_small_document_set(kg_dir, data_dir, tmp_path, redocred_file):
+def test_eval_re_and_the_learned_extractor_refuse_bad_input(tmp_path, redocred_file):
+    from kgllm.cli import main
+    from kgllm.config import ExtractConfig
+    from kgllm.kg.extractors import load_extractors
+
+    torch.save({"state_dict": {}, "hyper_parameters": {"task": "seq_cls"}}, tmp_path / "sst2.ckpt")
+    with pytest.raises(KGLLMError, match="a seq_cls checkpoint, not a document-level"):
+        evaluate(str(tmp_path / "sst2.ckpt"), f"redocred:{redocred_file}")
+    with pytest.raises(KGLLMError, match="checkpoint not found"):
+        evaluate(str(tmp_path / "none.ckpt"), f"redocred:{redocred_file}")
+    with pytest.raises(ConfigError, match="expected FORMAT:PATH"):
+        evaluate(str(tmp_path / "sst2.ckpt"), f"docred:{redocred_file}")
+    with pytest.raises(ConfigError, match="needs --re-model"):
+        load_extractors(ExtractConfig(extractor="learned"))
+    with pytest.raises(ConfigError, match="none.ckpt: --re-model checkpoint not found"):
+        load_extractors(ExtractConfig(extractor="learned", re_model=str(tmp_path / "none.ckpt")))
+    with pytest.raises(KGLLMError, match="a seq_cls checkpoint"):
+        load_extractors(ExtractConfig(extractor="learned", re_model=str(tmp_path / "sst2.ckpt")))
+    with pytest.raises(SystemExit):
+        main(["build-kg", str(redocred_file), "--out", str(tmp_path / "kg"), "--re-model", "x.ckpt"])
+    assert not (tmp_path / "kg").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(kg_dir, data_dir, tmp_path_factory):
+    """A tiny fused DocRE model fitted to the four fixture training documents, and its checkpoint."""
     L.seed_everything(0)
     dm = KGDataModule("redocred_docre", str(kg_dir), backbone="tiny", data_dir=str(data_dir), dataset_args=ARGS,
                       batch_size=2)
@@ -61,30 +93,76 @@ def test_fused_docre_model_learns_a_small_document_set(kg_dir, data_dir, tmp_pat
     trainer = L.Trainer(max_epochs=80, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
-    metrics = trainer.callback_metrics
+    ckpt = tmp_path_factory.mktemp("docre") / "docre.ckpt"
+    trainer.save_checkpoint(ckpt)
+    return trainer.callback_metrics, ckpt, dm.label_names
+
+
+@pytest.mark.slow
+def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file):
+    metrics, ckpt, _ = trained
     assert float(metrics["train/loss"]) < 0.05
     assert float(metrics["train/f1"]) == pytest.approx(1.0)
-
     # eval-re reads the checkpoint back (weights_only) and scores it: on the training documents, with no
     # documents counted as "training" for Ign F1, it must find the same perfect fit
-    trainer.save_checkpoint(tmp_path / "docre.ckpt")
-    result = evaluate(str(tmp_path / "docre.ckpt"), f"redocred:{redocred_file}", docs="0:4", train_docs="0:0",
-                      progress=False)
+    result = evaluate(str(ckpt), f"redocred:{redocred_file}", docs="0:4", train_docs="0:0", progress=False)
     assert result["documents"] == 4 and result["f1"] == pytest.approx(1.0) == result["ign_f1"]
     # Ign F1 drops correct predictions of training facts: scored against its own training documents, none is left
-    result = evaluate(str(tmp_path / "docre.ckpt"), f"redocred:{redocred_file}", docs="0:4", progress=False)
+    result = evaluate(str(ckpt), f"redocred:{redocred_file}", docs="0:4", progress=False)
     assert result["train_docs"] == "0:4" and result["f1"] == pytest.approx(1.0) and result["ign_f1"] == 0.0
 
 
-def test_eval_re_refuses_bad_input(tmp_path, redocred_file):
-    torch.save({"state_dict": {}, "hyper_parameters": {"task": "seq_cls"}}, tmp_path / "sst2.ckpt")
-    with pytest.raises(KGLLMError, match="a seq_cls checkpoint, not a document-level"):
-        evaluate(str(tmp_path / "sst2.ckpt"), f"redocred:{redocred_file}")
-    with pytest.raises(KGLLMError, match="checkpoint not found"):
-        evaluate(str(tmp_path / "none.ckpt"), f"redocred:{redocred_file}")
-    with pytest.raises(ConfigError, match="expected FORMAT:PATH"):
-        evaluate(str(tmp_path / "sst2.ckpt"), f"docred:{redocred_file}")
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"sents": [["A", "b"]], "vertexSet": [[{"sent_id": 3, "pos": [0, 1]}]]}]))
-    with pytest.raises(CorpusError, match="bad.json: document 0: vertexSet.0.: sent_id 3"):
-        load_dataset("redocred_docre", None, path=str(bad))
+@pytest.mark.slow
+def test_learned_extractor_builds_a_typed_kg_that_merges_by_relation_id(trained, redocred_file, tmp_path):
+    from kgllm.config import ExtractConfig
+    from kgllm.kg.build import build_kg
+    from kgllm.kg.imports import import_tsv, merge
+    from kgllm.kg.store import KnowledgeGraph
+
+    _, ckpt, labels = trained
+    kg = build_kg(redocred_file, tmp_path / "learned", "redocred", limit=4, progress=False,
+                  cfg=ExtractConfig(extractor="learned", re_model=str(ckpt)))
+    meta = json.loads((tmp_path / "learned" / "meta.json").read_text())
+    assert meta["extractor"]["version"].startswith("learned-docre:")
+    assert meta["extractor"]["model"]["relations"] == labels and len(meta["extractor"]["model"]["sha256"]) == 64
+    assert set(meta["relation_labels"]) == set(labels)
+    relations = set(kg.relations)
+    assert relations and relations <= set(labels)  # every edge is typed by the model's schema
+    assert all(0 < e.confidence <= 1 and e.provenance for e in kg.edges.values())
+    # an imported Wikidata-keyed KG joins on the shared relation id
+    shared = sorted(relations)[0]
+    (tmp_path / "wd.tsv").write_text(f"Q1\t{shared}\tQ2\nQ2\tP9999\tQ3\n")
+    merged = merge(KnowledgeGraph.load(tmp_path / "learned"), import_tsv(tmp_path / "wd.tsv"), by="id")
+    assert merged.relations.count(shared) == 1 and "P9999" in merged.relations
+    assert merged.relation_counts[merged.relations.index(shared)] == kg.relation_counts[kg.relations.index(shared)] + 1
+    # a document with a single entity gives no edge and no error
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"id": "a", "text": "Paris is nice in spring."}) + "\n"
+                   + json.dumps({"id": "b", "text": "it rained all day and nobody came."}) + "\n")
+    single = build_kg(one, tmp_path / "single", "jsonl", progress=False,
+                      cfg=ExtractConfig(extractor="learned", re_model=str(ckpt)))
+    assert len(single.edges) == 0
+
+
+@pytest.mark.slow
+def test_extraction_table_scores_every_extractor(trained, data_dir, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments" / "bench"))
+    import extraction_table
+
+    _, ckpt, _ = trained
+    out = tmp_path / "extraction"
+    assert extraction_table.main(["--re-model", str(ckpt), "--docs", "0:4", "--data-dir", str(data_dir),
+                                  "--extractors", "dependency,cooccurrence,learned", "--out", str(out)]) == 0
+    rows = {r["extractor"]: r for r in json.loads((out / "extraction_table.json").read_text())}
+    assert set(rows) == {"dependency", "cooccurrence", "learned"}
+    assert rows["cooccurrence"]["pair_f1"] == rows["dependency"]["cooc_pair_f1"] > 0  # the same baseline
+    assert rows["learned"]["model_share"] > 0 and rows["dependency"]["model_share"] == 0
+    assert rows["learned"]["typed_f1"] > 0 and rows["dependency"]["typed_f1"] == 0  # only it speaks the schema
+    assert "| learned |" in (out / "results.md").read_text()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.txt").write_text("x")
+    assert extraction_table.main(["--docs", "0:4", "--data-dir", str(data_dir), "--extractors", "dependency",
+                                  "--out", str(tmp_path / "other")]) == 2  # a folder it did not create

@@ -8,7 +8,8 @@ The contract (every extractor keeps it, one file per extractor):
   end_char, confidence]``: ``sentence`` is the evidence sentence (for a cross-sentence edge the
   first one of its evidence), the character span covers the evidence, ``confidence`` is in (0, 1];
 * a ``version`` string that goes into ``meta.json`` and the RDF provenance
-  (``prov:wasGeneratedBy``), so a KG says which extractor made each edge.
+  (``prov:wasGeneratedBy``), so a KG says which extractor made each edge; ``meta()`` adds what
+  else ``meta.json`` should record (a model's hash and relation schema, ``relation_labels``).
 
 Extractors are chosen by name, ``build-kg --extractor dependency+cooccurrence`` (edges of all of
 them, in that order). Registered by module path and imported only when chosen, so the KG builder
@@ -58,6 +59,8 @@ class MentionRow(NamedTuple):
 EXTRACTORS: dict[str, str] = {
     "dependency": "kgllm.kg.extractors.dependency:DependencyExtractor",
     "cooccurrence": "kgllm.kg.extractors.cooccurrence:CooccurrenceExtractor",
+    # model-backed, so it lives with the model (kgllm.lit) and is imported only when chosen
+    "learned": "kgllm.lit.learned_extractor:LearnedExtractor",
 }
 
 
@@ -116,6 +119,11 @@ class Extractor:
     def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def meta(self) -> dict:
+        """What ``meta.json`` records about this extractor beyond its version (e.g. a model's hash and
+        relation schema); a ``relation_labels`` entry names the relations in the KG's own meta."""
+        return {}
+
 
 def register_extractor(name: str, target: str) -> None:
     """Make ``"module:Class"`` available as ``--extractor NAME``."""
@@ -148,3 +156,11 @@ def load_extractors(cfg: "ExtractConfig") -> list[Extractor]:
 def extractor_version(cfg: "ExtractConfig") -> str:
     """What ``meta.json`` and the RDF provenance record as the extractor (versions joined by ``+``)."""
     return "+".join(e.version for e in load_extractors(cfg))
+
+
+def extractor_meta(cfg: "ExtractConfig") -> dict:
+    """The extractors' own ``meta()`` entries, merged."""
+    out: dict = {}
+    for e in load_extractors(cfg):
+        out.update(e.meta())
+    return out

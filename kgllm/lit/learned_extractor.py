@@ -1,0 +1,148 @@
+"""``build-kg --extractor learned --re-model CKPT``: typed edges from a trained document-level
+relation extraction model (:class:`~kgllm.lit.DocREModule`, ``kgllm fit --config
+experiments/docre_redocred.yaml``).
+
+It keeps the extractor contract (:mod:`kgllm.kg.extractors`): the input is spaCy's mentions and
+kgllm's entity clusters (resolved pronouns are not mentions for the model), the model scores every
+ordered pair of clusters of the document in one forward pass, and each relation whose logit beats
+the pair's threshold becomes an edge keyed by the model's relation id (Wikidata property ids for
+Re-DocRED) with confidence ``sigmoid(logit - threshold logit)``. The evidence is the first sentence
+holding both entities, else the span from the first head mention to the first tail mention (the
+edge's sentence is then the head's).
+
+The file lives in ``kgllm.lit`` because it needs the model; the KG builder reaches it only through
+the extractor registry's module path, so ``build-kg`` with other extractors never imports torch.
+A fused model links the document's mentions to the KG it was trained with (its ``kg_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from kgllm.errors import ConfigError
+from kgllm.kg.extractors import Extractor, MentionedDoc, TripleRow
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def relation_labels(ids: list[str]) -> dict[str, str]:
+    """Readable names of Wikidata property ids from ``$KGLLM_DATA/fewrel/pid2name.json`` where it
+    exists (an id without a name keeps the id)."""
+    from kgllm.paths import data_root
+
+    names = {}
+    try:
+        path = data_root(None) / "fewrel" / "pid2name.json"
+        if path.is_file():
+            names = {k: v[0] for k, v in json.loads(path.read_text(encoding="utf-8")).items() if v}
+    except (OSError, ValueError):
+        names = {}
+    return {r: names.get(r, r) for r in ids}
+
+
+@lru_cache(maxsize=2)
+def _loaded(path: str, stamp: tuple) -> tuple:
+    """The model and what extraction needs, loaded once per checkpoint file version."""
+    from torch_geometric.data import Data
+
+    from kgllm.data.subgraph import SubgraphSampler
+    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.linking import EntityLinker
+    from kgllm.lit.classify import DocREModule
+    from kgllm.nn.backbone import load_tokenizer
+
+    model, _ = DocREModule.from_checkpoint(path)
+    tokenizer = load_tokenizer(model.hparams.backbone)
+    if model.hparams.fusion != "none":
+        kg = KnowledgeGraph.load(model.hparams.kg_dir)
+        linker, graph = EntityLinker.from_kg(kg), to_pyg(kg)
+    else:
+        linker = EntityLinker([], [], [], [])
+        graph = Data(edge_index=torch.zeros(2, 0, dtype=torch.long), edge_type=torch.zeros(0, dtype=torch.long),
+                     num_nodes=0)
+    return model, tokenizer, linker, SubgraphSampler(graph), _sha256(Path(path))
+
+
+class LearnedExtractor(Extractor):
+    """Edges from a document-level relation extraction checkpoint (``cfg.re_model``)."""
+
+    name = "learned"
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        if not cfg.re_model:
+            raise ConfigError("--extractor learned needs --re-model CKPT (a DocREModule checkpoint from "
+                              "`kgllm fit --config experiments/docre_redocred.yaml`)")
+        path = Path(cfg.re_model)
+        if not path.is_file():
+            raise ConfigError(f"{path}: --re-model checkpoint not found")
+        st = path.stat()
+        self.model, self.tokenizer, self.linker, self.sampler, sha = _loaded(str(path.resolve()),
+                                                                            (st.st_size, st.st_mtime_ns))
+        self.relations = list(self.model.label_names or [])
+        if len(self.relations) != self.model.hparams.num_labels:
+            raise ConfigError(f"{path}: the checkpoint does not record its relation schema (label names); "
+                              "retrain it with this kgllm version")
+        self.version = f"learned-docre:{sha[:16]}"
+        self.sha256 = sha
+
+    def meta(self) -> dict:
+        return {"model": {"sha256": self.sha256, "relations": self.relations, "fusion": self.model.hparams.fusion,
+                          "backbone": self.model.hparams.backbone},
+                "relation_labels": relation_labels(self.relations)}
+
+    @torch.no_grad()
+    def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:
+        from kgllm.data.collate import KGCollator
+        from kgllm.data.datasets import TextExample
+        from kgllm.data.features import Featurizer
+        from kgllm.nn.docre import predict_relations
+        from kgllm.tasks.docre import DocRelationExtraction
+
+        clusters: dict[int, list[int]] = {}
+        for m in mdoc.order:
+            if mdoc.spans[m].label_ != "PRON":
+                clusters.setdefault(mdoc.owner[m], []).append(m)
+        if len(clusters) < 2:
+            return []
+        owners = list(clusters)
+        spans = [[(mdoc.spans[m].start_char, mdoc.spans[m].end_char) for m in clusters[c]] for c in owners]
+        known = sorted({(mdoc.spans[m].start_char, mdoc.spans[m].end_char, mdoc.spans[m].label_)
+                        for c in owners for m in clusters[c]})
+        task = DocRelationExtraction()
+        task.num_labels = len(self.relations)
+        (feat,) = Featurizer(self.tokenizer, self.linker, task, 512)(
+            TextExample(mdoc.doc.text, spans=known, entities=spans), [])
+        batch = KGCollator(self.tokenizer, self.sampler, task)([feat])
+        model = self.model
+        inputs = model.fused_inputs(batch)
+        logits = model.task_spec.logits(model.model, model.head, inputs, batch)  # (P, R + 1)
+        keep = predict_relations(logits, model.task_spec.top_k)
+        out = []
+        for p, r in keep.nonzero().tolist():
+            h, t = batch["pairs"][0][p].tolist()
+            sentence, start, end = self._evidence(mdoc, clusters[owners[h]], clusters[owners[t]])
+            confidence = 1 / (1 + math.exp(-float(logits[p, r + 1] - logits[p, 0])))
+            out.append(TripleRow(owners[h], self.relations[r], owners[t], sentence, start, end,
+                                 round(min(max(confidence, 1e-6), 1.0), 6)))
+        return out
+
+    @staticmethod
+    def _evidence(mdoc: MentionedDoc, heads: list[int], tails: list[int]) -> tuple[int, int, int]:
+        sentence = {m: mdoc.sent_of[mdoc.spans[m].start] for m in heads + tails}
+        together = [(sentence[a], a, b) for a in heads for b in tails if sentence[a] == sentence[b]]
+        s, a, b = min(together) if together else (sentence[heads[0]], heads[0], tails[0])
+        return (s, *mdoc.span_of(a, b))
