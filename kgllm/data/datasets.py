@@ -135,15 +135,93 @@ def _mention_names(doc: dict, e: int) -> set[str]:
     return {m["name"] for m in doc["vertexSet"][e]}
 
 
+def _squash(text: str) -> str:
+    """Lower-case text without whitespace: Re-DocRED's space-joined tokens and raw sentences compare."""
+    return "".join(text.lower().split())
+
+
+def _distant_examples(source: str, data_dir, index: dict[str, int], limit: int | None) -> list[TextExample]:
+    """One-sentence documents with two entities and the relation their source gives, where that
+    relation is in the schema: FewRel sentences (``fewrel/val_wiki.json``) or LAMA T-REx evidence
+    sentences (object restored)."""
+    out: list[TextExample] = []
+    if source == "fewrel":
+        for rel, examples in _load_json(dataset_file("fewrel", "val_wiki.json", root=data_dir)).items():
+            if rel not in index:
+                continue
+            for ex in examples:
+                text, offsets = redocred_text([ex["tokens"]])
+                tok = offsets[0]
+                ents = [[(tok[p[0]][0], tok[p[-1]][1]) for p in end[2]] for end in (ex["h"], ex["t"])]
+                out.append(TextExample(text, spans=[(s, e, "MISC") for ent in ents for s, e in ent], entities=ents,
+                                       triples=[(0, 1, index[rel], False)]))
+    elif source == "lama":
+        for fact in lama_facts(data_dir, None, None):
+            if fact.relation not in index:
+                continue
+            for text, sub, obj in fact.evidence():
+                a, b = text.find(sub), text.find(obj)
+                if a < 0 or b < 0 or not sub or not obj or (a < b + len(obj) and b < a + len(sub)):
+                    continue
+                ents = [[(a, a + len(sub))], [(b, b + len(obj))]]
+                out.append(TextExample(text, spans=[(*ents[0][0], "MISC"), (*ents[1][0], "MISC")], entities=ents,
+                                       triples=[(0, 1, index[fact.relation], False)]))
+    else:
+        raise ConfigError(f"unknown distant supervision source {source!r}; choose from fewrel, lama")
+    return out[:limit] if limit is not None else out
+
+
+def _spacy_entities(examples: list[TextExample], spacy_model: str | None = None) -> list[TextExample]:
+    """The same documents with the entities ``build-kg`` would find (spaCy mentions, kgllm's entity
+    clusters; resolved pronouns left out) instead of the gold ones. A predicted entity takes the gold
+    entity most of its mentions match exactly; gold triples carry over to every pair of predicted
+    entities matched to their ends, and a predicted entity matched to none is in no triple."""
+    from kgllm.config import ExtractConfig
+    from kgllm.kg.extract import extract_doc, load_pipeline
+
+    nlp = load_pipeline(spacy_model)
+    cfg = ExtractConfig(spacy_model=spacy_model, extractor="cooccurrence")
+    out = []
+    for i, (ex, doc) in enumerate(zip(examples, nlp.pipe([e.text for e in examples], batch_size=16))):
+        found = extract_doc(doc, str(i), cfg, extractors=[])
+        clusters: dict[int, list[tuple[int, int]]] = {}
+        labels: dict[tuple[int, int], str] = {}
+        for m in found.mentions:
+            if m.label != "PRON":
+                clusters.setdefault(m.entity, []).append((m.start, m.end))
+                labels[(m.start, m.end)] = m.label
+        gold_of_span = {span: e for e, spans in enumerate(ex.entities) for span in spans}
+        entities, gold = [], []
+        for spans in clusters.values():
+            votes = Counter(gold_of_span[sp] for sp in spans if sp in gold_of_span)
+            entities.append(sorted(spans))
+            gold.append(votes.most_common(1)[0][0] if votes else None)
+        triples = sorted({(ph, pt, r, in_train) for h, t, r, in_train in ex.triples
+                          for ph, gh in enumerate(gold) if gh == h for pt, gt in enumerate(gold) if gt == t and ph != pt})
+        out.append(TextExample(ex.text, spans=sorted((s, e, labels[(s, e)]) for spans in entities for s, e in spans),
+                               entities=entities, triples=triples))
+    return out
+
+
 def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str = "400:500",
-                        test_docs: str = "400:500", path: str | None = None) -> tuple:
+                        test_docs: str = "400:500", path: str | None = None, train_entities: str = "gold",
+                        distant: list[str] | None = None, distant_max: int | None = None,
+                        spacy_model: str | None = None) -> tuple:
     """Whole Re-DocRED documents with their gold entities and relation triples (document-level RE).
 
     Labels are the relation ids annotated anywhere in the file, sorted (the dataset's schema). A
     val/test triple is ``in_train`` when some pair of its entities' mention names holds the same
     relation in the training documents (DocRED's definition behind Ign F1). ``path``: another
     Re-DocRED/DocRED-format file instead of ``redocred/dev_revised.json``.
+
+    ``train_entities``: ``gold``, ``spacy`` (the training documents with the entities ``build-kg``
+    finds, labels carried over where a predicted entity matches a gold one) or ``both``; validation
+    and test always use the gold entities. ``distant``: add one-sentence training documents from
+    ``fewrel`` and/or ``lama`` whose relation is in the schema (at most ``distant_max`` per source),
+    leaving out any sentence that occurs in a validation or test document.
     """
+    if train_entities not in ("gold", "spacy", "both"):
+        raise ConfigError(f"train_entities must be gold, spacy or both, got {train_entities!r}")
     path = Path(path) if path else dataset_file("redocred", "dev_revised.json", root=data_dir)
     data = _load_json(path)
     if not isinstance(data, list):
@@ -173,6 +251,13 @@ def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str 
                               for lab in doc.get("labels", []) if lab["h"] != lab["t"]})
             examples.append(TextExample(text, spans=sorted(set(types)), entities=entities, triples=triples))
         splits[split] = examples
+    if train_entities != "gold":
+        predicted = _spacy_entities(splits["train"], spacy_model)
+        splits["train"] = predicted if train_entities == "spacy" else splits["train"] + predicted
+    held_out = "\n".join(_squash(ex.text) for split in ("val", "test") for ex in splits[split])
+    for source in distant or ():
+        extra = [ex for ex in _distant_examples(source, data_dir, index, None) if _squash(ex.text) not in held_out]
+        splits["train"] = splits["train"] + extra[:distant_max]
     return splits, labels
 
 

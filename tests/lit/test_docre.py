@@ -166,3 +166,38 @@ def test_extraction_table_scores_every_extractor(trained, data_dir, tmp_path):
     (tmp_path / "other" / "mine.txt").write_text("x")
     assert extraction_table.main(["--docs", "0:4", "--data-dir", str(data_dir), "--extractors", "dependency",
                                   "--out", str(tmp_path / "other")]) == 2  # a folder it did not create
+
+
+def test_spacy_entities_carry_gold_labels_over_by_matching_mentions():
+    from kgllm.data.datasets import TextExample, _spacy_entities
+
+    text = "Barack Obama visited Berlin in May. Obama liked Berlin and the quiet zorblax."
+    gold = TextExample(text, entities=[[(0, 12), (36, 41)], [(21, 27), (48, 54)], [(69, 76)]],
+                       triples=[(0, 1, 3, False), (0, 2, 4, False)])
+    (pred,) = _spacy_entities([gold])
+    names = [{text[s:e] for s, e in spans} for spans in pred.entities]
+    obama = next(i for i, n in enumerate(names) if "Barack Obama" in n)
+    berlin = next(i for i, n in enumerate(names) if "Berlin" in n)
+    assert (obama, berlin, 3, False) in pred.triples  # matched ends keep their relation
+    assert not any(r == 4 for *_, r, _ in pred.triples)  # "zorblax" is no spaCy entity: its fact is lost
+    assert all(sp in {(s, e) for s, e, _ in pred.spans} for spans in pred.entities for sp in spans)
+
+
+def test_distant_supervision_adds_schema_sentences_but_never_held_out_text(data_dir, monkeypatch):
+    import kgllm.data.datasets as ds
+
+    splits, labels, _ = load_dataset("redocred_docre", data_dir, **ARGS)
+    plus, _, _ = load_dataset("redocred_docre", data_dir, **ARGS, distant=["fewrel", "lama"], distant_max=3)
+    extra = plus["train"][len(splits["train"]):]
+    assert 0 < len(extra) <= 6 and plus["val"] == splits["val"]
+    for ex in extra:
+        assert len(ex.entities) == 2 and len(ex.triples) == 1 and ex.triples[0][:2] == (0, 1)
+        assert all(ex.text[s:e] for ent in ex.entities for s, e in ent)
+    held_out = splits["val"][0].text
+    leak = ds.TextExample("  ".join(held_out.split(" ")).upper(), entities=[[(0, 1)], [(2, 3)]],
+                          triples=[(0, 1, 0, False)])
+    monkeypatch.setattr(ds, "_distant_examples", lambda *a: [leak, extra[0]])
+    plus, _, _ = load_dataset("redocred_docre", data_dir, **ARGS, distant=["fewrel"])
+    assert plus["train"][len(splits["train"]):] == [extra[0]]  # the validation document's text is left out
+    with pytest.raises(ConfigError, match="train_entities"):
+        load_dataset("redocred_docre", data_dir, **ARGS, train_entities="silver")
