@@ -218,8 +218,11 @@ def main(argv: Sequence[str]) -> int:
             rows.append(run_one(a.config, variant, seed, out, extra))
             write_rows(out / "results.csv", rows)
     rows = [r for r in rows if r["variant"] in variants]
+    def reported(value) -> bool:  # read back from results.csv, a metric the run did not log is ""
+        return value not in ("", None) and not math.isnan(float(value))
+
     metrics = a.metrics.split(",") if a.metrics else sorted(k for k in rows[0] if k.startswith("test/")
-                                                            and not math.isnan(float(rows[0][k])))
+                                                            and reported(rows[0][k]))
     summary = summarise(rows, metrics, variants[0] if "none" not in variants else "none")
     table = format_markdown(summary, metrics, "none" if "none" in variants else variants[0])
     seeds = sorted({r["seed"] for r in rows})
