@@ -49,16 +49,27 @@ class ClassifierModule(KGLitModule):
         if hp.task == "mlm" or task_class(hp.task).build_hf is Task.build_hf:
             hint = " (use kgllm.lit.MLMModule)" if hp.task == "mlm" else ""
             raise KGLLMError(f"ClassifierModule trains classification tasks, the data is {hp.task!r}{hint}")
-        if spec is not None and (spec.task != hp.task or spec.num_labels != hp.num_labels):
-            raise KGLLMError(f"model expects {hp.task} with {hp.num_labels} labels, data gives "
-                             f"{spec.task} with {spec.num_labels}")
         if spec is not None:
-            if self.label_names is not None and list(spec.label_names) != self.label_names:
-                raise KGLLMError(f"the model was trained on other labels than the data has (first differences: "
-                                 f"{sorted(set(self.label_names) ^ set(spec.label_names))[:5]})")
-            self.label_names = list(spec.label_names)
+            self._check_data(spec)
         self.task_spec = get_task(hp.task, **(hp.task_args or {}))
         return self.task_spec
+
+    def _check_data(self, spec) -> None:
+        """The data must be the model's task with the model's labels (also for a model restored from a
+        checkpoint before any datamodule was attached)."""
+        hp = self.hparams
+        if spec.task != hp.task or spec.num_labels != hp.num_labels:
+            raise KGLLMError(f"model expects {hp.task} with {hp.num_labels} labels, data gives "
+                             f"{spec.task} with {spec.num_labels}")
+        if self.label_names is not None and list(spec.label_names) != self.label_names:
+            raise KGLLMError(f"the model was trained on other labels than the data has (first differences: "
+                             f"{sorted(set(self.label_names) ^ set(spec.label_names))[:5]})")
+        self.label_names = list(spec.label_names)
+
+    def setup(self, stage: str) -> None:
+        spec = self.data_spec()
+        if spec is not None and self.task_spec is not None:
+            self._check_data(spec)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)

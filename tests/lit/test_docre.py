@@ -99,7 +99,7 @@ def trained(kg_dir, data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file):
+def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file, tmp_path):
     metrics, ckpt, _ = trained
     assert float(metrics["train/loss"]) < 0.05
     assert float(metrics["train/f1"]) == pytest.approx(1.0)
@@ -110,6 +110,13 @@ def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file):
     # Ign F1 drops correct predictions of training facts: scored against its own training documents, none is left
     result = evaluate(str(ckpt), f"redocred:{redocred_file}", docs="0:4", progress=False)
     assert result["train_docs"] == "0:4" and result["f1"] == pytest.approx(1.0) and result["ign_f1"] == 0.0
+    # gold data of another relation schema is refused, not scored with shifted label ids
+    docs = json.loads(redocred_file.read_text())
+    docs[0]["labels"].append({"h": 0, "t": 1, "r": "P0000", "evidence": []})
+    other = tmp_path / "other_schema.json"
+    other.write_text(json.dumps(docs))
+    with pytest.raises(KGLLMError, match="model expects docre with 14 labels, data gives docre with 15"):
+        evaluate(str(ckpt), f"redocred:{other}", docs="0:4", progress=False)
 
 
 @pytest.mark.slow
