@@ -53,11 +53,12 @@ def encode_windows(encode: Encoder, input_ids: Tensor, attention_mask: Tensor, t
     :math:`(B, heads, L, L)` over each document's own positions.
 
     A batch whose documents all fit in ``window`` is encoded in one call, exactly as ``encode``
-    would. Otherwise every document (``[CLS] content [SEP]``, lengths from ``attention_mask``) is cut
-    into windows of ``window - 2`` content tokens overlapping by ``overlap``; each window gets its own
-    ``[CLS]`` and ``[SEP]``; a position's state is the mean over the windows holding it (``[CLS]``
-    from the first window, ``[SEP]`` from the last); attention is averaged the same way over the
-    blocks of the windows (zero between tokens that never share a window) and each row renormalised.
+    would, and a document that fits keeps exactly those outputs in any batch. A longer document
+    (``[CLS] content [SEP]``, lengths from ``attention_mask``) is cut into windows of ``window - 2``
+    content tokens overlapping by ``overlap``; each window gets its own ``[CLS]`` and ``[SEP]``; a
+    position's state is the mean over the windows holding it (``[CLS]`` from the first window,
+    ``[SEP]`` from the last); attention is averaged the same way over the content blocks of the
+    windows (zero between tokens that never share a window) and each row renormalised.
     """
     B, L = input_ids.shape
     if L <= window:
@@ -90,9 +91,14 @@ def encode_windows(encode: Encoder, input_ids: Tensor, attention_mask: Tensor, t
     count = hidden_w.new_zeros(B, L, 1)
     att = att_w.new_zeros(B, heads, L, L)
     att_count = att_w.new_zeros(B, 1, L, L)
+    windows_of = [docs.count(b) for b in range(B)]
     first = {}
     for w, (b, s, c) in enumerate(rows):
         n = lengths[b]
+        if windows_of[b] == 1:  # the document fits: exactly its own one-pass states and attention
+            hidden[b, :n], count[b, :n] = hidden_w[w, :n], 1
+            att[b, :, :n, :n], att_count[b, :, :n, :n] = att_w[w, :, :n, :n], 1
+            continue
         span = slice(1 + s, 1 + s + c)
         hidden[b, span] += hidden_w[w, 1:c + 1]
         count[b, span] += 1
@@ -104,7 +110,8 @@ def encode_windows(encode: Encoder, input_ids: Tensor, attention_mask: Tensor, t
         hidden[b, n - 1], count[b, n - 1] = hidden_w[w, c + 1], 1  # the last window's [SEP] wins
     hidden = hidden / count.clamp(min=1)
     att = att / att_count.clamp(min=1)
-    att = att / (att.sum(-1, keepdim=True) + 1e-10)
+    multi = torch.tensor([k > 1 for k in windows_of], device=att.device)
+    att = torch.where(multi[:, None, None, None], att / (att.sum(-1, keepdim=True) + 1e-10), att)
     return hidden, att
 
 

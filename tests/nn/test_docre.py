@@ -57,6 +57,26 @@ def test_long_documents_are_stitched_from_overlapping_windows():
     assert att[0, 0, 1, 39] == 0 and att[0, 0, 1, 2] > 0  # tokens that never share a window
 
 
+def test_a_document_that_fits_gets_the_same_outputs_beside_a_long_one():
+    torch.manual_seed(0)
+    table = torch.randn(50, 8)
+
+    def encode(ids, mask, nodes, graph):  # position-dependent states, attention mixing real tokens
+        h = table[ids] + torch.arange(ids.size(1))[None, :, None] * 0.1
+        scores = (h @ h.transpose(1, 2)).unsqueeze(1).expand(-1, 2, -1, -1)
+        scores = scores.masked_fill(mask[:, None, None, :] == 0, float("-inf"))
+        return h, torch.softmax(scores, -1)
+
+    short = torch.randint(1, 50, (1, 10))
+    alone_h, alone_a = encode_windows(encode, short, torch.ones_like(short), window=12)
+    ids = torch.randint(1, 50, (2, 30))
+    mask = torch.ones_like(ids)
+    ids[1, :10], mask[1, 10:] = short[0], 0
+    h, a = encode_windows(encode, ids, mask, window=12, overlap=4)
+    torch.testing.assert_close(h[1, :10], alone_h[0])
+    torch.testing.assert_close(a[1, :, :10, :10], alone_a[0])
+
+
 def test_windows_keep_each_token_linked_to_its_own_node():
     table = torch.randn(50, 8)
     encode, calls = _lookup_encoder(table)
