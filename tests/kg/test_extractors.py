@@ -26,7 +26,7 @@ def test_names_and_combinations():
 def test_each_extractor_keeps_the_contract(nlp):
     doc = nlp(TEXT)
     by_name = {}
-    for name in EXTRACTORS:
+    for name in (n for n in EXTRACTORS if n != "learned"):  # learned needs a model: tests/lit/test_docre.py
         ex = extract_doc(doc, "d", ExtractConfig(extractor=name))
         n_ent = len(ex.entities)
         for h, rel, t, sent, start, end, conf in ex.triples:

@@ -135,6 +135,16 @@ def test_learned_extractor_builds_a_typed_kg_that_merges_by_relation_id(trained,
     assert set(meta["relation_labels"]) == set(labels)
     relations = set(kg.relations)
     assert relations and relations <= set(labels)  # every edge is typed by the model's schema
+    # the extractor contract on one parsed document (as tests/kg/test_extractors.py checks the others)
+    from kgllm.kg.extract import extract_doc, load_pipeline
+
+    text = json.loads(redocred_file.read_text())[0]
+    text = " ".join(tok for sent in text["sents"] for tok in sent)
+    ex = extract_doc(load_pipeline()(text), "d", ExtractConfig(extractor="learned", re_model=str(ckpt)))
+    assert ex.triples
+    for h, rel, t, sent, start, end, conf in ex.triples:
+        assert 0 <= h < len(ex.entities) and 0 <= t < len(ex.entities) and h != t and rel in labels
+        assert 0 < conf <= 1 and 0 <= start < end <= len(text) and isinstance(sent, int)
     assert all(0 < e.confidence <= 1 and e.provenance for e in kg.edges.values())
     # an imported Wikidata-keyed KG joins on the shared relation id
     shared = sorted(relations)[0]
