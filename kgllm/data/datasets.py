@@ -140,7 +140,7 @@ def _squash(text: str) -> str:
     return "".join(text.lower().split())
 
 
-def _distant_examples(source: str, data_dir, index: dict[str, int], limit: int | None) -> list[TextExample]:
+def _distant_examples(source: str, data_dir, index: dict[str, int]) -> list[TextExample]:
     """One-sentence documents with two entities and the relation their source gives, where that
     relation is in the schema: FewRel sentences (``fewrel/val_wiki.json``) or LAMA T-REx evidence
     sentences (object restored)."""
@@ -168,7 +168,7 @@ def _distant_examples(source: str, data_dir, index: dict[str, int], limit: int |
                                        triples=[(0, 1, index[fact.relation], False)]))
     else:
         raise ConfigError(f"unknown distant supervision source {source!r}; choose from fewrel, lama")
-    return out[:limit] if limit is not None else out
+    return out
 
 
 def _spacy_entities(examples: list[TextExample], spacy_model: str | None = None) -> list[TextExample]:
@@ -256,7 +256,7 @@ def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str 
         splits["train"] = predicted if train_entities == "spacy" else splits["train"] + predicted
     held_out = "\n".join(_squash(ex.text) for split in ("val", "test") for ex in splits[split])
     for source in distant or ():
-        extra = [ex for ex in _distant_examples(source, data_dir, index, None) if _squash(ex.text) not in held_out]
+        extra = [ex for ex in _distant_examples(source, data_dir, index) if _squash(ex.text) not in held_out]
         splits["train"] = splits["train"] + extra[:distant_max]
     return splits, labels
 

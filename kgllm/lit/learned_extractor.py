@@ -17,7 +17,6 @@ A fused model links the document's mentions to the KG it was trained with (its `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from functools import lru_cache
@@ -26,15 +25,8 @@ from pathlib import Path
 import torch
 
 from kgllm.errors import ConfigError
+from kgllm.io import sha256_file
 from kgllm.kg.extractors import Extractor, MentionedDoc, TripleRow
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def relation_labels(ids: list[str]) -> dict[str, str]:
@@ -73,7 +65,7 @@ def _loaded(path: str, stamp: tuple) -> tuple:
         linker = EntityLinker([], [], [], [])
         graph = Data(edge_index=torch.zeros(2, 0, dtype=torch.long), edge_type=torch.zeros(0, dtype=torch.long),
                      num_nodes=0)
-    return model, tokenizer, linker, SubgraphSampler(graph), _sha256(Path(path))
+    return model, tokenizer, linker, SubgraphSampler(graph), sha256_file(path)
 
 
 class LearnedExtractor(Extractor):
@@ -98,6 +90,13 @@ class LearnedExtractor(Extractor):
                               "retrain it with this kgllm version")
         self.version = f"learned-docre:{sha[:16]}"
         self.sha256 = sha
+        from kgllm.data.collate import KGCollator
+        from kgllm.data.features import Featurizer
+        from kgllm.tasks.docre import DocRelationExtraction
+
+        task = DocRelationExtraction(num_labels=len(self.relations))  # the data side; the model has its own
+        self.featurize = Featurizer(self.tokenizer, self.linker, task, 512)
+        self.collate = KGCollator(self.tokenizer, self.sampler, task)
 
     def meta(self) -> dict:
         return {"model": {"sha256": self.sha256, "relations": self.relations, "fusion": self.model.hparams.fusion,
@@ -106,11 +105,8 @@ class LearnedExtractor(Extractor):
 
     @torch.no_grad()
     def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:
-        from kgllm.data.collate import KGCollator
         from kgllm.data.datasets import TextExample
-        from kgllm.data.features import Featurizer
         from kgllm.nn.docre import predict_relations
-        from kgllm.tasks.docre import DocRelationExtraction
 
         clusters: dict[int, list[int]] = {}
         for m in mdoc.order:
@@ -122,11 +118,8 @@ class LearnedExtractor(Extractor):
         spans = [[(mdoc.spans[m].start_char, mdoc.spans[m].end_char) for m in clusters[c]] for c in owners]
         known = sorted({(mdoc.spans[m].start_char, mdoc.spans[m].end_char, mdoc.spans[m].label_)
                         for c in owners for m in clusters[c]})
-        task = DocRelationExtraction()
-        task.num_labels = len(self.relations)
-        (feat,) = Featurizer(self.tokenizer, self.linker, task, 512)(
-            TextExample(mdoc.doc.text, spans=known, entities=spans), [])
-        batch = KGCollator(self.tokenizer, self.sampler, task)([feat])
+        (feat,) = self.featurize(TextExample(mdoc.doc.text, spans=known, entities=spans), [])
+        batch = self.collate([feat])
         model = self.model
         inputs = model.fused_inputs(batch)
         logits = model.task_spec.logits(model.model, model.head, inputs, batch)  # (P, R + 1)

@@ -79,7 +79,8 @@ class DocRelationExtraction(Task):
     truncation = False
 
     def __init__(self, emb_size: int = 384, block_size: int = 64, window: int = 512, overlap: int = 128,
-                 top_k: int | None = None) -> None:
+                 top_k: int | None = None, num_labels: int = 0) -> None:
+        self.num_labels = num_labels  # the data side's label rows (the model side reads its own num_labels)
         self.emb_size, self.block_size = emb_size, block_size
         self.window, self.overlap, self.top_k = window, overlap, top_k
 
@@ -135,9 +136,7 @@ class DocRelationExtraction(Task):
 
     @classmethod
     def for_data(cls, hparams, label_names):
-        task = cls()
-        task.num_labels = len(label_names)
-        return task
+        return cls(num_labels=len(label_names))
 
     # -- model side ----------------------------------------------------------
     def build_hf(self, backbone, num_labels, dropout, hf_kwargs):
