@@ -42,6 +42,16 @@ def eval_re_main(argv: Sequence[str]) -> int:
     return eval_re(argv)
 
 
+def predict_main(argv: Sequence[str]) -> int:
+    """``kgllm predict CKPT --input ...`` (kgllm's predictions file); ``kgllm predict --config ...``
+    stays LightningCLI's."""
+    if argv and not argv[0].startswith("-"):
+        from kgllm.workflows.predict import main as predict
+
+        return predict(argv)
+    return lightning_main(["predict", *argv])
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.demo import main as demo
 
@@ -61,6 +71,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "eval-re": (eval_re_main, "document-level RE scores (P/R/F1, Ign F1) of a checkpoint on gold entities"),
     "demo": (demo_main, "does a fused KG teach facts the text never states? LAMA KG-only probe, seeds, intervals"),
     **{c: (lightning_main, f"LightningCLI {c} (e.g. kgllm {c} --config experiments/...yaml)") for c in LIGHTNING},
+    "predict": (predict_main, "a classifier checkpoint on new texts: kgllm predict CKPT --input FILE --out preds.jsonl"),
 }
 
 

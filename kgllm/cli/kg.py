@@ -68,7 +68,14 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    "max_path_len: 6; corpus and out too); options given on the command line override it")
     p.add_argument("--print-config", action="store_true", help="print the resolved options as YAML and exit")
     p.add_argument("--format", default="auto", choices=FORMATS)
-    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    p.add_argument("--text-field", "--text-column", dest="text_field", default="text",
+                   help="JSONL field (or --format hf column) holding the text")
+    hf = p.add_argument_group("--format hf: a Hugging Face datasets source (a CSV/TSV/JSONL/Parquet file, a folder "
+                              "of split files, a save_to_disk folder), read as dataset: hf reads it")
+    hf.add_argument("--split", default="train", help="train, val or test (the rows dataset: hf uses for that split, "
+                    "carved the same way when the source lacks it) or a split name of the source")
+    hf.add_argument("--split-fraction", type=float, default=0.1, help="as dataset_args.split_fraction")
+    hf.add_argument("--split-seed", type=int, default=0, help="as dataset_args.split_seed")
     p.add_argument("--limit", type=positive(int), default=None, help="only the first N documents")
     p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
     p.add_argument("--store", default="memory", choices=("memory", "oxigraph"),
@@ -119,8 +126,10 @@ def build_kg_main(argv: Sequence[str]) -> int:
     if a.re_model and "learned" not in a.extractor.split("+"):
         p.error("--re-model is read by --extractor learned only")
     prep_cfg = PrepareConfig(a.normalize_unicode, a.clean, a.min_words, a.dedup, a.near_threshold)
+    hf_opts = {"split": a.split, "split_fraction": a.split_fraction, "split_seed": a.split_seed}
     result = run_build(BuildSettings(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite,
-                                     not a.no_progress, a.text_field, a.store, prep_cfg, a.skip_bad))
+                                     not a.no_progress, a.text_field, a.store, prep_cfg, a.skip_bad,
+                                     hf_opts if a.format == "hf" else {}))
     if result.report is not None:
         print(result.report.summary())
     for err in result.skipped:

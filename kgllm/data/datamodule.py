@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from kgllm.config import SubgraphConfig
 from kgllm.data.collate import KGCollator
-from kgllm.data.datasets import DATASETS, SPLITS, load_dataset
+from kgllm.data.datasets import SPLITS, dataset_task, load_dataset
 from kgllm.data.features import Featurizer, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
@@ -48,11 +48,13 @@ class KGDataModule(L.LightningDataModule):
     Args:
         dataset: a name from :data:`kgllm.data.datasets.DATASETS` (``redocred``, ``text``, ``lama_mlm``:
             task ``mlm``; ``redocred_rc``, ``fewrel``: ``rel_cls``; ``sst2``: ``seq_cls``; ``redocred_ner``:
-            ``token_cls``); the dataset fixes the task.
+            ``token_cls``; ``redocred_docre``: ``docre``); the dataset fixes the task, except ``hf`` (any
+            Hugging Face ``datasets`` source, :mod:`kgllm.data.hf`), whose ``task`` option names it.
         kg_dir: KG folder written by ``kgllm build-kg``.
         backbone: ``minilm``, ``tiny``, or a local HF BERT folder (its tokenizer is used).
         data_dir: dataset root; ``None`` reads ``$KGLLM_DATA``.
-        dataset_args: loader options (document ranges, ``path``/``format`` for ``text``, ...).
+        dataset_args: loader options (document ranges, ``path``/``format`` for ``text``, ``source``/``task``/
+            ``columns`` for ``hf``, ...), checked against the loader's typed signature.
         max_length: wordpieces per example (markers and special tokens included).
         batch_size: training batch size; ``eval_batch_size`` defaults to it.
         max_train: use at most this many training examples (first N); ``max_eval`` likewise for val/test.
@@ -79,8 +81,6 @@ class KGDataModule(L.LightningDataModule):
                  spacy_model: str | None = None, num_workers: int = 0, control: str = "none",
                  data_seed: int | None = None) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
         if masking not in MASKING:
             raise ValueError(f"masking must be one of {MASKING}, got {masking!r}")
         if control not in CONTROLS:
@@ -91,7 +91,7 @@ class KGDataModule(L.LightningDataModule):
         self.subgraph = subgraph or SubgraphConfig()
         self.save_hyperparameters(ignore=["subgraph"])
         self.hparams["subgraph"] = self.subgraph.to_dict()  # a plain dict: checkpoints load with weights_only
-        self.task = DATASETS[dataset][0]
+        self.task = dataset_task(dataset, dataset_args)
         self.tokenizer = None
         self.kg = None
         self.label_names: list[str] = []
@@ -116,8 +116,12 @@ class KGDataModule(L.LightningDataModule):
                 continue
             if not examples:
                 raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
-            found = detect_mentions([e.text for e in examples], hp.spacy_model)
-            feats = [f for ex, spans in zip(examples, found) for f in self.featurizer(ex, spans)]
+            found = detect_mentions([e.full_text for e in examples], hp.spacy_model)
+            feats = []
+            for n, (ex, spans) in enumerate(zip(examples, found)):
+                for f in self.featurizer(ex, spans):
+                    f["example"] = n  # the example a feature (window) comes from
+                    feats.append(f)
             for i, f in enumerate(feats):
                 f["idx"] = i
             if hp.control == "shuffled_links":
@@ -178,6 +182,10 @@ class KGDataModule(L.LightningDataModule):
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split, in order (``kgllm predict`` points the test split at the input)."""
         return self._loader("test", shuffle=False)
 
     def spec(self) -> DataSpec:

@@ -26,7 +26,12 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
   ``kg_only_fraction`` keeps only the *text facts* of a seeded split (``split_seed``): the other
   facts are KG-only and their sentences are never seen (``kgllm.kg.lama.split_facts``).
 
-``max_train`` / ``max_eval`` cap the number of examples (first N, fixed order).
+* ``hf``: any Hugging Face ``datasets`` source (CSV, TSV, JSON Lines, Parquet, a folder of split
+  files, a ``save_to_disk`` folder, a hub name when online) for the task its ``task`` option names,
+  with a column mapping (:mod:`kgllm.data.hf`).
+
+``max_train`` / ``max_eval`` cap the number of examples (first N, fixed order). Loader options are
+checked against the loader's typed signature (:func:`check_options`).
 """
 
 from __future__ import annotations
@@ -34,33 +39,14 @@ from __future__ import annotations
 import inspect
 import json
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kgllm.data.examples import PAIR_SEP, SPLITS, TextExample  # noqa: F401 - re-exported
+from kgllm.data.hf import load_hf
 from kgllm.errors import ConfigError, CorpusError
 from kgllm.kg.corpus import read_corpus, read_text_file, redocred_problem, redocred_text
 from kgllm.paths import dataset_file
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class TextExample:
-    """One text with an optional label and, for relation classification, head/tail character spans;
-    for document-level relation extraction, its entities (each a list of mention character spans)
-    and gold ``(head entity, tail entity, relation index, in_train)`` triples (``in_train``: the
-    fact is also annotated in the training split, which Ign F1 leaves out)."""
-
-    text: str
-    label: int = -1
-    head: tuple[int, int] | None = None
-    tail: tuple[int, int] | None = None
-    spans: list[tuple[int, int, str]] = field(default_factory=list)  # known mentions (start, end, label)
-    links: list[tuple[int, int, str]] = field(default_factory=list)  # known links (start, end, KG entity key)
-    entities: list[list[tuple[int, int]]] = field(default_factory=list)
-    triples: list[tuple[int, int, int, bool]] = field(default_factory=list)
-
 
 def parse_range(spec: str) -> slice:
     try:
@@ -362,8 +348,9 @@ def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: 
     return {"train": train, "val": val, "test": val}, []
 
 
-DATASETS: dict[str, tuple[str, Callable]] = {
-    # name: (task, loader)
+DATASETS: dict[str, tuple[str | None, Callable]] = {
+    # name: (task, loader); ``None``: the task is the dataset's ``task`` option
+    "hf": (None, load_hf),
     "redocred": ("mlm", load_redocred_mlm),
     "text": ("mlm", load_text),
     "redocred_rc": ("rel_cls", load_redocred_rc),
@@ -375,16 +362,44 @@ DATASETS: dict[str, tuple[str, Callable]] = {
 }
 
 
+def dataset_task(name: str, options: dict | None = None) -> str:
+    """The task of dataset ``name`` (for ``hf``: its ``task`` option, ``seq_cls`` by default)."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name][0] or (options or {}).get("task", "seq_cls")
+
+
+def dataset_options(name: str) -> str:
+    """``name: type = default`` for each option of dataset ``name`` (its loader's typed signature)."""
+    params = [p for p in inspect.signature(DATASETS[name][1]).parameters.values() if p.name != "data_dir"]
+    return ", ".join(f"{p.name}: {getattr(p.annotation, '__name__', p.annotation)} = {p.default!r}"
+                     for p in params) or "none"
+
+
+def check_options(name: str, options: dict) -> dict:
+    """``options`` checked against the loader's typed signature by jsonargparse: an unknown or
+    misspelt key, or a value of the wrong type, is a :class:`ConfigError` naming the valid options."""
+    from jsonargparse import ArgumentParser
+
+    known = [p for p in inspect.signature(DATASETS[name][1]).parameters if p != "data_dir"]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
+                          f"its options: {dataset_options(name)}")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_function_arguments(DATASETS[name][1], skip={"data_dir"}, as_group=False)
+    try:
+        parsed = parser.parse_object(dict(options)).as_dict()
+    except Exception as exc:  # noqa: BLE001 - jsonargparse's ArgumentError, as one line
+        text = " ".join(str(exc).split())
+        raise ConfigError(f"dataset {name!r}: {text[:300]}; its options: {dataset_options(name)}") from None
+    return {k: parsed[k] for k in options}
+
+
 def load_dataset(name: str, data_dir=None, max_train: int | None = None, max_eval: int | None = None,
                  **kwargs) -> tuple[dict[str, list[TextExample]], list[str], str]:
     """Return ``(splits, label_names, task)`` for a registered dataset."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
-    task, loader = DATASETS[name]
-    options = [p for p in inspect.signature(loader).parameters if p != "data_dir"]
-    unknown = sorted(set(kwargs) - set(options))
-    if unknown:
-        raise ConfigError(f"dataset {name!r} has no option {', '.join(map(repr, unknown))}; "
-                          f"its options: {', '.join(options) or 'none'}")
-    splits, labels = loader(data_dir=data_dir, **kwargs)
+    task = dataset_task(name, kwargs)
+    loader = DATASETS[name][1]
+    splits, labels = loader(data_dir=data_dir, **check_options(name, kwargs))
     return _cap(splits, max_train, max_eval), labels, task

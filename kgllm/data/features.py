@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from kgllm.data.datasets import TextExample
+from kgllm.data.examples import PAIR_SEP, TextExample
 from kgllm.io import atomic_write_text, stable_hash
 from kgllm.linking import EntityLinker, align_spans
 from kgllm.paths import cache_dir
@@ -106,30 +106,39 @@ class Featurizer:
         spans = merge_spans(list(ex.spans) + keyed, found)
         by_key = {(s, e): self.linker.key_to_id.get(k, -1) for s, e, k in ex.links}
         typed = [sp for sp in spans if (sp[0], sp[1]) not in by_key]
-        mentions = sorted(self.linker.link(ex.text, typed) +
+        mentions = sorted(self.linker.link(ex.full_text, typed) +
                           [Mention(s, e, "LINK", by_key[(s, e)]) for s, e, _ in keyed], key=lambda m: m.start)
         self.stats.mentions += len(mentions)
         self.stats.linked_mentions += sum(m.node >= 0 for m in mentions)
         windows = self.task.windows
         budget = self.max_length - self.task.reserved
         truncation = self.task.truncation
-        enc = self.tok(ex.text, return_offsets_mapping=True, truncation=truncation,
+        pair = () if ex.text_pair is None else (ex.text_pair,)
+        if pair and windows:
+            raise ValueError(f"task {self.task.name!r} cuts texts into windows, which text pairs cannot be")
+        enc = self.tok(ex.text, *pair, return_offsets_mapping=True,
+                       truncation=("longest_first" if pair else True) if truncation else False,
                        max_length=budget if truncation else None, return_overflowing_tokens=windows, stride=0)
         feats = []
         for w in (range(len(enc["input_ids"])) if windows else [None]):
             ids = enc["input_ids"] if w is None else enc["input_ids"][w]
             offsets = enc["offset_mapping"] if w is None else enc["offset_mapping"][w]
             words = enc.word_ids(0 if w is None else w)
+            extra = {}
+            if pair:  # offsets of the second text index into full_text; segment ids for the model
+                shift = len(ex.text) + len(PAIR_SEP)
+                offsets = [(a + shift, b + shift) if s == 1 else (a, b) for (a, b), s in zip(offsets, enc.sequence_ids())]
+                extra["token_type"] = list(enc["token_type_ids"])
             span_of = align_spans(offsets, [(m.start, m.end) for m in mentions])
             feat = self.task.finish({"input_ids": list(ids), "span": span_of,
                                      "token_node": [mentions[j].node if j >= 0 else -1 for j in span_of],
-                                     "word": [-1 if x is None else x for x in words], "label": ex.label},
+                                     "word": [-1 if x is None else x for x in words], "label": ex.label, **extra},
                                     ex, mentions)
             if feat is None:
                 self.stats.dropped += 1
                 continue
             feats.append(feat)
-        if truncation and not windows and len(self.tok(ex.text)["input_ids"]) > budget:
+        if truncation and not windows and len(self.tok(ex.text, *pair)["input_ids"]) > budget:
             self.stats.truncated += 1
         self.stats.examples += len(feats)
         return feats

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 
 from kgllm import __version__
 from kgllm.config import ExtractConfig
-from kgllm.errors import CorpusError
+from kgllm.errors import ConfigError, CorpusError
 from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, read_corpus
 from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
@@ -49,19 +49,21 @@ def work_dir_for(out: Path) -> Path:
 def corpus_stat(corpus: Path) -> list:
     """Size and modification time of every file of the corpus (a fast check that it is unchanged)."""
     corpus = Path(corpus)
+    if not corpus.exists():  # a hub dataset (--format hf): its cached files are datasets' business
+        return []
     files = sorted(p for p in corpus.rglob("*") if p.is_file()) if corpus.is_dir() else [corpus]
     return [[str(f.relative_to(corpus)) if corpus.is_dir() else f.name, st.st_size, st.st_mtime_ns]
             for f in files for st in (f.stat(),)]
 
 
 def fingerprint(corpus: Path, fmt: str, limit: int | None, cfg: ExtractConfig, spacy_info: dict,
-                text_field: str = "text", prep: PrepareConfig | None = None) -> str:
+                text_field: str = "text", prep: PrepareConfig | None = None, hf: dict | None = None) -> str:
     """Identity of a build's settings and corpus files: partial work is reused only under the same
     fingerprint (and each shard only if its documents hash the same, see :func:`extract_shards`)."""
     return stable_hash({"corpus": str(Path(corpus).resolve()), "stat": corpus_stat(corpus), "format": fmt,
                         "limit": limit,
                         "extract": cfg.to_dict(), "spacy": spacy_info, "extractor": extractor_version(cfg),
-                        "text_field": text_field, "prepare": vars(prep or PrepareConfig())})
+                        "text_field": text_field, "prepare": vars(prep or PrepareConfig()), **({"hf": hf} if hf else {})})
 
 
 def _shards(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
@@ -258,6 +260,9 @@ class BuildSettings:
         store: ``memory`` (RDF file only) or ``oxigraph`` (also an on-disk SPARQL store).
         prepare: optional corpus preparation (normalisation, clean-up, de-duplication, length filter).
         skip_bad: skip bad documents (listed in ``meta.json``) instead of failing.
+        hf: for ``fmt="hf"`` (a Hugging Face ``datasets`` source): ``split`` (``train``, ``val``,
+            ``test``: the rows ``dataset: hf`` uses for it; default ``train``), ``split_fraction``,
+            ``split_seed`` (as in the experiment's ``dataset_args``).
     """
 
     corpus: Path
@@ -272,6 +277,7 @@ class BuildSettings:
     store: str = "memory"
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     skip_bad: bool = False
+    hf: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.corpus, self.out = Path(self.corpus), Path(self.out)
@@ -308,24 +314,25 @@ def _build_locked(st: BuildSettings) -> BuildResult:
     corpus, out, fmt, limit, cfg, prep = st.corpus, st.out, st.fmt, st.limit, st.extract, st.prepare
     rdf_format, overwrite, progress, text_field, store, skip_bad = (st.rdf_format, st.overwrite, st.progress,
                                                                     st.text_field, st.store, st.skip_bad)
-    if not corpus.exists():
+    if not corpus.exists() and fmt != "hf":
         raise CorpusError(f"{corpus}: corpus path does not exist")
+    hf = ({"split": "train", **st.hf} if fmt == "hf" else {})
     nlp = load_pipeline(cfg.spacy_model, disable=cfg.disable)
     spacy_info = pipeline_info(nlp)
     work = work_dir_for(out)
-    _prepare_work_dir(work, fingerprint(corpus, fmt, limit, cfg, spacy_info, text_field, prep))
+    _prepare_work_dir(work, fingerprint(corpus, fmt, limit, cfg, spacy_info, text_field, prep, hf))
     errors: list | None = [] if skip_bad else None
     report = PrepareReport()
     try:
-        docs = read_corpus(corpus, fmt, limit, text_field=text_field, errors=errors)
+        docs = read_corpus(corpus, fmt, limit, text_field=text_field, errors=errors, hf=hf)
         if prep.active:
             docs = prepare(docs, prep, report)
         shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit, errors=errors)
-    except CorpusError:
+    except (CorpusError, ConfigError):
         shutil.rmtree(work, ignore_errors=True)
         raise
     meta = {"kgllm_version": __version__, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-            "corpus": {"path": str(corpus), "format": fmt, "limit": limit, **facts},
+            "corpus": {"path": str(corpus), "format": fmt, "limit": limit, **hf, **facts},
             "spacy": spacy_info, "extractor": {"version": extractor_version(cfg), **cfg.to_dict()}}
     extra = extractor_meta(cfg)
     if "relation_labels" in extra:

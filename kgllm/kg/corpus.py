@@ -8,6 +8,7 @@ or malformed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Iterable, Iterator
 
 from kgllm.errors import CorpusError
 
-FORMATS = ("auto", "text", "jsonl", "redocred")
+FORMATS = ("auto", "text", "jsonl", "redocred", "hf")
 
 
 @dataclass
@@ -207,13 +208,32 @@ def iter_redocred(path: Path, errors: list | None = None) -> Iterator[Document]:
         yield Document(f"{i}:{doc.get('title', '')}", text, meta)
 
 
+def iter_hf(source: str, text_field: str = "text", hf: dict | None = None) -> Iterator[Document]:
+    """The texts of one split of a Hugging Face ``datasets`` source, exactly the rows ``dataset: hf``
+    trains on (``hf``: ``split`` -- ``train``, ``val``, ``test`` or a split name of the source --,
+    ``split_fraction``, ``split_seed``, ``splits``, ``config_name``; see :func:`kgllm.hf_sources.split_texts`)."""
+    from kgllm.hf_sources import split_texts
+
+    opts = dict(hf or {})
+    split = opts.pop("split", "train")
+    texts, where = split_texts(str(source), split, text_field, **opts)
+    if not texts:
+        raise CorpusError(f"{source} [{where}]: the split holds no rows")
+    for i, text in enumerate(texts):
+        yield Document(f"{split}:{i}", text, {"source": f"{source} [{where}] row {i}"})
+
+
 def read_corpus(path: str | Path, fmt: str = "auto", limit: int | None = None,
-                text_field: str = "text", errors: list | None = None) -> Iterator[Document]:
+                text_field: str = "text", errors: list | None = None, hf: dict | None = None) -> Iterator[Document]:
     """Stream the documents of ``path`` (at most ``limit``).
 
     Bad documents raise :class:`CorpusError`; pass a list as ``errors`` to skip them
-    instead (each skipped document's error is appended).
+    instead (each skipped document's error is appended). ``fmt="hf"`` reads a Hugging Face
+    ``datasets`` source (``hf``: which split, see :func:`iter_hf`).
     """
+    if fmt == "hf":
+        yield from itertools.islice(iter_hf(str(path), text_field, hf), limit)
+        return
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: corpus path does not exist")

@@ -107,6 +107,10 @@ class ClassifierModule(KGLitModule):
         """The task's logits (``(B, C)`` for sequence and relation classification, ``(B, T, C)`` per token)."""
         return self.task_spec.logits(self.model, self.head, self.fused_inputs(batch), batch)
 
+    def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """The task's logits as float32 on the CPU (``kgllm predict`` turns them into label names)."""
+        return self(batch).float().cpu()
+
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         loss, logits, labels = self.task_spec.loss(self(batch), batch)
         bs = batch["input_ids"].size(0)

@@ -19,6 +19,8 @@ __all__ = ["TASKS", "DataSpec", "Task", "get_task", "register_task", "task_class
 TASKS: dict[str, str] = {
     "mlm": "kgllm.tasks.mlm:MaskedLM",
     "seq_cls": "kgllm.tasks.seq_cls:SequenceClassification",
+    "seq_pair": "kgllm.tasks.seq_pair:SequencePairClassification",
+    "multi_label": "kgllm.tasks.multi_label:MultiLabelClassification",
     "rel_cls": "kgllm.tasks.rel_cls:RelationClassification",
     "token_cls": "kgllm.tasks.token_cls:TokenClassification",
     "docre": "kgllm.tasks.docre:DocRelationExtraction",

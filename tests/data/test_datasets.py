@@ -57,5 +57,13 @@ def test_fewrel_train_per_relation_keeps_val_and_test(data_dir):
 def test_a_misspelt_loader_option_is_an_error(data_dir):
     from kgllm.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="dataset 'fewrel' has no option 'n_trian'; its options: n_train, n_val"):
+    with pytest.raises(ConfigError, match="dataset 'fewrel' has no option 'n_trian'; its options: n_train: int = 500, "
+                                          "n_val: int = 100"):
         load_dataset("fewrel", data_dir, n_trian=3)
+
+
+def test_a_loader_option_of_the_wrong_type_is_an_error(data_dir):
+    from kgllm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"dataset 'fewrel': Parser key \"n_train\": Expected a <class 'int'>\. Got value: three; its options: n_train"):
+        load_dataset("fewrel", data_dir, n_train="three")

@@ -1,0 +1,186 @@
+"""``kgllm predict CKPT --input SOURCE --out preds.jsonl``: a fine-tuned classifier on new texts.
+
+The input is any source ``dataset: hf`` reads (a CSV/TSV/JSON Lines/Parquet file, a folder, a
+``save_to_disk`` folder); its columns are mapped as in training (``--columns``). Texts are linked to
+the checkpoint's KG and fed through the same fused model. One JSON line per input row:
+
+* ``index`` (row of the split), ``text`` (and ``text_pair``), ``nodes``: the KG entities the text
+  was linked to (what fusion could use), ``gold`` when the input has labels;
+* ``seq_cls`` / ``seq_pair`` / ``rel_cls``: ``label`` (name) and ``probs`` (softmax, by name);
+* ``multi_label``: ``labels`` (probability >= 0.5) and ``probs`` (sigmoid, by name);
+* ``token_cls``: ``entities``: ``{start, end, text, type}`` spans decoded from the BIO tags;
+* an example the model cannot read (its relation entity cut off by ``max_length``) gets ``skipped``.
+
+    kgllm predict runs/sst2/best.ckpt --input headlines.csv --columns '{"text": "headline"}' --out preds.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kgllm.errors import ConfigError, KGLLMError
+
+TASKS = ("seq_cls", "seq_pair", "multi_label", "rel_cls", "token_cls")
+
+
+def _load_model(ckpt: str, kg_dir: str | None):
+    from kgllm.checkpoints import check_lightning_checkpoint
+    from kgllm.lit.classify import ClassifierModule
+
+    if not Path(ckpt).is_file():
+        raise KGLLMError(f"{ckpt}: checkpoint not found")
+    raw = check_lightning_checkpoint(ckpt)
+    hp = raw.get("hyper_parameters", {})
+    task = hp.get("task")
+    if task not in TASKS:
+        hint = " (document-level RE: kgllm build-kg --extractor learned --re-model CKPT)" if task == "docre" else ""
+        raise KGLLMError(f"{ckpt}: a {task or 'non-classification'} checkpoint; predict reads {', '.join(TASKS)}{hint}")
+    extra = {"kg_dir": kg_dir} if kg_dir else {}
+    model = ClassifierModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, init_from=None,
+                                                  **extra).eval()
+    labels = raw.get("label_names") or [str(i) for i in range(int(hp.get("num_labels") or 0))]
+    return model, task, list(labels), dict(raw.get("datamodule_hyper_parameters") or {})
+
+
+def _pick_split(source: str, split: str | None) -> str:
+    from kgllm.data.hf import open_source
+
+    names = list(open_source(source))
+    if split:
+        if split not in names:
+            raise ConfigError(f"{source}: no split {split!r}; it has {names}")
+        return split
+    if len(names) == 1:
+        return names[0]
+    if "test" in names:
+        return "test"
+    raise ConfigError(f"{source}: several splits {names}; choose one with --split")
+
+
+def _entities(text: str, tokenizer, max_length: int, tags: list[str]) -> list[dict]:
+    """Character spans of the BIO tags predicted on each word's first wordpiece."""
+    enc = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=max_length)
+    words: dict[int, list] = {}
+    for t, w in enumerate(enc.word_ids()):
+        if w is None or t >= len(tags):
+            continue
+        s, e = enc["offset_mapping"][t]
+        if w not in words:
+            words[w] = [s, e, tags[t]]
+        else:
+            words[w][1] = e
+    spans: list[list] = []
+    for s, e, tag in (words[w] for w in sorted(words)):
+        if tag == "O":
+            spans.append(None)
+            continue
+        prefix, _, kind = tag.partition("-")
+        last = spans[-1] if spans else None
+        if prefix == "I" and last is not None and last[2] == kind:
+            last[1] = e
+        else:
+            spans.append([s, e, kind])
+    return [{"start": s, "end": e, "text": text[s:e], "type": k} for s, e, k in filter(None, spans)]
+
+
+def predict(ckpt: str, source: str, out: str, split: str | None = None, columns: dict | None = None,
+            dataset_args: dict | None = None, kg_dir: str | None = None, batch_size: int = 32,
+            limit: int | None = None, accelerator: str = "auto", progress: bool = True) -> int:
+    """Write one JSON line per row of ``source``'s ``split`` to ``out``; returns the number of rows."""
+    import lightning as L
+    import torch
+
+    from kgllm.config import SubgraphConfig
+    from kgllm.data import KGDataModule
+    from kgllm.io import atomic_write_text
+
+    model, task, labels, dm_hp = _load_model(ckpt, kg_dir)
+    split = _pick_split(source, split)
+    args = {**(dataset_args or {}), "source": source, "task": task, "label_names": labels,
+            "splits": {"train": None, "val": None, "test": split}}
+    if columns:
+        args["columns"] = columns
+    dm = KGDataModule("hf", kg_dir or dm_hp.get("kg_dir") or model.hparams.kg_dir,
+                      backbone=dm_hp.get("backbone") or model.hparams.backbone,
+                      max_length=dm_hp.get("max_length", 128), batch_size=batch_size, eval_batch_size=batch_size,
+                      max_eval=limit, subgraph=SubgraphConfig(**(dm_hp.get("subgraph") or {})),
+                      spacy_model=dm_hp.get("spacy_model"), dataset_args=args)
+    trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=progress, enable_model_summary=False)
+    batches = trainer.predict(model, datamodule=dm)
+    rows = [r for b in batches for r in b]
+    feats, examples = dm.features["test"], dm.splits["test"]
+    by_example = {f["example"]: (f, r) for f, r in zip(feats, rows)}
+    keys = [(e.key, e.label) for e in dm.kg.entities]
+    lines = []
+    for i, ex in enumerate(examples):
+        line: dict = {"index": i, "text": ex.text}
+        if ex.text_pair is not None:
+            line["text_pair"] = ex.text_pair
+        if i not in by_example:
+            lines.append(json.dumps({**line, "skipped": "an entity was cut off by max_length"}, ensure_ascii=False))
+            continue
+        feat, logits = by_example[i]
+        nodes = list(dict.fromkeys(n for n in feat["token_node"] if n >= 0))
+        line["nodes"] = [{"key": keys[n][0], "label": keys[n][1]} for n in nodes]
+        if task == "token_cls":
+            n = len(feat["input_ids"])
+            tags = [labels[k] for k in logits[:n].argmax(-1).tolist()]
+            line["entities"] = _entities(ex.text, dm.tokenizer, dm.hparams.max_length, tags)
+            if ex.spans:
+                line["gold"] = [{"start": s, "end": e, "text": ex.text[s:e], "type": k} for s, e, k in ex.spans]
+        elif task == "multi_label":
+            probs = torch.sigmoid(logits).tolist()
+            line["labels"] = [labels[k] for k, p in enumerate(probs) if p >= 0.5]
+            line["probs"] = {labels[k]: round(p, 6) for k, p in enumerate(probs)}
+            if isinstance(ex.label, list) and ex.label:
+                line["gold"] = [labels[k] for k in ex.label]
+        else:
+            probs = torch.softmax(logits, -1).tolist()
+            line["label"] = labels[max(range(len(probs)), key=probs.__getitem__)]
+            line["probs"] = {labels[k]: round(p, 6) for k, p in enumerate(probs)}
+            if task == "rel_cls":
+                line["head"], line["tail"] = ex.text[slice(*ex.head)], ex.text[slice(*ex.tail)]
+            if isinstance(ex.label, int) and ex.label >= 0:
+                line["gold"] = labels[ex.label]
+        lines.append(json.dumps(line, ensure_ascii=False))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def _json_arg(text: str | None, flag: str) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{flag}: not JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}: expected a JSON object")
+    return value
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="kgllm predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a ClassifierModule checkpoint (kgllm fit of a classification config)")
+    p.add_argument("--input", required=True, help="file, folder or save_to_disk folder (see dataset: hf)")
+    p.add_argument("--out", required=True, help="JSON Lines file to write")
+    p.add_argument("--split", default=None, help="split of the input (default: its only split, else test)")
+    p.add_argument("--columns", default=None, help='JSON column mapping, e.g. \'{"text": "headline"}\'')
+    p.add_argument("--dataset-args", default=None, help="other JSON options of dataset: hf (e.g. label_sep)")
+    p.add_argument("--kg-dir", default=None, help="another KG folder than the checkpoint's (same KG identity)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    n = predict(a.checkpoint, a.input, a.out, a.split, _json_arg(a.columns, "--columns"),
+                _json_arg(a.dataset_args, "--dataset-args"), a.kg_dir, a.batch_size, a.limit, a.accelerator,
+                not a.no_progress)
+    print(f"{a.out}: {n} predictions", file=sys.stderr)
+    return 0

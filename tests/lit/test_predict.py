@@ -1,0 +1,77 @@
+"""``kgllm predict``: a classifier trained through ``dataset: hf`` on a CSV writes one JSON line per
+new text with the label name, probabilities and the KG nodes the text was linked to."""
+
+import csv
+import json
+
+import pytest
+
+NEWS = [("Angela Merkel met Emmanuel Macron in Berlin", "world"), ("Microsoft shares rose in Redmond", "business"),
+        ("Bill Gates funds a new lab", "business"), ("John Lennon songs top charts in Liverpool", "arts"),
+        ("Paul McCartney tours Brazil", "arts"), ("Barack Obama visits Honolulu", "world"),
+        ("Markets in Paris fall", "business"), ("The Beatles museum opens", "arts")]
+
+
+def _csv(path, header, rows):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _train(tmp_path, kg_dir, task, rows, columns):
+    import lightning as L
+
+    from kgllm.data import KGDataModule
+    from kgllm.lit import ClassifierModule
+
+    source = _csv(tmp_path / "train.csv", list(columns.values()), rows)
+    dm = KGDataModule("hf", str(kg_dir), backbone="tiny", max_length=32, batch_size=4,
+                      dataset_args={"source": str(source), "task": task, "columns": columns, "label_sep": "|",
+                                    "split_fraction": 0.25})
+    model = ClassifierModule(fusion="gated", fusion_layers=[0], gnn_hidden=16, gnn_heads=2)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer.fit(model, dm)
+    ckpt = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(ckpt)
+    return str(ckpt), model.label_names
+
+
+@pytest.mark.parametrize("task", ["seq_cls", "multi_label"])
+def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, task):
+    from kgllm.cli import main
+
+    columns = {"text": "headline", "label": "topic"}
+    rows = [(t, lab if task == "seq_cls" else f"{lab}|news") for t, lab in NEWS]
+    ckpt, labels = _train(tmp_path, kg_dir, task, rows, columns)
+    new = _csv(tmp_path / "new.csv", ["headline"], [("Angela Merkel speaks in Paris",), ("Quiet day",)])
+    out = tmp_path / "preds" / "p.jsonl"
+    assert main(["predict", ckpt, "--input", str(new), "--columns", '{"text": "headline"}', "--out", str(out),
+                 "--accelerator", "cpu", "--no-progress"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["text"] for x in lines] == ["Angela Merkel speaks in Paris", "Quiet day"]
+    for x in lines:
+        assert set(x["probs"]) == set(labels) and "gold" not in x
+        if task == "seq_cls":
+            assert x["label"] in labels and abs(sum(x["probs"].values()) - 1) < 1e-4
+        else:
+            assert set(x["labels"]) <= set(labels) and all(0 <= p <= 1 for p in x["probs"].values())
+    assert {n["label"] for n in lines[0]["nodes"]} >= {"Angela Merkel", "Paris"} and lines[1]["nodes"] == []
+
+
+def test_predict_refuses_other_checkpoints_and_bad_columns(tmp_path, kg_dir):
+    import torch
+
+    from kgllm.errors import CorpusError, KGLLMError
+    from kgllm.workflows.predict import predict
+
+    torch.save({"state_dict": {}, "hyper_parameters": {"task": "docre"}}, tmp_path / "re.ckpt")
+    with pytest.raises(KGLLMError, match="a docre checkpoint; predict reads .*--extractor learned"):
+        predict(str(tmp_path / "re.ckpt"), "x.csv", str(tmp_path / "p.jsonl"))
+    ckpt, _ = _train(tmp_path, kg_dir, "seq_cls", NEWS, {"text": "headline", "label": "topic"})
+    new = _csv(tmp_path / "new.csv", ["title"], [("Angela Merkel speaks",)])
+    with pytest.raises(CorpusError, match=r"new.csv \[train\]: no column 'text' \(columns found: \['title'\]\)"):
+        predict(ckpt, str(new), str(tmp_path / "p.jsonl"), accelerator="cpu", progress=False)
+    assert not (tmp_path / "p.jsonl").exists()
