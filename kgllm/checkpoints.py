@@ -9,6 +9,7 @@ keys themselves (``kg_keys``) so that ``allow_other_kg`` can remap rows by key, 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -123,5 +124,23 @@ def kg_keys(kg_dir: str | os.PathLike) -> dict[str, Any]:
             "relations": [row[1] for row in read_tsv(folder / "relations.tsv", 3)]}
 
 
-__all__ = ["CheckpointError", "check_lightning_checkpoint", "check_same_kg", "is_url", "kg_keys",
-           "load_checkpoint", "remap_kg_rows"]
+#: the files ``kgllm export`` writes next to the transformers ones (:mod:`kgllm.workflows.export`)
+EXPORT_EXTRA = "kgllm_extra.safetensors"
+EXPORT_META = "kgllm.json"
+
+
+def read_export_extras(folder: str | Path) -> dict | None:
+    """An export folder's kgllm weights as a checkpoint-like dict (``state_dict``, ``kg_meta``,
+    ``kg_keys``) for :meth:`~kgllm.lit.base.KGLitModule.load_init`; ``None`` for a plain HF folder."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / EXPORT_META).is_file():
+        return None
+    meta = json.loads((folder / EXPORT_META).read_text(encoding="utf-8"))
+    state = load_file(str(folder / EXPORT_EXTRA)) if (folder / EXPORT_EXTRA).is_file() else {}
+    return {"state_dict": state, "kg_meta": meta.get("kg_meta") or {}, "kg_keys": meta.get("kg_keys")}
+
+
+__all__ = ["CheckpointError", "EXPORT_EXTRA", "EXPORT_META", "check_lightning_checkpoint", "check_same_kg", "is_url",
+           "kg_keys", "load_checkpoint", "read_export_extras", "remap_kg_rows"]

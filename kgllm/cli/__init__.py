@@ -52,6 +52,12 @@ def predict_main(argv: Sequence[str]) -> int:
     return lightning_main(["predict", *argv])
 
 
+def export_main(argv: Sequence[str]) -> int:
+    from kgllm.workflows.export import main as export
+
+    return export(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.demo import main as demo
 
@@ -68,6 +74,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
+    "export": (export_main, "a classifier checkpoint as a Hugging Face folder (fusion off) plus kgllm's graph weights"),
     "eval-re": (eval_re_main, "document-level RE scores (P/R/F1, Ign F1) of a checkpoint on gold entities"),
     "demo": (demo_main, "does a fused KG teach facts the text never states? LAMA KG-only probe, seeds, intervals"),
     **{c: (lightning_main, f"LightningCLI {c} (e.g. kgllm {c} --config experiments/...yaml)") for c in LIGHTNING},

@@ -142,6 +142,7 @@ class KGLitModule(L.LightningModule):
                             graph_input=hp.graph_input, node_dim=hp.gnn_hidden,
                             num_relations=max(counts.get("relations", 1), 1), head_reads=self.head_reads())
         self.build_heads()
+        self._load_exported_extras()
         if hp.init_from:
             self.load_init(hp.init_from)
         self.after_init()
@@ -156,14 +157,27 @@ class KGLitModule(L.LightningModule):
     def after_init(self) -> None:
         """Hook after ``init_from`` (e.g. resize embeddings for marker tokens)."""
 
+    def _load_exported_extras(self) -> None:
+        """A ``backbone`` folder written by ``kgllm export`` brings its graph encoder, fusion blocks
+        and outside-HF task head (``kgllm_extra.safetensors``) too."""
+        from kgllm.checkpoints import read_export_extras
+
+        backbone = self.hparams.backbone
+        extras = read_export_extras(backbone) if backbone and Path(backbone).is_dir() else None
+        if extras and extras["state_dict"]:
+            self.load_state(extras, f"backbone {backbone}")
+
     def load_init(self, path: str) -> None:
         """Copy matching weights (by canonical name and shape) from a Lightning checkpoint; graph
         weights only from a checkpoint of the same KG (or remapped by key with ``allow_other_kg``)."""
         from kgllm.checkpoints import check_lightning_checkpoint
 
-        ckpt = check_lightning_checkpoint(path)
+        self.load_state(check_lightning_checkpoint(path), f"init_from {path}")
+
+    def load_state(self, ckpt: dict, where: str) -> None:
+        """:meth:`load_init` from a checkpoint-like dict (``state_dict``, ``kg_meta``, ``kg_keys``)."""
         own = self.state_dict()
-        self._check_kg(ckpt, f"init_from {path}", own)
+        self._check_kg(ckpt, where, own)
         source = {canonical_key(k): v for k, v in ckpt["state_dict"].items()}
         loaded, skipped = {}, []
         for key, value in own.items():
@@ -173,7 +187,7 @@ class KGLitModule(L.LightningModule):
                 continue
             loaded[key] = src
         self.load_state_dict(loaded, strict=False)
-        log.info("init_from %s: loaded %d tensors, kept %d fresh", path, len(loaded), len(skipped))
+        log.info("%s: loaded %d tensors, kept %d fresh", where, len(loaded), len(skipped))
         self.init_report = {"loaded": len(loaded), "fresh": skipped}
 
     def _graph_tables(self, state_dict: dict) -> bool:

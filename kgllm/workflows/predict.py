@@ -26,7 +26,9 @@ from kgllm.errors import ConfigError, KGLLMError
 TASKS = ("seq_cls", "seq_pair", "multi_label", "rel_cls", "token_cls")
 
 
-def _load_model(ckpt: str, kg_dir: str | None):
+def load_classifier(ckpt: str, kg_dir: str | None = None, tasks: tuple | None = TASKS):
+    """A ClassifierModule checkpoint (``weights_only``; ``init_from`` not re-run) in eval mode, its
+    task, label names and datamodule settings; ``tasks``: the tasks accepted (``None``: any)."""
     from kgllm.checkpoints import check_lightning_checkpoint
     from kgllm.lit.classify import ClassifierModule
 
@@ -35,9 +37,11 @@ def _load_model(ckpt: str, kg_dir: str | None):
     raw = check_lightning_checkpoint(ckpt)
     hp = raw.get("hyper_parameters", {})
     task = hp.get("task")
-    if task not in TASKS:
+    if task is None or (tasks is not None and task not in tasks):
+        tasks = tasks or ("a classification task",)
         hint = " (document-level RE: kgllm build-kg --extractor learned --re-model CKPT)" if task == "docre" else ""
-        raise KGLLMError(f"{ckpt}: a {task or 'non-classification'} checkpoint; predict reads {', '.join(TASKS)}{hint}")
+        raise KGLLMError(f"{ckpt}: a {task or 'non-classification'} checkpoint; this command reads "
+                         f"{', '.join(tasks)}{hint}")
     extra = {"kg_dir": kg_dir} if kg_dir else {}
     model = ClassifierModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, init_from=None,
                                                   **extra).eval()
@@ -97,7 +101,7 @@ def predict(ckpt: str, source: str, out: str, split: str | None = None, columns:
     from kgllm.data import KGDataModule
     from kgllm.io import atomic_write_text
 
-    model, task, labels, dm_hp = _load_model(ckpt, kg_dir)
+    model, task, labels, dm_hp = load_classifier(ckpt, kg_dir)
     split = _pick_split(source, split)
     args = {**(dataset_args or {}), "source": source, "task": task, "label_names": labels,
             "splits": {"train": None, "val": None, "test": split}}

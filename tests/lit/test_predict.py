@@ -68,10 +68,62 @@ def test_predict_refuses_other_checkpoints_and_bad_columns(tmp_path, kg_dir):
     from kgllm.workflows.predict import predict
 
     torch.save({"state_dict": {}, "hyper_parameters": {"task": "docre"}}, tmp_path / "re.ckpt")
-    with pytest.raises(KGLLMError, match="a docre checkpoint; predict reads .*--extractor learned"):
+    with pytest.raises(KGLLMError, match="a docre checkpoint; this command reads .*--extractor learned"):
         predict(str(tmp_path / "re.ckpt"), "x.csv", str(tmp_path / "p.jsonl"))
     ckpt, _ = _train(tmp_path, kg_dir, "seq_cls", NEWS, {"text": "headline", "label": "topic"})
     new = _csv(tmp_path / "new.csv", ["title"], [("Angela Merkel speaks",)])
     with pytest.raises(CorpusError, match=r"new.csv \[train\]: no column 'text' \(columns found: \['title'\]\)"):
         predict(ckpt, str(new), str(tmp_path / "p.jsonl"), accelerator="cpu", progress=False)
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_export_round_trips_through_plain_transformers_and_back_with_fusion(tmp_path, kg_dir):
+    """``kgllm export``: plain transformers reproduces the model without a graph, and ``backbone: DIR``
+    with fusion reproduces the fused model (graph encoder and fusion blocks loaded from the folder)."""
+    import lightning as L
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from kgllm.cli import main
+    from kgllm.data import KGDataModule
+    from kgllm.lit import ClassifierModule
+    from kgllm.nn.kgbert import is_kg_parameter
+
+    columns = {"text": "headline", "label": "topic"}
+    source = _csv(tmp_path / "train.csv", list(columns.values()), NEWS)
+    args = {"source": str(source), "columns": columns, "split_fraction": 0.25}
+    dm = KGDataModule("hf", str(kg_dir), backbone="tiny", max_length=32, batch_size=4, dataset_args=args)
+    model = ClassifierModule(fusion="gated", fusion_layers=[0], gnn_hidden=16, gnn_heads=2)
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer.fit(model, dm)
+    with torch.no_grad():  # graph weights (and classifier) far from their initial zeros: the graph shows
+        for name, p in model.named_parameters():
+            if is_kg_parameter(name) or "classifier" in name:
+                p.add_(torch.randn_like(p))
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    out = tmp_path / "exported"
+    assert main(["export", str(tmp_path / "m.ckpt"), "--out", str(out)]) == 0
+    assert (out / "config.json").is_file() and (out / "kgllm_extra.safetensors").is_file()
+
+    model.eval()
+    batch = next(iter(dm.train_dataloader()))
+    assert (batch["token_node"] >= 0).any()
+    with torch.no_grad():
+        fused = model(batch)
+        no_graph = model.model(batch["input_ids"], batch["attention_mask"]).logits
+    assert (fused - no_graph).abs().max() > 1e-2
+
+    plain = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
+    assert plain.config.id2label == dict(enumerate(model.label_names))
+    with torch.no_grad():
+        assert torch.allclose(plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+                              no_graph, atol=1e-5)
+
+    back = ClassifierModule(backbone=str(out), kg_dir=str(kg_dir), fusion="gated", fusion_layers=[0], gnn_hidden=16,
+                            gnn_heads=2, task="seq_cls", num_labels=len(model.label_names),
+                            vocab_size=model.hparams.vocab_size).eval()
+    back.configure_model()
+    with torch.no_grad():
+        assert torch.allclose(back(batch), fused, atol=1e-5)
+    assert main(["export", str(tmp_path / "m.ckpt"), "--out", str(out)]) == 1  # never replaced silently
