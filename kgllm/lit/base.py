@@ -10,8 +10,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from kgllm.errors import KGFormatError, check_positive
-from kgllm.lit.builders import apply_lora, build_graph_encoder
+from kgllm.errors import ConfigError, KGFormatError, check_positive
+from kgllm.lit.builders import PEFT_MARKERS, PEFT_METHODS, apply_peft, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,8 +72,12 @@ class KGLitModule(L.LightningModule):
         node_features: GAT inputs: ``id`` embeddings, ``text`` (entity labels/descriptions encoded once
             by MiniLM; the "text-only node features" control) or ``both``.
         graph_input: ``False`` is the parameter-matched control: fusion blocks without graph input.
-        lora_r: with ``> 0``, train LoRA adapters (peft) of rank ``lora_r`` on the attention query/value
-            projections while the rest of the backbone stays frozen; ``lora_alpha`` scales them.
+        peft: parameter-efficient fine-tuning (:data:`~kgllm.lit.builders.PEFT_METHODS`): ``lora`` (peft,
+            query/value, rank ``peft_r``, scale ``lora_alpha``), ``ia3`` (peft: keys, values, FFN
+            activations) or ``adapter`` (Houlsby bottleneck adapters of size ``peft_r``); the rest of the
+            backbone stays frozen, fusion blocks and task heads train. Combines with any fusion.
+        peft_r: LoRA rank / adapter bottleneck size.
+        lora_r: with ``> 0``, the same as ``peft="lora", peft_r=lora_r`` (kept for older configs).
         backbone_dropout: override BERT's hidden and attention dropout (``None``: the backbone's own).
         allow_other_kg: load graph weights (``init_from``, ``--ckpt_path``) trained on another KG by
             remapping entity and relation rows by key; without it such a checkpoint is an error.
@@ -85,10 +89,16 @@ class KGLitModule(L.LightningModule):
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
                  init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",
                  node_embeddings_from: str | None = None, node_features: str = "id", graph_input: bool = True,
+                 peft: str = "none", peft_r: int = 8,
                  lora_r: int = 0, lora_alpha: int = 16, backbone_dropout: float | None = None,
                  allow_other_kg: bool = False) -> None:
         super().__init__()
         check_positive(lr=lr, kg_lr=kg_lr, gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads)
+        if peft not in PEFT_METHODS:
+            raise ConfigError(f"peft must be one of {PEFT_METHODS}, got {peft!r}")
+        if lora_r and peft not in ("none", "lora"):
+            raise ConfigError(f"lora_r is LoRA's rank; with peft={peft!r} set peft_r")
+        check_positive(peft_r=peft_r)
         check_positive(allow_zero=True, weight_decay=weight_decay, warmup_ratio=warmup_ratio, lora_r=lora_r,
                        gnn_dropout=gnn_dropout, fusion_dropout=fusion_dropout)
         # the datamodule's hparams carry kg_dir/backbone; saving None here would clash when Lightning
@@ -146,13 +156,20 @@ class KGLitModule(L.LightningModule):
         if hp.init_from:
             self.load_init(hp.init_from)
         self.after_init()
-        if hp.lora_r:
-            apply_lora(self.model.backbone, hp.lora_r, hp.lora_alpha)
-        if hp.freeze_backbone or hp.lora_r:
+        method, rank = self.peft_method()
+        apply_peft(self.model.backbone, method, rank, hp.lora_alpha)
+        if hp.freeze_backbone or method != "none":
             heads = {id(p) for m in self.head_modules() for p in m.parameters()}
             for name, p in self.model.named_parameters():
-                p.requires_grad_(is_kg_parameter(name) or id(p) in heads or "lora_" in name)
+                p.requires_grad_(is_kg_parameter(name) or id(p) in heads or any(m in name for m in PEFT_MARKERS))
         self.train(self.training)  # from_pretrained leaves HF modules in eval mode
+
+    def peft_method(self) -> tuple[str, int]:
+        """The PEFT method and its rank/size (``lora_r > 0`` is LoRA of that rank)."""
+        hp = self.hparams
+        if hp.get("lora_r"):
+            return "lora", hp.lora_r
+        return hp.get("peft", "none"), hp.get("peft_r", 8)
 
     def after_init(self) -> None:
         """Hook after ``init_from`` (e.g. resize embeddings for marker tokens)."""

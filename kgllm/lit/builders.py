@@ -70,6 +70,60 @@ def build_graph_encoder(hp, kg_meta: dict) -> nn.Module:
     return encoder
 
 
+#: parameter-efficient fine-tuning methods (``--model.peft``): the backbone is frozen, these train
+PEFT_METHODS = ("none", "lora", "ia3", "adapter")
+#: names of the parameters the PEFT methods add (trainable while the backbone is frozen)
+PEFT_MARKERS = ("lora_", "ia3_", "adapter_")
+#: IA3 (Liu et al. 2022) on BERT: rescale keys, values and the FFN's inner activations (the input of
+#: each layer's ``output.dense``); ``(base_layer.)?`` also matches layers wrapped for fusion
+IA3_TARGETS = r".*layer\.\d+\.(base_layer\.)?(attention\.self\.(key|value)|output\.dense)$"
+IA3_FEEDFORWARD = r".*layer\.\d+\.(base_layer\.)?output\.dense$"
+
+
+def apply_peft(backbone: nn.Module, method: str, r: int = 8, alpha: int = 16) -> None:
+    """Add the parameters of a PEFT method to ``backbone`` in place (each starts as the identity, so
+    the adapted model starts as the original): ``lora`` (rank ``r``, scale ``alpha``) and ``ia3``
+    through peft; ``adapter``, Houlsby bottleneck adapters of size ``r`` (:class:`BottleneckAdapter`)."""
+    if method == "lora":
+        apply_lora(backbone, r, alpha)
+    elif method == "ia3":
+        from peft import IA3Config, inject_adapter_in_model
+
+        inject_adapter_in_model(IA3Config(target_modules=IA3_TARGETS, feedforward_modules=IA3_FEEDFORWARD), backbone)
+    elif method == "adapter":
+        for layer in backbone.encoder.layer:
+            inner = getattr(layer, "base_layer", layer)  # a layer wrapped for fusion
+            for block in (inner.attention.output, inner.output):
+                block.dense = BottleneckAdapter(block.dense, r)
+    elif method != "none":
+        raise ValueError(f"unknown PEFT method {method!r}; choose one of {PEFT_METHODS}")
+
+
+class BottleneckAdapter(nn.Module):
+    """Houlsby et al. (2019) bottleneck adapter after a sub-layer's output projection:
+    ``y = base(x); y + up(gelu(down(y)))``, ``up`` zero-initialised. Hand-written because peft has
+    no bottleneck adapter; it wraps the projection as kgllm's fusion wrappers wrap layers, and its
+    ``base_layer`` name lets checkpoints of the plain backbone load by canonical key.
+
+    Shapes: input :math:`(*, H_{in})`, output :math:`(*, H)`.
+    """
+
+    def __init__(self, base_layer: nn.Linear, size: int) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        hidden = base_layer.out_features
+        self.adapter_down = nn.Linear(hidden, size)
+        self.adapter_up = nn.Linear(size, hidden)
+        nn.init.zeros_(self.adapter_up.weight)
+        nn.init.zeros_(self.adapter_up.bias)
+
+    def forward(self, x):
+        from torch.nn import functional as F
+
+        y = self.base_layer(x)
+        return y + self.adapter_up(F.gelu(self.adapter_down(y)))
+
+
 def apply_lora(backbone: nn.Module, r: int, alpha: int, dropout: float = 0.1) -> None:
     """Insert LoRA adapters (peft) into the attention query/value projections, in place.
 

@@ -14,7 +14,8 @@ Variants (combine with ``+``, e.g. ``gated+shuffled_links``):
 * ``random_graph`` -- the KG rewired at random with the same degree sequence;
 * ``text_features`` -- GAT node inputs from entity text only (no id embeddings);
 * ``matched`` -- parameter-matched ``none``: the fusion blocks without graph input;
-* ``lora`` / ``frozen`` -- LoRA adapters (r=8) or a frozen backbone, fusion blocks trained.
+* ``lora`` / ``ia3`` / ``adapter`` / ``frozen`` -- parameter-efficient fine-tuning (LoRA r=8, IA3,
+  Houlsby bottleneck adapters of size 8) or a frozen backbone; fusion blocks and heads trained.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ CONTROLS: dict[str, list[str]] = {
     "random_graph": ["--data.control", "random_graph"],
     "text_features": ["--model.node_features", "text"],
     "matched": ["--model.graph_input", "false"],
-    "lora": ["--model.lora_r", "8"],
+    "lora": ["--model.peft", "lora"],
+    "ia3": ["--model.peft", "ia3"],
+    "adapter": ["--model.peft", "adapter"],
     "frozen": ["--model.freeze_backbone", "true"],
 }
 

@@ -34,12 +34,17 @@ def _plain_state(model) -> dict:
     """The transformers model's own tensors, fusion wrappers stripped, LoRA merged."""
     from kgllm.nn.kgbert import is_kg_parameter
 
-    for module in model.modules():  # LoRA (peft) layers fold their update into the base weight
-        if hasattr(module, "lora_A") and hasattr(module, "merge"):
+    from kgllm.lit.builders import PEFT_MARKERS
+
+    for module in model.modules():  # LoRA and IA3 (peft) layers fold their update into the base weight
+        if (hasattr(module, "lora_A") or hasattr(module, "ia3_l")) and hasattr(module, "merge"):
             module.merge()
+        if type(module).__name__ == "BottleneckAdapter":
+            raise KGLLMError("bottleneck adapters are not linear, so no plain transformers model holds them; "
+                             "export a model trained with peft none, lora or ia3")
     out = {}
     for key, value in model.model.hf.state_dict().items():
-        if is_kg_parameter(key) or "lora_" in key:
+        if is_kg_parameter(key) or any(m in key for m in PEFT_MARKERS):
             continue
         out[key.replace(".base_layer.", ".")] = value
     return out
