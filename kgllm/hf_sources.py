@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def _load_file(path: Path, split: str, cache: str):
 
 
 def open_source(source: str, name: str | None = None):
-    """``source`` read with ``datasets``: a ``DatasetDict`` (a single file is one split, ``train``)."""
+    """``source`` read with ``datasets``: a ``DatasetDict`` (a single file is one split, ``train``).
+    Environment variables in ``source`` are expanded (``$KGLLM_DATA/sst2``)."""
     import datasets
 
     from kgllm.paths import cache_dir
@@ -74,6 +76,7 @@ def open_source(source: str, name: str | None = None):
     if not source:
         raise ConfigError("dataset 'hf' needs dataset_args.source: a file, a folder or a hub name")
     cache = str(cache_dir() / "hf-datasets")
+    source = os.path.expandvars(source)  # configs may say $KGLLM_DATA/sst2
     path = Path(source).expanduser()
     if path.is_file():
         if path.suffix.lower() not in EXTENSIONS:

@@ -19,6 +19,7 @@ FIXTURE_DATASET_ARGS = {
     "redocred_ner": {"train_docs": "0:4", "val_docs": "4:5", "test_docs": "5:6"},
     "lama_mlm": {"max_facts": 5},
     "redocred_docre": {"train_docs": "0:4", "val_docs": "4:6", "test_docs": "4:6"},
+    "hf": {"source": "$KGLLM_DATA/sst2", "task": "seq_cls", "columns": {"text": "sentence"}},
 }
 
 

@@ -93,3 +93,14 @@ def test_build_kg_config_file(tmp_path, capsys):
         with pytest.raises(SystemExit) as exc:
             main(["build-kg", "x", "--out", str(tmp_path / "k2"), "--config", str(cfg)])
         assert exc.value.code == 2 and "--config" in capsys.readouterr().err
+
+
+def test_datasets_lists_tasks_and_typed_options(capsys):
+    from kgllm.cli import main
+
+    assert main(["datasets", "fewrel", "hf"]) == 0
+    out = capsys.readouterr().out
+    assert "fewrel  (task: rel_cls)" in out and "n_train: int = 500" in out
+    assert "hf  (task: its task option)" in out and "columns: dict[str, str] | None = None" in out
+    assert main(["datasets", "sst3"]) == 2
+    assert "unknown dataset 'sst3'" in capsys.readouterr().err

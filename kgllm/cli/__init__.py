@@ -52,6 +52,19 @@ def predict_main(argv: Sequence[str]) -> int:
     return lightning_main(["predict", *argv])
 
 
+def datasets_main(argv: Sequence[str]) -> int:
+    """``kgllm datasets [NAME]``: every dataset, its task and its typed options (``--data.dataset_args``)."""
+    from kgllm.data.datasets import DATASETS, dataset_options
+
+    names = list(argv) or list(DATASETS)
+    for name in names:
+        if name not in DATASETS:
+            raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+        task = DATASETS[name][0] or "its task option"
+        print(f"{name}  (task: {task})\n    {dataset_options(name)}")
+    return 0
+
+
 def export_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.export import main as export
 
@@ -74,6 +87,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
+    "datasets": (datasets_main, "the datasets, their tasks and typed options (for --data.dataset_args)"),
     "export": (export_main, "a classifier checkpoint as a Hugging Face folder (fusion off) plus kgllm's graph weights"),
     "eval-re": (eval_re_main, "document-level RE scores (P/R/F1, Ign F1) of a checkpoint on gold entities"),
     "demo": (demo_main, "does a fused KG teach facts the text never states? LAMA KG-only probe, seeds, intervals"),
