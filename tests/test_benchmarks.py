@@ -64,3 +64,23 @@ def test_lama_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch)
     report = (tmp_path / "res" / "id" / "results.md").read_text()
     assert "KG-only" in report and "Holm p=" in report
     assert (tmp_path / "res" / "id" / "results.png").stat().st_size > 1000  # the paired plot
+
+
+def test_docre_table_pairs_arms_by_seed(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
+    import docre_table
+
+    head = "variant,seed,test/f1,test/ign_f1,test/precision,test/recall\n"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "results.csv").write_text(head + "none,0,0.50,0.49,0.6,0.4\nnone,1,0.52,0.51,0.6,0.45\n"
+                                                 "gated,0,0.55,0.50,0.6,0.5\ngated,1,0.58,0.52,0.6,0.55\n")
+    (tmp_path / "b" / "results.csv").write_text(head + "none,1,0.40,0.39,0.5,0.3\n")
+    arms = [f"base={tmp_path / 'a'}:none", f"fused={tmp_path / 'a'}:gated", f"distant={tmp_path / 'b'}:none"]
+    assert docre_table.main(arms + ["--out", str(tmp_path / "t.md")]) == 0
+    rows = (tmp_path / "t.md").read_text().splitlines()
+    assert rows[2].startswith("| base | 2 (0,1) | 0.5100 ± 0.0141")
+    assert "| fused | 2 (0,1) | 0.5650 ± 0.0212" in rows[3] and "+0.0550" in rows[3] and "+0.0100" in rows[3]
+    assert rows[4].startswith("| distant | 1 (1) |") and rows[4].endswith("| – | – |")  # one common seed: no test
+    with pytest.raises(SystemExit, match="no finished run of variant 'xattn'"):
+        docre_table.read_arm(f"x={tmp_path / 'a'}:xattn")

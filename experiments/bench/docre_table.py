@@ -1,0 +1,85 @@
+"""The README's document-level relation extraction table: arms from several ``kgllm ablate`` folders
+(e.g. ``none`` and ``gated`` in one, the distant-supervision run in another), matched by seed.
+
+Each arm is ``LABEL=FOLDER:VARIANT`` (``results.csv`` of ``kgllm ablate``); the first arm is the
+reference. Per arm: runs, test F1 / Ign F1 / precision / recall as mean +- std [95% t-interval],
+and the paired difference to the reference over the seeds both have (t-interval, paired t-test).
+Seeds missing from an arm are said, never filled in.
+
+Run:  python experiments/bench/docre_table.py \\
+          "no fusion=results/docre_bf16:none" "gated, learned KG=results/docre_bf16:gated" \\
+          "+ distant supervision=results/docre_distant:none" [--out results/docre_table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+METRICS = ("test/f1", "test/ign_f1", "test/precision", "test/recall")
+
+
+def read_arm(spec: str) -> tuple[str, dict[int, dict[str, float]]]:
+    label, sep, rest = spec.partition("=")
+    folder, sep2, variant = rest.rpartition(":")
+    if not (sep and sep2 and label and folder and variant):
+        raise SystemExit(f"docre_table: arm {spec!r} is not LABEL=FOLDER:VARIANT")
+    path = Path(folder) / "results.csv"
+    if not path.is_file():
+        raise SystemExit(f"docre_table: {path}: not found (run kgllm ablate first)")
+    runs = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("variant") != variant:
+                continue
+            try:
+                runs[int(row["seed"])] = {m: float(row[m]) for m in METRICS}
+            except (KeyError, ValueError) as exc:
+                raise SystemExit(f"docre_table: {path}: run {variant} seed {row.get('seed')}: no {exc}") from None
+    if not runs:
+        raise SystemExit(f"docre_table: {path}: no finished run of variant {variant!r}")
+    return label, runs
+
+
+def table(arms: list[tuple[str, dict]]) -> str:
+    from kgllm.stats import fmt_ci, fmt_p, mean_ci, paired
+
+    head = ["arm", "runs (seeds)", *[m.removeprefix("test/") for m in METRICS], "Δ F1 vs first [95% CI] (p)",
+            "Δ Ign F1 vs first [95% CI] (p)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ref = arms[0][1]
+    for i, (label, runs) in enumerate(arms):
+        seeds = sorted(runs)
+        cells = [label, f"{len(seeds)} ({','.join(map(str, seeds))})"]
+        for m in METRICS:
+            s = mean_ci([runs[k][m] for k in seeds])
+            cells.append(f"{s['mean']:.4f} ± {s['std']:.4f} {fmt_ci(s['ci'])}")
+        for m in ("test/f1", "test/ign_f1"):
+            common = sorted(set(seeds) & set(ref))
+            if i == 0 or len(common) < 2:
+                cells.append("–")
+                continue
+            d = paired([runs[k][m] for k in common], [ref[k][m] for k in common])
+            cells.append(f"{d['diff']:+.4f} {fmt_ci(d['diff_ci'])} (p = {fmt_p(d['p'])})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("arms", nargs="+", help="LABEL=FOLDER:VARIANT; the first is the reference")
+    p.add_argument("--out", default=None, help="also write the table to this markdown file")
+    a = p.parse_args(argv)
+    text = table([read_arm(s) for s in a.arms])
+    print(text, end="")
+    if a.out:
+        from kgllm.io import atomic_write_text
+
+        atomic_write_text(a.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
