@@ -58,8 +58,8 @@ class KGLitModule(L.LightningModule):
         gnn_hidden, gnn_layers, gnn_heads, gnn_dropout: the GAT encoder.
         fusion_dropout: dropout inside fusion blocks.
         lr: learning rate of the pretrained BERT backbone.
-        kg_lr: learning rate of new parameters: the ``kg_`` graph encoder and fusion blocks, and
-            freshly initialised task heads.
+        kg_lr: learning rate of new parameters: the ``kg_`` graph encoder and fusion blocks, freshly
+            initialised task heads, and the parameters a PEFT method adds.
         weight_decay: AdamW weight decay (not on biases and norms).
         warmup_ratio: share of steps with linear warm-up, then linear decay.
         freeze_backbone: train only the ``kg_`` parameters and the task head.
@@ -236,7 +236,8 @@ class KGLitModule(L.LightningModule):
             if not p.requires_grad:
                 continue
             no_decay = p.ndim < 2 or "norm" in name.lower()
-            groups.setdefault((is_kg_parameter(name) or id(p) in fresh, no_decay), []).append(p)
+            new = is_kg_parameter(name) or id(p) in fresh or any(m in name for m in PEFT_MARKERS)
+            groups.setdefault((new, no_decay), []).append(p)
         params = [{"params": ps, "lr": hp.kg_lr if kg else hp.lr, "weight_decay": 0.0 if nd else hp.weight_decay}
                   for (kg, nd), ps in sorted(groups.items())]
         opt = torch.optim.AdamW(params)

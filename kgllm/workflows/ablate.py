@@ -76,9 +76,11 @@ def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: S
         "--seed_everything", str(seed), "--trainer.logger", logger, "--trainer.default_root_dir",
         str(out / "runs" / name), *extra]
     run = fit_and_test(args)
-    dm = run["cli"].datamodule
+    dm, trainer = run["cli"].datamodule, run["cli"].trainer
+    trainable = sum(p.numel() for p in run["cli"].model.parameters() if p.requires_grad)
     return {"variant": variant, "seed": seed, "fit_seconds": round(run["fit_seconds"], 2), "best_ckpt": run["best_ckpt"],
             "train_examples": len(getattr(dm, "features", {}).get("train", [])), "epochs": run["epochs"],
+            "steps": trainer.global_step, "trainable_params": trainable,
             "kg_source": kg_source(getattr(dm, "kg", None)), **run["metrics"]}
 
 
