@@ -42,7 +42,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from kgllm.data.examples import PAIR_SEP, SPLITS, TextExample  # noqa: F401 - re-exported
+from kgllm.data.examples import SPLITS, TextExample  # noqa: F401 - re-exported for loaders' callers
 from kgllm.data.hf import load_hf
 from kgllm.errors import ConfigError, CorpusError
 from kgllm.kg.corpus import read_corpus, read_text_file, redocred_problem, redocred_text

@@ -25,23 +25,22 @@ import json
 import sys
 from pathlib import Path
 
+from kgllm.checkpoints import EXPORT_EXTRA as EXTRA
+from kgllm.checkpoints import EXPORT_META as META
 from kgllm.errors import KGLLMError
-
-from kgllm.checkpoints import EXPORT_EXTRA as EXTRA, EXPORT_META as META
 
 
 def _plain_state(model) -> dict:
     """The transformers model's own tensors, fusion wrappers stripped, LoRA merged."""
+    from kgllm.lit.builders import PEFT_MARKERS, BottleneckAdapter
     from kgllm.nn.kgbert import is_kg_parameter
 
-    from kgllm.lit.builders import PEFT_MARKERS
-
+    if any(isinstance(m, BottleneckAdapter) for m in model.modules()):
+        raise KGLLMError("bottleneck adapters are not linear, so no plain transformers model holds them; "
+                         "export a model trained with peft none, lora or ia3")
     for module in model.modules():  # LoRA and IA3 (peft) layers fold their update into the base weight
         if (hasattr(module, "lora_A") or hasattr(module, "ia3_l")) and hasattr(module, "merge"):
             module.merge()
-        if type(module).__name__ == "BottleneckAdapter":
-            raise KGLLMError("bottleneck adapters are not linear, so no plain transformers model holds them; "
-                             "export a model trained with peft none, lora or ia3")
     out = {}
     for key, value in model.model.hf.state_dict().items():
         if is_kg_parameter(key) or any(m in key for m in PEFT_MARKERS):
