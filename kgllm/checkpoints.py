@@ -69,10 +69,12 @@ def check_lightning_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def remap_kg_rows(state_dict: dict[str, torch.Tensor], own: dict[str, torch.Tensor], src_keys: dict,
-                  dst_keys: dict) -> dict:
+                  dst_keys: dict, edges: torch.Tensor | None = None) -> dict:
     """Rewrite the entity- and relation-indexed tables of ``state_dict`` (``*node_emb.weight``,
-    ``*rel_emb.weight``) from the source KG's ids to this KG's ids by key; rows of entities or
-    relations the source KG does not have keep this model's fresh values (``own``).
+    ``*rel_emb.weight``) from the source KG's ids to this KG's ids by key; rows of matched entities
+    and relations are copied bit for bit. A new entity's row is the mean of its matched neighbours'
+    rows in ``edges`` (``2 x E`` entity ids of this KG; the inductive guess before any training),
+    else the mean of all matched rows; new relations keep this model's fresh values (``own``).
 
     Returns counts of matched entities and relations.
     """
@@ -94,8 +96,27 @@ def remap_kg_rows(state_dict: dict[str, torch.Tensor], own: dict[str, torch.Tens
             for dst, src in enumerate(maps[kind]):
                 if src >= 0:
                     fresh[b * n_dst + dst] = value[b * n_src + src]
+        if kind == "entities" and blocks == 1:
+            _neighbour_rows(fresh, torch.tensor([s >= 0 for s in maps[kind]], dtype=torch.bool), edges)
         state_dict[name] = fresh
     return {k: sum(i >= 0 for i in m) for k, m in maps.items()}
+
+
+def _neighbour_rows(table: torch.Tensor, known: torch.Tensor, edges: torch.Tensor | None) -> None:
+    """Fill the rows of ``table`` not ``known`` with the mean of their known neighbours' rows (else
+    the mean of all known rows), in place."""
+    new = (~known).nonzero().flatten()
+    if len(new) == 0 or not known.any():
+        return
+    fill = table[known].mean(0).expand(len(new), -1).clone()
+    if edges is not None and edges.numel():
+        src, dst = torch.cat([edges[0], edges[1]]), torch.cat([edges[1], edges[0]])
+        keep = ~known[dst] & known[src]  # messages from known rows into new ones
+        sums = torch.zeros_like(table).index_add_(0, dst[keep], table[src[keep]])
+        deg = torch.zeros(table.size(0), dtype=table.dtype).index_add_(0, dst[keep], torch.ones_like(dst[keep], dtype=table.dtype))
+        has = deg[new] > 0
+        fill[has] = sums[new][has] / deg[new][has].unsqueeze(1)
+    table[new] = fill.to(table.dtype)
 
 
 def check_same_kg(checkpoint: dict, own_meta: dict, where: str, allow_other_kg: bool) -> bool:
@@ -105,7 +126,8 @@ def check_same_kg(checkpoint: dict, own_meta: dict, where: str, allow_other_kg: 
     dst = own_meta.get("identity")
     if src is not None and src == dst:
         return True
-    if allow_other_kg:
+    grown = src is not None and src in (own_meta.get("lineage") or [])  # the KG was updated since (update-kg)
+    if allow_other_kg or grown:
         if not checkpoint.get("kg_keys"):
             raise CheckpointError(f"{where}: has no entity keys (written before kgllm stored them), so its "
                                   "graph weights cannot be remapped to this KG")

@@ -127,6 +127,32 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False, marker: str | N
         raise
 
 
+def exchange_dirs(new: str | os.PathLike, current: str | os.PathLike) -> None:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``): afterwards
+    ``current`` holds what ``new`` held and ``new`` the old contents. Where the kernel or the file
+    system lacks it, two renames (a reader may then see ``current`` missing for an instant; a kill
+    between them leaves the old folder at ``new``, which the caller's recovery puts back)."""
+    import ctypes
+
+    new, current = os.fspath(new), os.fspath(current)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(current), rename_exchange) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: fall back to two renames
+            raise OSError(err, f"cannot swap {new} and {current}: {os.strerror(err)}")
+    old = f"{new}.old"
+    os.replace(current, old)
+    os.replace(new, current)
+    os.replace(old, new)
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

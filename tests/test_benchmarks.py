@@ -66,6 +66,31 @@ def test_lama_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch)
     assert (tmp_path / "res" / "id" / "results.png").stat().st_size > 1000  # the paired plot
 
 
+@pytest.mark.slow
+def test_lama_update_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
+    """Train on the KG without the KG-only facts, add them by update, probe before/after (tiny BERT)."""
+    import json
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
+    import lama_update
+
+    monkeypatch.chdir(tmp_path)
+    assert lama_update.main(["--seeds", "0,1", "--out", str(tmp_path / "res"), "--graphs", str(tmp_path / "graphs"),
+                             "--data-dir", str(data_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
+                             "--model.gnn_hidden", "16", "--model.gnn_heads", "2", "--trainer.max_epochs", "1",
+                             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
+    result = json.loads((tmp_path / "res" / "probe.json").read_text())
+    arms = {r["arm"] for r in result["rows"]}
+    assert {"none", "xattn, old KG (before the update)", "xattn, updated KG, no retraining",
+            "xattn, updated KG + 1 epoch(s) continued pretraining"} <= arms
+    assert result["update"]["diff_vs_full"] == {}  # the update gives lama_all's entities and triples
+    updated = json.loads((tmp_path / "res" / "lama_updated" / "meta.json").read_text())
+    assert [u["kind"] for u in updated["updates"]] == ["snapshot", "import"]
+    retained = [r["retained"] for r in result["rows"] if "retained" in r]
+    assert retained and all(x != x or 0 <= x <= 1 for x in retained)  # NaN: the tiny model knew no fact before
+    assert "Forgetting" in (tmp_path / "res" / "results.md").read_text()
+
+
 def test_docre_table_pairs_arms_by_seed(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
     import docre_table

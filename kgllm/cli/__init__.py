@@ -84,6 +84,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "kg-query": (cli_kg.kg_query_main, "SPARQL over a KG folder (bound variables for text)"),
     "kg-import": (cli_kg.kg_import_main, "import TSV / OpenKE / LAMA / RDF knowledge graphs"),
     "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
+    "update-kg": (cli_kg.update_kg_main, "add documents to a KG, or remove documents or facts, keeping every id"),
+    "kg-diff": (cli_kg.kg_diff_main, "what differs between two KG folders (by key; exit 1 if they differ)"),
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),

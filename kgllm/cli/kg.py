@@ -237,7 +237,9 @@ def kg_import_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm kg-import", description="Import an existing KG into a KG folder.")
     p.add_argument("format", choices=IMPORT_FORMATS)
     p.add_argument("path", help="file or folder (tsv: train/valid/test.txt; openke: *2id.txt; lama: P*.jsonl)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="a new KG folder to write")
+    p.add_argument("--into", help="an existing KG folder to add the facts to (an update, see `kgllm update-kg`); "
+                   "importing the same name again replaces that import")
     p.add_argument("--name", default=None, help="source name used in entity keys (default: folder/file name)")
     p.add_argument("--splits", default=None, help="comma-separated splits (tsv/openke: train,valid,test; lama: test)")
     p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
@@ -249,6 +251,15 @@ def kg_import_main(argv: Sequence[str]) -> int:
         kwargs["splits"] = tuple(a.splits.split(","))
     if a.name:
         kwargs["name"] = a.name
+    if bool(a.out) == bool(a.into):
+        p.error("give exactly one of --out (a new KG folder) and --into (an existing one)")
+    if a.into:
+        from kgllm.kg.update import import_into
+
+        kg = import_kg(a.format, a.path, **kwargs)
+        result = import_into(a.into, kg, a.name or Path(a.path).name)
+        print(f"{a.into}: {result.summary()}")
+        return 0
     check_replaceable(a.out, KG_MARKER, (a.path,), a.overwrite)  # before the work, not after
     kg = import_kg(a.format, a.path, **kwargs)
     kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.path,))
@@ -283,3 +294,62 @@ def kg_merge_main(argv: Sequence[str]) -> int:
     kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.a, a.b))
     print(f"{a.out}: {kg}")
     return 0
+
+
+def update_kg_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.corpus import FORMATS
+    from kgllm.kg.update import remove_docs, remove_fact, update_kg
+
+    p = argparse.ArgumentParser(prog="kgllm update-kg", description="Add documents to a KG folder, or remove "
+                                "documents or facts, keeping every existing id (see the README, 'Dynamic KGs').")
+    p.add_argument("kg_dir", help="a KG folder written by build-kg or kg-import")
+    p.add_argument("corpus", nargs="*", help="corpora to add (each one update), read as build-kg reads them")
+    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--text-field", "--text-column", dest="text_field", default="text",
+                   help="JSONL field (or --format hf column) holding the text")
+    p.add_argument("--limit", type=positive(int), default=None, help="only the first N documents of each corpus")
+    p.add_argument("--remove-doc", nargs="+", default=None, metavar="ID",
+                   help="remove these documents (or imports, import:NAME) and what only they supported")
+    p.add_argument("--remove-fact", nargs=3, default=None, metavar=("HEAD", "RELATION", "TAIL"),
+                   help="retract a fact (entity keys or unique labels, relation name)")
+    p.add_argument("--extractor", default=None, help="extractor (default: the one meta.json records; another "
+                   "needs --allow-settings-change)")
+    p.add_argument("--re-model", default=None, help="checkpoint of the learned extractor (default: the recorded one)")
+    p.add_argument("--allow-settings-change", action="store_true",
+                   help="add documents although the spaCy model, extractor or its settings differ from the build's")
+    p.add_argument("--n-process", type=positive(int), default=None, help="spaCy worker processes")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    if not (a.corpus or a.remove_doc or a.remove_fact):
+        p.error("nothing to do: give corpora to add, --remove-doc or --remove-fact")
+    results = []
+    if a.remove_doc:
+        results.append(remove_docs(a.kg_dir, a.remove_doc))
+    if a.remove_fact:
+        results.append(remove_fact(a.kg_dir, *a.remove_fact))
+    for corpus in a.corpus:
+        results.append(update_kg(a.kg_dir, corpus, a.format, a.limit, a.text_field, a.allow_settings_change,
+                                 not a.no_progress, extractor=a.extractor, re_model=a.re_model, n_process=a.n_process))
+    for r in results:
+        print(f"{a.kg_dir}: {r.summary()}")
+    return 0
+
+
+def kg_diff_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.diff import ASPECTS, diff_folders, format_diff
+
+    p = argparse.ArgumentParser(prog="kgllm kg-diff", description="Differences between two KG folders, matched by "
+                                "entity key and relation name (ids may differ); exit status 1 if they differ.")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--ignore", default="", help=f"comma-separated aspects not to compare: {', '.join(ASPECTS)}")
+    p.add_argument("--examples", type=positive(int), default=5, help="differences shown per aspect")
+    p.add_argument("--json", action="store_true", help="print the differences as JSON")
+    a = p.parse_args(argv)
+    ignore = tuple(x for x in a.ignore.split(",") if x)
+    bad = [x for x in ignore if x not in ASPECTS]
+    if bad:
+        p.error(f"--ignore: unknown aspect {bad[0]!r}; choose from {', '.join(ASPECTS)}")
+    diff = diff_folders(a.a, a.b, ignore, a.examples)
+    print(json.dumps(diff, indent=2, ensure_ascii=False) if a.json else format_diff(diff))
+    return 1 if diff else 0

@@ -33,9 +33,9 @@ from kgllm.errors import ConfigError, CorpusError
 from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, read_corpus
 from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
-from kgllm.kg.extractors import MentionRow, TripleRow, extractor_meta, extractor_version, load_extractors
+from kgllm.kg.assemble import Assembler, Batch, update_dir
+from kgllm.kg.extractors import extractor_meta, extractor_version, load_extractors
 from kgllm.kg.folder import KG_MARKER
-from kgllm.kg.normalize import entity_key
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
 from kgllm.kg.store import KnowledgeGraph
 
@@ -162,7 +162,7 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
             if not kept:  # every document of the shard was skipped
                 atomic_open_write(path, [])
             for doc in kept:
-                yield doc.text, (doc.doc_id, k)
+                yield doc.text, (doc.doc_id, k, doc_sha256(doc))
 
     def atomic_open_write(path: Path, lines: list[str]) -> None:
         with atomic_open(path) as fh:
@@ -172,12 +172,13 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     bar = tqdm(total=total, unit="doc", desc="build-kg", disable=not progress)
     current, lines = -1, []
     parsed = nlp.pipe(pending(), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
-    for spacy_doc, (doc_id, k) in parsed:
+    for spacy_doc, (doc_id, k, sha) in parsed:
         if k != current and lines:
             atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
             lines = []
         current = k
-        lines.append(json.dumps(extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), ensure_ascii=False) + "\n")
+        record = {**extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), "sha256": sha}
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
         bar.update(1)
     if lines:
         atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
@@ -186,39 +187,21 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     return shard_files, facts
 
 
+def doc_sha256(doc: Document) -> str:
+    """A document's identity for updates: sha256 of its id and text (as the corpus hash reads them)."""
+    return hashlib.sha256(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0").hexdigest()
+
+
 def assemble(shard_files: Iterable[Path], meta: dict, mentions_out: Path | None = None,
              source: str = "corpus") -> KnowledgeGraph:
-    """Merge shard extractions into one KG (corpus-level canonical entities).
-
-    Mentions are streamed to ``mentions_out`` (``doc sentence start end entity label text``).
-    """
-    kg = KnowledgeGraph(meta)
-    out = open(mentions_out, "w", encoding="utf-8") if mentions_out else None
-    if out:
-        out.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
+    """Merge shard extractions into one KG (corpus-level canonical entities), as build 0 of
+    :mod:`kgllm.kg.assemble`. Mentions are streamed to ``mentions_out``."""
+    asm = Assembler(meta, mentions_out=mentions_out)
     try:
-        for path in shard_files:
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    ex = json.loads(line)
-                    mentions = [MentionRow._make(m) for m in ex["mentions"]]
-                    counts = [0] * len(ex["entities"])
-                    for m in mentions:
-                        counts[m.entity] += 1
-                    ids = [kg.add_entity(entity_key(label, etype), label, etype, aliases, n, (source,))
-                           for (label, etype, aliases), n in zip(ex["entities"], counts)]
-                    if out:
-                        doc = ex["doc_id"].replace("\t", " ").replace("\n", " ")
-                        for m in mentions:
-                            text = m.text.replace("\t", " ").replace("\n", " ")
-                            out.write(f"{doc}\t{m.sentence}\t{m.start}\t{m.end}\t{ids[m.entity]}\t{m.label}\t{text}\n")
-                    for t in map(TripleRow._make, ex["triples"]):
-                        kg.add_edge(ids[t.head], t.relation, ids[t.tail],
-                                    (ex["doc_id"], t.sentence, t.start, t.end, t.confidence), t.confidence)
+        asm.add_batches([Batch(list(shard_files), source, 0)])
+        return asm.finish()
     finally:
-        if out:
-            out.close()
-    return kg
+        asm.close()
 
 
 def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf_format: str, store: str,
@@ -227,12 +210,20 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
 
     Hand-written rather than :func:`kgllm.io.atomic_dir`: that one stages in ``out``'s parent, and a
     build killed while assembling would leave a stray temporary folder there; here everything
-    stays inside the partial folder, which the next run cleans or resumes."""
+    stays inside the partial folder, which the next run cleans or resumes. The shard files move
+    into the KG folder (``extractions/00000/``) so that ``update-kg`` can re-assemble without spaCy."""
     tmp = work / "kg.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
+    meta["updates"] = [{"update": 0, "kind": "build", "time": meta.get("created"), "source": source,
+                        "corpus_sha256": meta.get("corpus", {}).get("sha256")}]
     kg = assemble(shard_files, meta, tmp / "mentions.tsv", source)
+    kg.meta["updates"][0]["counts"] = kg.counts()
+    records = update_dir(tmp, 0)
+    records.mkdir(parents=True)
+    for path in shard_files:
+        os.link(path, records / path.name)
     kg.write_files(tmp, rdf_format, store)
     if out.exists():
         check_replaceable(out, KG_MARKER, (), overwrite)  # checked at the start too; it may have appeared since

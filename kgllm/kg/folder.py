@@ -12,6 +12,11 @@ A KG folder holds
 * ``triples.tsv``   -- ``head relation tail count confidence`` as integer ids (fast loading);
 * ``provenance.tsv`` -- ``head relation tail doc sentence start end confidence``, one row per occurrence;
 * ``mentions.tsv`` -- ``doc sentence start end entity label text`` (built KGs);
+* ``documents.tsv`` -- ``doc sha256 update``: the live version of every document and imported fact
+  file, and the build or update (``meta.json`` ``updates``) that added it;
+* ``retired.tsv`` -- ``id``: entities no live document or fact mentions any more (ids are never reused);
+* ``extractions/NNNNN/*.jsonl`` -- what each document of build or update ``NNNNN`` contributed
+  (:mod:`kgllm.kg.assemble`), so that ``update-kg`` re-extracts only new documents;
 * ``graph.ttl`` or ``graph.nt`` -- the same graph in RDF (see :mod:`kgllm.kg.rdf`), and with
   ``store="oxigraph"`` an on-disk Oxigraph store ``oxigraph/`` for SPARQL on large graphs;
 * ``meta.json`` -- corpus hash, spaCy model and version, extractor settings, counts, and the KG's
@@ -32,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ENTITIES, RELATIONS, TRIPLES, PROVENANCE = "entities.tsv", "relations.tsv", "triples.tsv", "provenance.tsv"
 DESCRIPTIONS, MENTIONS, META = "descriptions.tsv", "mentions.tsv", "meta.json"
+DOCUMENTS, RETIRED = "documents.tsv", "retired.tsv"
 #: RDF export format -> file name
 RDF_FILE = {"turtle": "graph.ttl", "nt": "graph.nt"}
 ALIAS_SEP = " | "

@@ -9,7 +9,12 @@ Modelling (documented in the README):
 * every occurrence of an edge is a reified ``rdf:Statement`` ``<base>statement/<n>`` with
   ``rdf:subject/predicate/object``, ``prov:wasDerivedFrom <base>doc/<doc id>``,
   ``kgo:sentence``, ``kgo:charStart``, ``kgo:charEnd``, ``kgo:confidence`` and
-  ``prov:wasGeneratedBy`` the extractor.
+  ``prov:wasGeneratedBy`` the extractor;
+* every live document ``<base>doc/<doc id>`` has ``kgo:addedInUpdate`` (the build, 0, or the
+  ``update-kg``/``kg-import --into`` run that added it, listed in ``meta.json`` ``updates``) and
+  ``kgo:sha256`` of its text;
+* a retired entity (no live document mentions it any more) keeps only ``kgo:key`` and
+  ``kgo:retired true``.
 
 Reification keeps provenance in a plain Turtle/N-Triples file and is queryable with
 SPARQL 1.1 in any store (no RDF-star or quad store needed).
@@ -71,11 +76,16 @@ def iter_triples(kg: "KnowledgeGraph", base: str = DEFAULT_BASE) -> Iterator["py
     a, label, comment = NamedNode(RDF_NS + "type"), NamedNode(RDFS_NS + "label"), NamedNode(RDFS_NS + "comment")
     integer, double = NamedNode(XSD_NS + "integer"), NamedNode(XSD_NS + "double")
     kgo = {n: NamedNode(ONTOLOGY + n) for n in ("Entity", "key", "type", "mentionCount", "sentence", "charStart",
-                                                "charEnd", "confidence")}
+                                                "charEnd", "confidence", "retired", "addedInUpdate", "sha256")}
     alt = NamedNode(SKOS_NS + "altLabel")
     ents = [NamedNode(p["ent"] + str(i)) for i in range(kg.num_entities)]
-    for node, e in zip(ents, kg.entities):
+    true = Literal("true", datatype=NamedNode(XSD_NS + "boolean"))
+    for i, (node, e) in enumerate(zip(ents, kg.entities)):
         yield Triple(node, a, kgo["Entity"])
+        if i in kg.retired:
+            yield Triple(node, kgo["key"], Literal(e.key))
+            yield Triple(node, kgo["retired"], true)
+            continue
         yield Triple(node, label, Literal(e.label))
         yield Triple(node, kgo["key"], Literal(e.key))
         yield Triple(node, kgo["type"], Literal(e.etype))
@@ -89,6 +99,10 @@ def iter_triples(kg: "KnowledgeGraph", base: str = DEFAULT_BASE) -> Iterator["py
     for node, name in zip(rels, kg.relations):
         yield Triple(node, a, prop)
         yield Triple(node, label, Literal(name))
+    for doc_id, (sha, update) in kg.documents.items():
+        node = NamedNode(p["doc"] + quote(str(doc_id), safe=""))
+        yield Triple(node, kgo["addedInUpdate"], Literal(str(int(update)), datatype=integer))
+        yield Triple(node, kgo["sha256"], Literal(sha))
     statement, subj, pred, obj = (NamedNode(RDF_NS + n) for n in ("Statement", "subject", "predicate", "object"))
     derived, generated = NamedNode(PROV_NS + "wasDerivedFrom"), NamedNode(PROV_NS + "wasGeneratedBy")
     extractor = Literal(str(kg.meta.get("extractor", {}).get("version", "unknown")))

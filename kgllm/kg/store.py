@@ -27,7 +27,7 @@ from typing import Iterable
 
 from kgllm.errors import KGFormatError
 from kgllm.io import atomic_dir, locked
-from kgllm.kg.folder import (ALIAS_SEP, KG_MARKER, TSV_FORMAT, _clean, _escape, _float, _int, _split, _unescape, kg_identity,
+from kgllm.kg.folder import (ALIAS_SEP, DOCUMENTS, KG_MARKER, RETIRED, TSV_FORMAT, _clean, _escape, _float, _int, _split, _unescape, kg_identity,
                              read_meta, read_tsv)
 
 @dataclass
@@ -59,6 +59,10 @@ class KnowledgeGraph:
         self.edges: dict[tuple[int, int, int], Edge] = {}
         self.descriptions: dict[int, str] = {}
         self.meta: dict = dict(meta or {})
+        #: ids of entities no live document or fact mentions any more (kept, never renumbered)
+        self.retired: set[int] = set()
+        #: live documents (and imported fact files): id -> (content sha256, update that added it)
+        self.documents: dict[str, tuple[str, int]] = {}
 
     # -- building --------------------------------------------------------
     def add_entity(self, key: str, label: str, etype: str, aliases: Iterable[str] = (), count: int = 1,
@@ -110,8 +114,11 @@ class KnowledgeGraph:
         return kg_identity((e.key for e in self.entities), self.relations)
 
     def counts(self) -> dict:
-        return {"entities": self.num_entities, "relations": self.num_relations, "edges": len(self.edges),
-                "edge_occurrences": sum(e.count for e in self.edges.values())}
+        out = {"entities": self.num_entities, "relations": self.num_relations, "edges": len(self.edges),
+               "edge_occurrences": sum(e.count for e in self.edges.values())}
+        if self.retired:
+            out["retired_entities"] = len(self.retired)
+        return out
 
     def __repr__(self) -> str:
         c = self.counts()
@@ -134,6 +141,14 @@ class KnowledgeGraph:
                 fh.write("id\tdescription\n")
                 for i, text in sorted(self.descriptions.items()):
                     fh.write(f"{i}\t{_clean(text)}\n")
+        if self.retired:
+            with open(folder / RETIRED, "w", encoding="utf-8") as fh:
+                fh.write("id\n" + "".join(f"{i}\n" for i in sorted(self.retired)))
+        if self.documents:
+            with open(folder / DOCUMENTS, "w", encoding="utf-8") as fh:
+                fh.write("doc\tsha256\tupdate\n")
+                for doc, (sha, update) in self.documents.items():
+                    fh.write(f"{_clean(doc)}\t{sha}\t{update}\n")
         with open(folder / "relations.tsv", "w", encoding="utf-8") as fh:
             fh.write("id\tname\tcount\n")
             for i, (name, n) in enumerate(zip(self.relations, self.relation_counts)):
@@ -179,6 +194,11 @@ class KnowledgeGraph:
             eid = kg.add_entity(row[1], row[2], row[3], split(row[5]), _int(row[4], ents, lineno), split(row[6]))
             if eid != _int(row[0], ents, lineno):
                 raise KGFormatError(f"{ents}:{lineno}: ids are not 0..N-1 in order (row id {row[0]})")
+        if (folder / RETIRED).is_file():
+            kg.retired = {_int(row[0], folder / RETIRED, n) for n, row in read_tsv(folder / RETIRED, 1, numbered=True)}
+        if (folder / DOCUMENTS).is_file():
+            kg.documents = {doc: (sha, _int(u, folder / DOCUMENTS, n))
+                            for n, (doc, sha, u) in read_tsv(folder / DOCUMENTS, 3, numbered=True)}
         if (folder / "descriptions.tsv").is_file():
             desc = folder / "descriptions.tsv"
             kg.descriptions = {_int(i, desc, n): text for n, (i, text) in read_tsv(desc, 2, numbered=True)}

@@ -31,7 +31,7 @@ class EntityLinker:
 
     def __init__(self, keys: Sequence[str], labels: Sequence[str], aliases: Sequence[Iterable[str]],
                  counts: Sequence[int]) -> None:
-        self.key_to_id = {k: i for i, k in enumerate(keys)}
+        self.key_to_id = {k: i for i, k in enumerate(keys) if k is not None}  # None: a retired entity
         by_label: dict[str, Counter] = {}
         for i, (label, names) in enumerate(zip(labels, aliases)):
             for name in {label, *names}:
@@ -41,9 +41,10 @@ class EntityLinker:
 
     @classmethod
     def from_kg(cls, kg) -> "EntityLinker":
-        ents = kg.entities
-        return cls([e.key for e in ents], [e.label for e in ents], [e.aliases for e in ents],
-                   [e.count for e in ents])
+        ents, retired = kg.entities, kg.retired  # retired entities are never linked
+        return cls([None if i in retired else e.key for i, e in enumerate(ents)],
+                   ["" if i in retired else e.label for i, e in enumerate(ents)],
+                   [() if i in retired else e.aliases for i, e in enumerate(ents)], [e.count for e in ents])
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "EntityLinker":

@@ -221,9 +221,17 @@ class KGLitModule(L.LightningModule):
         own_by_canonical = {canonical_key(k): v for k, v in own.items()}
         state = ckpt["state_dict"]  # remapped in place; its names may differ from ours (init_from)
         own_for = {k: own_by_canonical[canonical_key(k)] for k in state if canonical_key(k) in own_by_canonical}
-        matched = remap_kg_rows(state, own_for, ckpt["kg_keys"], kg_keys(self.hparams.kg_dir))
-        log.warning("%s: graph weights of another KG remapped by key (%d entities, %d relations matched)",
-                    where, matched["entities"], matched["relations"])
+        matched = remap_kg_rows(state, own_for, ckpt["kg_keys"], kg_keys(self.hparams.kg_dir), self._kg_edges())
+        grown = (ckpt.get("kg_meta") or {}).get("identity") in (self.kg_meta.get("lineage") or [])
+        log.warning("%s: graph weights %s remapped by key (%d entities, %d relations matched; new entities start "
+                    "from their neighbours' rows)", where, "of an earlier version of this KG" if grown else
+                    "of another KG", matched["entities"], matched["relations"])
+
+    def _kg_edges(self) -> torch.Tensor:
+        from kgllm.kg.store import KnowledgeGraph
+
+        kg = KnowledgeGraph.load(self.hparams.kg_dir)
+        return torch.tensor([[h for h, _, _ in kg.edges], [t for _, _, t in kg.edges]], dtype=torch.long).reshape(2, -1)
     # -- optimisation --------------------------------------------------------
     def configure_optimizers(self):
         from transformers import get_linear_schedule_with_warmup
@@ -256,7 +264,16 @@ class KGLitModule(L.LightningModule):
             checkpoint["kg_keys"] = self._kg_keys
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """``--ckpt_path``: the checkpoint must come from this KG (or be remapped by key)."""
+        """``--ckpt_path``: the checkpoint must come from this KG (or be remapped by key; resuming
+        training then needs ``init_from``, since the optimiser's state has the old table sizes)."""
+        from kgllm.checkpoints import CheckpointError
+
+        src = (checkpoint.get("kg_meta") or {}).get("identity")
+        trainer = self._trainer
+        if (src and src != self.kg_meta.get("identity") and trainer is not None and trainer.state.fn == "fit"
+                and self._graph_tables(checkpoint["state_dict"])):
+            raise CheckpointError("--ckpt_path resumes training on the KG it was trained on only; for a KG that "
+                                  "changed since (update-kg) start from it with --model.init_args.init_from CKPT")
         self._check_kg(checkpoint, "checkpoint", self.state_dict())
 
     # -- steps ---------------------------------------------------------------

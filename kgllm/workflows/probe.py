@@ -136,7 +136,9 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
 
     if not Path(ckpt).is_file():
         raise KGLLMError(f"{ckpt}: checkpoint not found")
-    model = MLMModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
+    # another KG (e.g. this one after update-kg): the model is built for it and its graph rows remapped by key
+    extra = {"kg_dir": str(kg_dir)} if kg_dir else {}
+    model = MLMModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, **extra).eval()
     kg_dir = kg_dir or model.hparams.kg_dir
     tokenizer = load_tokenizer(model.hparams.backbone)
     kg = KnowledgeGraph.load(kg_dir)
@@ -160,7 +162,8 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
             result["relations"].setdefault(pid, {"facts": len(its)})[tag] = sum(h for h, _ in ok) / len(its)
             hits += ok
         rels = result["relations"].values()
-        result[tag] = {"p_at_1": sum(r[tag] for r in rels) / len(cloze), **_p_at_1(hits)}
+        result[tag] = {"p_at_1": sum(r[tag] for r in rels) / len(cloze), **_p_at_1(hits),
+                       "hits": [int(h) for h, _ in hits]}  # per cloze item, in a fixed order (forgetting)
         result[tag]["groups"] = {name: _p_at_1([(h, it) for h, it in hits if it["fact"] in fs])
                                  for name, fs in group_of.items()}
         result[tag]["by_degree"] = {

@@ -127,8 +127,11 @@ def test_remap_moves_rows_by_key_not_by_position():
     own = {"enc.node_emb.weight": torch.full((3, 2), -1.0), "enc.rel_emb.weight": torch.full((4, 1), -1.0)}
     counts = remap_kg_rows(state, own, src, dst)
     assert counts == {"entities": 2, "relations": 2}
-    assert state["enc.node_emb.weight"][:, 0].tolist() == [2.0, 0.0, -1.0]  # c, a, fresh
+    assert state["enc.node_emb.weight"][:, 0].tolist() == [2.0, 0.0, 1.0]  # c, a, mean of the known rows
     assert state["enc.rel_emb.weight"][:, 0].tolist() == [1.0, 0.0, 3.0, 2.0]
+    state = {"enc.node_emb.weight": node.clone(), "enc.rel_emb.weight": rel.clone()}
+    remap_kg_rows(state, own, src, dst, edges=torch.tensor([[2], [0]]))  # new -> c: starts as c's row
+    assert state["enc.node_emb.weight"][:, 0].tolist() == [2.0, 0.0, 2.0]
 
 
 def _shuffled_kg(kg_dir: Path, out: Path) -> Path:
@@ -173,3 +176,44 @@ def _shuffled_keys(folder: Path) -> list[str]:
     from kgllm.checkpoints import kg_keys
 
     return kg_keys(folder)["entities"]
+
+
+@pytest.mark.slow
+def test_checkpoint_follows_an_updated_kg(tmp_path, redocred_file, data_dir, capsys):
+    """A checkpoint of the KG of documents A loads onto the KG updated with B without allow_other_kg:
+    old rows bit for bit, new entities from their neighbours' rows."""
+    from kgllm.cli.lightning import run_cli
+    from kgllm.kg.build import build_kg
+    from kgllm.kg.corpus import read_corpus
+    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.update import update_kg
+
+    docs = list(read_corpus(redocred_file, "redocred"))
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": d.doc_id, "text": d.text}) + "\n" for d in docs))
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": "new", "text": "Barack Obama was born in Zanzibar. "
+                                                  "Zanzibar is a city in Tanzania."}) + "\n")
+    kg = tmp_path / "kg"
+    build_kg(tmp_path / "a.jsonl", kg, progress=False)
+    assert main(_fit_args(tmp_path / "fit", kg, data_dir)) == 0
+    ckpt = next((tmp_path / "fit").rglob("last.ckpt"))
+    update_kg(kg, tmp_path / "b.jsonl", progress=False)
+    cli = run_cli(_fit_args(tmp_path / "grown", kg, data_dir, "--model.init_args.init_from", str(ckpt),
+                            "--trainer.max_epochs", "0"))
+    src = torch.load(ckpt, map_location="cpu", weights_only=True)
+    name = next(k for k in src["state_dict"] if k.endswith("node_emb.weight"))
+    old, new = src["state_dict"][name], dict(cli.model.named_parameters())[name].detach()
+    n = old.size(0)
+    grown = KnowledgeGraph.load(kg)
+    assert new.size(0) == grown.num_entities > n
+    assert torch.equal(new[:n], old)  # every old row, bit for bit
+    fresh = [i for i in range(n, grown.num_entities)]
+    linked = {(t if h in fresh else h): (h if h in fresh else t) for h, _, t in grown.edges
+              if (h in fresh) != (t in fresh)}  # old neighbour -> new entity
+    assert linked, "the fixture update should connect a new entity to an old one"
+    for old_id, new_id in linked.items():
+        neighbours = {a if b == new_id else b for a, _, b in grown.edges if new_id in (a, b)} - set(fresh)
+        assert torch.allclose(new[new_id], old[sorted(neighbours)].mean(0), atol=1e-6)
+    # resuming training (--ckpt_path) on the grown KG is refused: the optimiser state has the old sizes
+    assert main(_fit_args(tmp_path / "resume", kg, data_dir, "--ckpt_path", str(ckpt),
+                          "--trainer.max_epochs", "2")) == 1
+    assert "init_from" in capsys.readouterr().err
