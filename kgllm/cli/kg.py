@@ -95,7 +95,14 @@ def build_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges (same as adding "
                    "+cooccurrence to --extractor)")
     p.add_argument("--batch-size", type=positive(int), default=ExtractConfig.batch_size)
-    p.add_argument("--n-process", type=positive(int), default=1)
+    p.add_argument("--n-process", type=positive(int), default=1, help="spaCy processes (--engine local)")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local: this machine's processes; ray: one Ray task per shard (pip install -e '.[ray]'); "
+                        "the same KG either way")
+    p.add_argument("--address", default=None, help="--engine ray: a running Ray cluster (auto, ray://HOST:10001); "
+                   "default: start a local Ray instance")
+    p.add_argument("--num-workers", type=positive(int), default=None,
+                   help="--engine ray: CPUs of the local instance / shards run at once (default: all)")
     p.add_argument("--shard-size", type=positive(int), default=ExtractConfig.shard_size)
     p.add_argument("--skip-bad", action="store_true", help="skip bad documents and report them")
     prep = p.add_argument_group("corpus preparation (each optional, counted in meta.json)")
@@ -129,7 +136,8 @@ def build_kg_main(argv: Sequence[str]) -> int:
     hf_opts = {"split": a.split, "split_fraction": a.split_fraction, "split_seed": a.split_seed}
     result = run_build(BuildSettings(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite,
                                      not a.no_progress, a.text_field, a.store, prep_cfg, a.skip_bad,
-                                     hf_opts if a.format == "hf" else {}))
+                                     hf_opts if a.format == "hf" else {}, a.engine,
+                                     {"address": a.address, "num_workers": a.num_workers}))
     if result.report is not None:
         print(result.report.summary())
     for err in result.skipped:

@@ -89,11 +89,26 @@ def _prepare_work_dir(work: Path, fp: str) -> None:
     atomic_write_json(settings, {"fingerprint": fp})
 
 
+def write_lines(path: Path, lines: list[str]) -> None:
+    with atomic_open(path) as fh:
+        fh.writelines(lines)
+
+
+def extraction_lines(spacy_docs, cfg: ExtractConfig, extractors) -> Iterator[tuple[str, int, str]]:
+    """``(shard, document id, record line)`` for each parsed ``(Doc, (doc id, shard, sha256))``."""
+    for spacy_doc, (doc_id, k, sha) in spacy_docs:
+        record = {**extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), "sha256": sha}
+        yield k, doc_id, json.dumps(record, ensure_ascii=False) + "\n"
+
+
 def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp, progress: bool = True,
-                   total: int | None = None, errors: list | None = None) -> tuple[list[Path], dict]:
+                   total: int | None = None, errors: list | None = None, engine: str = "local",
+                   ray_options: dict | None = None) -> tuple[list[Path], dict]:
     """Run spaCy over the documents of unfinished shards; return all shard files and corpus facts.
 
-    The corpus is streamed: memory holds one shard of extractions at a time.
+    The corpus is streamed: memory holds one shard of extractions at a time (``engine="local"``:
+    ``nlp.pipe`` with ``cfg.n_process`` processes) or the shards in flight (``engine="ray"``:
+    :func:`kgllm.kg.engines.ray_extract`, one Ray task per shard; the same records either way).
     """
     from tqdm.auto import tqdm
 
@@ -144,7 +159,7 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
             kept.append(doc)
         return kept, shard_digest.hexdigest()
 
-    def pending() -> Iterator[tuple[str, tuple[str, int]]]:
+    def unfinished() -> Iterator[tuple[int, list[Document]]]:
         for k, shard in enumerate(_shards(docs, cfg.shard_size)):
             path, sidecar = work / f"shard-{k:05d}.jsonl", work / f"shard-{k:05d}.sha256"
             shard_files.append(path)
@@ -161,24 +176,32 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
             atomic_open_write(sidecar, [sha + "\n"])  # before the shard file, so a shard file has its hash
             if not kept:  # every document of the shard was skipped
                 atomic_open_write(path, [])
+                continue
+            yield k, kept
+
+    def pending() -> Iterator[tuple[str, tuple[str, int, str]]]:
+        for k, kept in unfinished():
             for doc in kept:
                 yield doc.text, (doc.doc_id, k, doc_sha256(doc))
 
-    def atomic_open_write(path: Path, lines: list[str]) -> None:
-        with atomic_open(path) as fh:
-            fh.writelines(lines)
-
-    extractors = load_extractors(cfg)  # built once, not per document
+    atomic_open_write = write_lines
     bar = tqdm(total=total, unit="doc", desc="build-kg", disable=not progress)
+    if engine == "ray":
+        from kgllm.kg.engines import ray_extract
+
+        ray_extract(unfinished(), work, cfg, bar, **(ray_options or {}))
+        bar.close()
+        facts["sha256"] = digest.hexdigest()
+        return shard_files, facts
+    extractors = load_extractors(cfg)  # built once, not per document
     current, lines = -1, []
     parsed = nlp.pipe(pending(), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
-    for spacy_doc, (doc_id, k, sha) in parsed:
+    for k, _, line in extraction_lines(parsed, cfg, extractors):
         if k != current and lines:
             atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
             lines = []
         current = k
-        record = {**extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), "sha256": sha}
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        lines.append(line)
         bar.update(1)
     if lines:
         atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
@@ -254,6 +277,10 @@ class BuildSettings:
         hf: for ``fmt="hf"`` (a Hugging Face ``datasets`` source): ``split`` (``train``, ``val``,
             ``test``: the rows ``dataset: hf`` uses for it; default ``train``), ``split_fraction``,
             ``split_seed`` (as in the experiment's ``dataset_args``).
+        engine: ``local`` (``nlp.pipe``, ``extract.n_process`` processes) or ``ray``
+            (:mod:`kgllm.kg.engines`; the same KG, byte for byte).
+        ray: for ``engine="ray"``: ``address`` (``None``: start a local instance; ``auto``;
+            ``ray://HOST:10001``) and ``num_workers``.
     """
 
     corpus: Path
@@ -269,9 +296,15 @@ class BuildSettings:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     skip_bad: bool = False
     hf: dict = field(default_factory=dict)
+    engine: str = "local"
+    ray: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from kgllm.kg.engines import ENGINES
+
         self.corpus, self.out = Path(self.corpus), Path(self.out)
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
 
 
 @dataclass
@@ -318,7 +351,8 @@ def _build_locked(st: BuildSettings) -> BuildResult:
         docs = read_corpus(corpus, fmt, limit, text_field=text_field, errors=errors, hf=hf)
         if prep.active:
             docs = prepare(docs, prep, report)
-        shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit, errors=errors)
+        shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit, errors=errors,
+                                            engine=st.engine, ray_options=st.ray)
     except (CorpusError, ConfigError):
         shutil.rmtree(work, ignore_errors=True)
         raise
