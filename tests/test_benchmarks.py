@@ -22,6 +22,41 @@ def test_build_kg_benchmark_runs(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_build_kg_benchmark_ray_engine_runs(data_dir, tmp_path):
+    import json
+
+    subprocess.run([sys.executable, str(ROOT / "experiments/bench/bench_build_kg.py"), "--data-dir", str(data_dir),
+                    "--max-words", "200", "--processes", "1,2", "--engine", "ray", "--json", str(tmp_path / "r.json")],
+                   capture_output=True, text=True, check=True)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert [r["workers"] for r in result["ray"]["ray"]] == [1, 2] and len(result["ray"]["merge"]) == 3
+    assert "1024 workers" in result["projection"]
+
+
+@pytest.mark.slow
+def test_update_benchmark_checks_equivalence(data_dir, tmp_path):
+    import json
+
+    subprocess.run([sys.executable, str(ROOT / "experiments/bench/bench_update_kg.py"), "--data-dir", str(data_dir),
+                    "--max-words", "300", "--fractions", "0.5,0.1", "--json", str(tmp_path / "u.json")],
+                   capture_output=True, text=True, check=True)
+    rows = json.loads((tmp_path / "u.json").read_text())["rows"]
+    assert [r["fraction"] for r in rows] == [0.5, 0.1] and all(r["same_kg_as_full_build"] for r in rows)
+    assert all(r["update_seconds"] > 0 and r["update_peak_mib"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_sparql_load_benchmark_runs(kg_dir, tmp_path):
+    import json
+
+    subprocess.run([sys.executable, str(ROOT / "experiments/bench/bench_sparql_load.py"), str(kg_dir), "--clients",
+                    "2,4", "--seconds", "2", "--queries", "5", "--rdflib-clients", "2", "--json",
+                    str(tmp_path / "l.json")], capture_output=True, text=True, check=True)
+    rows = json.loads((tmp_path / "l.json").read_text())["rows"]
+    assert [r["clients"] for r in rows] == [2, 4, 2] and all(r["errors"] == 0 and r["queries"] > 0 for r in rows)
+
+
+@pytest.mark.slow
 def test_kg_corpus_is_exactly_the_classifiers_training_text(data_dir, tmp_path):
     """prepare_corpus --config writes the training split the config's classifier sees, nothing more."""
     import json

@@ -86,6 +86,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
     "update-kg": (cli_kg.update_kg_main, "add documents to a KG, or remove documents or facts, keeping every id"),
     "kg-diff": (cli_kg.kg_diff_main, "what differs between two KG folders (by key; exit 1 if they differ)"),
+    "serve-kg": (cli_kg.serve_kg_main, "serve a KG over SPARQL 1.1 with the Oxigraph server (read-only, loopback)"),
+    "kg-push": (cli_kg.kg_push_main, "load a KG into a named graph of a SPARQL server (Graph Store Protocol)"),
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),

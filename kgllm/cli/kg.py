@@ -203,8 +203,12 @@ def kg_query_main(argv: Sequence[str]) -> int:
 
     p = argparse.ArgumentParser(prog="kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
                                 "stmt:, doc:, kgo:, prov:, rdf:, rdfs:, skos:, xsd: are predefined.")
-    p.add_argument("kg_dir")
+    p.add_argument("kg_dir", nargs="?", help="a KG folder (or none with --endpoint)")
     p.add_argument("sparql", help="the query; use ?variables bound with --bind for values from text")
+    p.add_argument("--endpoint", default=None, help="send the query to this SPARQL 1.1 endpoint instead (a server "
+                   "root such as http://127.0.0.1:7878 from serve-kg, or a query URL: Fuseki /ds/sparql, ...)")
+    p.add_argument("--max-bytes", type=positive(int), default=64 * 1024 * 1024,
+                   help="--endpoint: refuse responses larger than this (default %(default)s)")
     p.add_argument("--bind", action="append", default=[], metavar="VAR=TEXT",
                    help="bind ?VAR to the string literal TEXT (safely, never spliced into the query)")
     p.add_argument("--store", default="auto", choices=("auto", "memory", "oxigraph"))
@@ -224,7 +228,16 @@ def kg_query_main(argv: Sequence[str]) -> int:
         if name in bindings:
             p.error(f"--bind {name}: given twice")
         bindings[name] = value
-    rows = query_folder(a.kg_dir, a.sparql, bindings, a.store, a.timeout, a.max_rows, a.allow_service)
+    if a.endpoint:
+        from kgllm.kg.endpoint import query_endpoint
+
+        if a.kg_dir:
+            p.error("give a KG folder or --endpoint, not both")
+        rows = query_endpoint(a.endpoint, a.sparql, bindings, a.timeout, a.max_rows, a.allow_service, a.max_bytes)
+    elif not a.kg_dir:
+        p.error("give a KG folder or --endpoint URL")
+    else:
+        rows = query_folder(a.kg_dir, a.sparql, bindings, a.store, a.timeout, a.max_rows, a.allow_service)
     if len(rows) == a.max_rows:
         print(f"kg-query: stopped at --max-rows {a.max_rows}", file=sys.stderr)
     if a.json:
@@ -361,3 +374,50 @@ def kg_diff_main(argv: Sequence[str]) -> int:
     diff = diff_folders(a.a, a.b, ignore, a.examples)
     print(json.dumps(diff, indent=2, ensure_ascii=False) if a.json else format_diff(diff))
     return 1 if diff else 0
+
+
+def serve_kg_main(argv: Sequence[str]) -> int:
+    import time
+
+    from kgllm.kg.server import DEFAULT_BIND, serve
+
+    p = argparse.ArgumentParser(prog="kgllm serve-kg", description="Serve a KG folder over the SPARQL 1.1 Protocol "
+                                "with the Oxigraph server until Ctrl-C (read-only, loopback by default).")
+    p.add_argument("kg_dir")
+    p.add_argument("--bind", default=DEFAULT_BIND, help="IP:PORT to listen on (default %(default)s; port 0: a free one)")
+    p.add_argument("--allow-remote", action="store_true", help="permit a --bind address other machines can reach")
+    p.add_argument("--writable", action="store_true", help="accept SPARQL updates and Graph Store writes (a kg-push "
+                   "target); the default is read-only")
+    p.add_argument("--timeout", type=positive(float), default=60, help="server-side query time limit, seconds")
+    a = p.parse_args(argv)
+    with serve(a.kg_dir, a.bind, not a.writable, a.timeout, allow_remote=a.allow_remote) as url:
+        print(f"serving {a.kg_dir} ({'read-only' if not a.writable else 'writable'}): SPARQL {url}/query"
+              + (f", update {url}/update, graph store {url}/store" if a.writable else "") + "; Ctrl-C stops it",
+              flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0
+
+
+def kg_push_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.endpoint import push
+
+    p = argparse.ArgumentParser(prog="kgllm kg-push", description="Load a KG folder into a named graph of a SPARQL "
+                                "server (Graph Store HTTP Protocol, in batches, through a temporary graph: nothing "
+                                "half-loaded on failure).")
+    p.add_argument("kg_dir")
+    p.add_argument("--endpoint", required=True, help="server root (Oxigraph: http://127.0.0.1:7878; its /store and "
+                   "/update are used unless --store-url/--update-url say otherwise)")
+    p.add_argument("--graph", required=True, help="IRI of the named graph to replace with the KG")
+    p.add_argument("--store-url", default=None, help="Graph Store Protocol endpoint (Fuseki: .../ds/data)")
+    p.add_argument("--update-url", default=None, help="SPARQL update endpoint (Fuseki: .../ds/update)")
+    p.add_argument("--batch-size", type=positive(int), default=50_000, help="triples per request")
+    p.add_argument("--timeout", type=positive(float), default=300, help="seconds per request")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    res = push(a.kg_dir, a.endpoint, a.graph, a.batch_size, a.timeout, a.store_url, a.update_url, not a.no_progress)
+    print(f"{a.kg_dir} -> {a.graph}: {res['triples']:,} triples in {res['batches']} batches")
+    return 0

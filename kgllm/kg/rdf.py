@@ -30,6 +30,7 @@ and :func:`query_folder` bounds a query's time and result size.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping
 from urllib.parse import quote
@@ -243,14 +244,24 @@ def _algebra_names(node, found: set) -> set:
     return found
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_query(sparql: str):
+    """rdflib's SPARQL 1.1 parse tree; serialised by a lock, since rdflib's parser (pyparsing) is not
+    thread-safe (concurrent parses fail with spurious errors)."""
+    from rdflib.plugins.sparql.parser import parseQuery
+
+    with _PARSE_LOCK:
+        return parseQuery(sparql)
+
+
 def check_query(sparql: str, allow_service: bool = False) -> None:
     """Parse ``sparql`` (SPARQL 1.1) and refuse what would contact other hosts: ``SERVICE`` and
     dataset clauses (``FROM``/``FROM NAMED``: rdflib loads those IRIs over the network), unless
     ``allow_service``. Updates are refused by the parser (this is the query grammar)."""
-    from rdflib.plugins.sparql.parser import parseQuery
-
     try:
-        parsed = parseQuery(sparql)
+        parsed = parse_query(sparql)
     except Exception as exc:  # pyparsing's ParseException and friends
         raise QueryError(f"SPARQL syntax error: {str(exc).splitlines()[0][:200]}") from exc
     names = _algebra_names(parsed, set())

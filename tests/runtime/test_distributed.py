@@ -15,11 +15,12 @@ from tests.conftest import FIXTURE_DATASET_ARGS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 900) -> Path:
-    """Run ``kgllm fit`` in a subprocess (DDP re-launches the same command); return the log folder."""
+def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 900, launcher: tuple = ()) -> Path:
+    """Run ``kgllm fit`` in a subprocess (DDP re-launches the same command; ``launcher``, e.g. torchrun,
+    starts the processes itself); return the log folder."""
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
                           "init_args": {"save_dir": str(tmp), "name": name, "version": ""}}])
-    cmd = [sys.executable, "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/finetune_redocred_rc.yaml"),
+    cmd = [*(launcher or (sys.executable,)), "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/finetune_redocred_rc.yaml"),
            "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--model.fusion_layers", "[0]",
            "--model.backbone_dropout", "0.0", "--model.fusion_dropout", "0.0", "--model.gnn_dropout", "0.0",
@@ -102,3 +103,16 @@ def test_two_nodes_on_localhost(tmp_path, kg_dir, data_dir):
     single = fit(tmp_path, "single", kg_dir, data_dir, "--data.batch_size", "4", "--trainer.max_epochs", "2")
     a, b = losses(single), losses(tmp_path / "nodes")
     assert len(a) == len(b) and all(abs(x - y) < 1e-4 * max(1.0, abs(x)) for x, y in zip(a, b))
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(tmp_path, kg_dir, data_dir):
+    """The README's multi-node recipe at its smallest: torchrun starts 2 CPU processes (gloo) and
+    Lightning joins them (TorchElasticEnvironment) instead of launching its own."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    run = fit(tmp_path, "torchrun", kg_dir, data_dir, "--data.batch_size", "2", "--trainer.max_epochs", "2",
+              "--trainer.strategy", "ddp", "--trainer.devices", "2",
+              launcher=(str(torchrun), "--standalone", "--nnodes", "1", "--nproc-per-node", "2"))
+    single = fit(tmp_path, "single", kg_dir, data_dir, "--data.batch_size", "4", "--trainer.max_epochs", "2")
+    a, b = losses(single), losses(run)
+    assert len(a) == len(b) > 0 and all(abs(x - y) < 1e-4 * max(1.0, abs(x)) for x, y in zip(a, b))
