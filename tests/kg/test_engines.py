@@ -42,3 +42,24 @@ def test_ray_engine_gives_the_local_kg_even_after_a_worker_dies(tmp_path, monkey
     build(tmp_path / "ray_killed", "ray", num_workers=2)
     assert marker.exists()  # a worker did die, and Ray's retry gave the same KG
     assert same_kg(tmp_path / "local", tmp_path / "ray_killed")
+
+
+@pytest.mark.slow
+def test_ray_build_resumes_from_finished_shards(tmp_path, redocred_file):
+    """Shards a killed build finished (here written by the local engine) are skipped by a Ray build."""
+    pytest.importorskip("ray")
+    from kgllm.kg.build import _prepare_work_dir, build_kg, extract_shards, fingerprint, work_dir_for
+    from kgllm.kg.corpus import read_corpus
+    from kgllm.kg.extract import load_pipeline, pipeline_info
+
+    cfg = ExtractConfig(shard_size=2)
+    build_kg(redocred_file, tmp_path / "full", "redocred", cfg=cfg, progress=False)
+    out = tmp_path / "resumed"
+    work = work_dir_for(out)
+    nlp = load_pipeline()
+    _prepare_work_dir(work, fingerprint(redocred_file, "redocred", None, cfg, pipeline_info(nlp)))
+    extract_shards(list(read_corpus(redocred_file, "redocred"))[:4], work, cfg, nlp, progress=False)
+    res = run_build(BuildSettings(redocred_file, out, "redocred", extract=cfg, progress=False, engine="ray",
+                                  ray={"num_workers": 1}))
+    assert res.kg.meta["corpus"]["shards_resumed"] == 2 and res.kg.meta["corpus"]["shards"] == 3
+    assert same_kg(tmp_path / "full", out)
