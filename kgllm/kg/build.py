@@ -246,7 +246,10 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
     records = update_dir(tmp, 0)
     records.mkdir(parents=True)
     for path in shard_files:
-        os.link(path, records / path.name)
+        try:  # a link: the shards stay resumable until the KG folder is in place
+            os.link(path, records / path.name)
+        except OSError:
+            shutil.copy2(path, records / path.name)
     kg.write_files(tmp, rdf_format, store)
     if out.exists():
         check_replaceable(out, KG_MARKER, (), overwrite)  # checked at the start too; it may have appeared since

@@ -57,6 +57,14 @@ class UpdateResult:
         return f"update {self.update}: {parts or 'nothing changed'}; {self.kg}"
 
 
+def _link(src: Path, dst: Path) -> None:
+    """A hard link (records are immutable), or a copy where the file system has none."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
 
@@ -132,7 +140,7 @@ class _Change:
                 dst = update_dir(self.tmp, entry["update"])
                 dst.mkdir()
                 for f in batch_files(src):  # records never change: link, do not copy
-                    os.link(f, dst / f.name)
+                    _link(f, dst / f.name)
                 self.batches.append(Batch(batch_files(dst), entry.get("source", "corpus"), entry["update"]))
             self.mentions_prefix = None
         else:  # adopt a KG written without records: its content becomes one snapshot record
@@ -155,7 +163,7 @@ class _Change:
         dst = update_dir(self.tmp, self.number)
         dst.mkdir(exist_ok=True)
         for f in files:
-            os.link(f, dst / f.name)
+            _link(f, dst / f.name)
         self.batches.append(Batch(batch_files(dst), source, self.number))
         return dst
 
