@@ -87,10 +87,13 @@ def run_update_experiment(config: Path, seeds: str, out: Path, graphs: Path, dat
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(runs or out / "runs")
     common = ["--model.node_features", node_features, *extra] + (["--data.data_dir", str(data_dir)] if data_dir else [])
-    ablate(["--config", str(config), "--variants", variant, "--seeds", seeds, "--out", str(runs / held.name),
-            "--data.kg_dir", str(held), *common])
-    ablate(["--config", str(config), "--variants", "none", "--seeds", seeds, "--out", str(runs / full.name),
-            "--data.kg_dir", str(full), *common])
+    wanted = [int(s) for s in seeds.split(",")]
+    for arm, kg in ((variant, held), ("none", full)):  # train only what the runs folder lacks
+        have = {int(r["seed"]) for r in read_rows(runs / kg.name / "results.csv") if r["variant"] == arm}
+        missing = [s for s in wanted if s not in have]
+        if missing:
+            ablate(["--config", str(config), "--variants", arm, "--seeds", ",".join(map(str, missing)),
+                    "--out", str(runs / kg.name), "--data.kg_dir", str(kg), *common])
     upd = updated_kg(held, full, split.kg_only, out)
     ckpts = {(r["variant"], int(r["seed"])): r["best_ckpt"] for folder in (held, full)
              for r in read_rows(runs / folder.name / "results.csv")}
