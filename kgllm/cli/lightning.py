@@ -29,6 +29,23 @@ class KGLightningCLI(LightningCLI):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         return super().instantiate_trainer(**kwargs)
 
+    def before_instantiate_classes(self) -> None:
+        """A run restored from ``--ckpt_path`` takes every weight from that checkpoint: the sources the
+        model was first initialised from (``init_from``, ``graph_encoder_from``) are not read again,
+        so a checkpoint stays usable after they move or disappear."""
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config
+        if not cfg.get("ckpt_path"):
+            return
+        init_args = cfg.get("model", {}).get("init_args") if hasattr(cfg.get("model", {}), "get") else None
+        if init_args is None:
+            return
+        for key in ("init_from", "graph_encoder_from"):
+            if init_args.get(key):
+                logging.getLogger(__name__).info("--ckpt_path given: %s %s is not read (the checkpoint holds "
+                                                 "the weights)", key, init_args[key])
+                init_args[key] = None
+
     def _parse_ckpt_path(self) -> None:
         """Lightning reads the hyper-parameters of a local ``--ckpt_path`` while parsing; a file that is
         not a readable, tensors-only checkpoint is a one-line error there, not a traceback."""

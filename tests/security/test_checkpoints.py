@@ -217,3 +217,15 @@ def test_checkpoint_follows_an_updated_kg(tmp_path, redocred_file, data_dir, cap
     assert main(_fit_args(tmp_path / "resume", kg, data_dir, "--ckpt_path", str(ckpt),
                           "--trainer.max_epochs", "2")) == 1
     assert "init_from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_restoring_a_checkpoint_does_not_reread_init_from(tmp_path, kg_dir, data_dir):
+    """A fine-tuned checkpoint is self-contained: test/--ckpt_path works after its init_from source is gone."""
+    assert main(_fit_args(tmp_path / "pre", kg_dir, data_dir)) == 0
+    pre = next((tmp_path / "pre").rglob("last.ckpt"))
+    assert main(_fit_args(tmp_path / "ft", kg_dir, data_dir, "--model.init_args.init_from", str(pre))) == 0
+    ft = next((tmp_path / "ft").rglob("last.ckpt"))
+    pre.rename(tmp_path / "moved.ckpt")
+    args = _fit_args(tmp_path / "test", kg_dir, data_dir, "--model.init_args.init_from", str(pre), "--ckpt_path", str(ft))
+    assert main(["test", *args[1:]]) == 0
