@@ -112,6 +112,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False, marker: str | N
     check_replaceable(path, marker, inputs, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the result follows the umask like mkdir
     try:
         yield tmp
         if path.exists():
@@ -151,6 +152,12 @@ def exchange_dirs(new: str | os.PathLike, current: str | os.PathLike) -> None:
     os.replace(current, old)
     os.replace(new, current)
     os.replace(old, new)
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

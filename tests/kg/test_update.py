@@ -224,3 +224,14 @@ def test_oxigraph_store_is_updated(tmp_path, parts):
     rows = query_folder(tmp_path / "kg", "SELECT (COUNT(?d) AS ?n) WHERE { ?d kgo:addedInUpdate 1 }", store="oxigraph")
     assert int(rows[0]["n"]) == 2
     assert os.path.isdir(tmp_path / "kg" / "extractions" / "00001")
+
+
+def test_imported_folders_follow_the_umask(tmp_path):
+    facts = tmp_path / "f.tsv"
+    facts.write_text("a\tr\tb\n")
+    old = os.umask(0o022)
+    try:
+        import_tsv(facts, name="x").save(tmp_path / "kg")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "kg").stat().st_mode & 0o777 == 0o755
