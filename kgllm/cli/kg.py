@@ -312,8 +312,19 @@ def kg_merge_main(argv: Sequence[str]) -> int:
         raise KGFormatError(f"{a.b}: the same KG as {a.a} (identity {first.identity()}); merging it would double "
                             "every count")
     kg = merge(first, second, a.by)
+    from kgllm.kg.folder import read_tsv
+
+    rows = []
+    for folder, mapping in zip((a.a, a.b), kg.merge_maps):  # both sides' mentions, ids of the merged KG
+        if (Path(folder) / "mentions.tsv").is_file():
+            for row in read_tsv(Path(folder) / "mentions.tsv", 7):
+                row[4] = str(mapping[int(row[4])])
+                rows.append(row)
+    kg.mention_rows = rows
     kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.a, a.b))
-    print(f"{a.out}: {kg}")
+    c = kg.meta["merge_counts"]
+    print(f"{a.out}: {kg}; {c['joined']:,} of B's {c['b_entities']:,} entities joined A's {c['a_entities']:,} "
+          f"(by {a.by}), {len(rows):,} mentions kept")
     return 0
 
 

@@ -199,8 +199,10 @@ def merge(a: KnowledgeGraph, b: KnowledgeGraph, by: str = "id") -> KnowledgeGrap
     out = KnowledgeGraph({"merged": [a.meta, b.meta], "merge_by": by,
                           "relation_labels": {**b.meta.get("relation_labels", {}),
                                               **a.meta.get("relation_labels", {})}})
+    maps = []
     for kg in (a, b):
         mapping = []
+        maps.append(mapping)
         label_index = {}
         if by == "label" and kg is b:
             for i, e in enumerate(out.entities):
@@ -223,4 +225,7 @@ def merge(a: KnowledgeGraph, b: KnowledgeGraph, by: str = "id") -> KnowledgeGrap
                     out.add_edge(mapping[h], name, mapping[t], prov, prov[4])
             else:
                 out.add_edge(mapping[h], name, mapping[t], None, edge.confidence, edge.count)
+    out.merge_maps = maps  # old id -> merged id, per input (for mentions.tsv)
+    out.meta["merge_counts"] = {"a_entities": a.num_entities, "b_entities": b.num_entities,
+                                "joined": a.num_entities + b.num_entities - out.num_entities}
     return out

@@ -63,6 +63,8 @@ class KnowledgeGraph:
         self.retired: set[int] = set()
         #: live documents (and imported fact files): id -> (content sha256, update that added it)
         self.documents: dict[str, tuple[str, int]] = {}
+        #: mentions.tsv rows to write with the KG when it was not assembled from records (kg-merge)
+        self.mention_rows: list[list[str]] | None = None
 
     # -- building --------------------------------------------------------
     def add_entity(self, key: str, label: str, etype: str, aliases: Iterable[str] = (), count: int = 1,
@@ -141,6 +143,10 @@ class KnowledgeGraph:
                 fh.write("id\tdescription\n")
                 for i, text in sorted(self.descriptions.items()):
                     fh.write(f"{i}\t{_clean(text)}\n")
+        if self.mention_rows is not None:
+            with open(folder / "mentions.tsv", "w", encoding="utf-8") as fh:
+                fh.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
+                fh.writelines("\t".join(row) + "\n" for row in self.mention_rows)
         if self.retired:
             with open(folder / RETIRED, "w", encoding="utf-8") as fh:
                 fh.write("id\n" + "".join(f"{i}\n" for i in sorted(self.retired)))

@@ -87,3 +87,21 @@ def test_cli_import_and_merge(tmp_path, capsys):
     merged = KnowledgeGraph.load(tmp_path / "m", provenance=True)
     lines = sum(len(f.read_text().splitlines()) for f in LAMA.glob("P*.jsonl"))  # one distinct fact a line
     assert len(merged.edges) == lines == 15
+
+
+def test_merge_reports_joins_and_keeps_both_mentions(tmp_path, kg_dir, capsys):
+    from kgllm.cli import main
+    from kgllm.kg.build import build_kg
+    from tests.conftest import FIXTURES
+
+    build_kg(FIXTURES / "corpus.jsonl", tmp_path / "b", progress=False)
+    assert main(["kg-merge", str(kg_dir), str(tmp_path / "b"), "--out", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "entities joined" in out and "mentions kept" in out
+    a_rows = (kg_dir / "mentions.tsv").read_text().splitlines()[1:]
+    b_rows = [r.split("\t") for r in (tmp_path / "b" / "mentions.tsv").read_text().splitlines()[1:]]
+    merged = (tmp_path / "m" / "mentions.tsv").read_text().splitlines()[1:]
+    assert merged[:len(a_rows)] == a_rows and len(merged) == len(a_rows) + len(b_rows)  # A's ids are kept
+    b, m = KnowledgeGraph.load(tmp_path / "b"), KnowledgeGraph.load(tmp_path / "m")
+    for row, new in zip(b_rows, merged[len(a_rows):]):  # B's mentions point at the same entity, by key
+        assert m.entities[int(new.split("\t")[4])].key == b.entities[int(row[4])].key
