@@ -104,3 +104,13 @@ def test_datasets_lists_tasks_and_typed_options(capsys):
     assert "hf  (task: its task option)" in out and "columns: dict[str, str] | None = None" in out
     assert main(["datasets", "sst3"]) == 2
     assert "unknown dataset 'sst3'" in capsys.readouterr().err
+
+
+def test_misspelt_fusion_is_a_usage_error_before_any_data(tmp_path, capsys):
+    from kgllm.lit import MLMModule
+
+    with pytest.raises(Exception, match="'gatd' is not a fusion block; choose one of none, gated"):
+        MLMModule(fusion="gatd")
+    code = main(["fit", "--config", "experiments/pretrain_redocred.yaml", "--model.init_args.fusion", "gatd",
+                 "--data.kg_dir", str(tmp_path / "no_kg_here"), "--trainer.max_epochs", "0"])
+    assert code == 2 and "not a fusion block" in capsys.readouterr().err

@@ -96,6 +96,13 @@ class KGLitModule(L.LightningModule):
         check_positive(lr=lr, kg_lr=kg_lr, gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads)
         if peft not in PEFT_METHODS:
             raise ConfigError(f"peft must be one of {PEFT_METHODS}, got {peft!r}")
+        from kgllm.nn.fusion import fusion_names
+
+        if fusion not in fusion_names():  # before any data is read, as a usage error
+            raise ConfigError(f"--model.fusion {fusion!r} is not a fusion block; choose one of "
+                              f"{', '.join(fusion_names())} (or register one with register_fusion)")
+        if node_features not in ("id", "text", "both"):
+            raise ConfigError(f"--model.node_features must be id, text or both, got {node_features!r}")
         if lora_r and peft not in ("none", "lora"):
             raise ConfigError(f"lora_r is LoRA's rank; with peft={peft!r} set peft_r")
         check_positive(peft_r=peft_r)
