@@ -81,9 +81,39 @@ def raise_weights_only_false() -> None:
                           "convert it to a tensors-only checkpoint instead")
 
 
+#: messages of other libraries that say nothing about this run (the CLI drops them; library use keeps them)
+NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "You are resizing the embedding layer")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(n in msg for n in NOISE)
+
+
+def quiet_third_party() -> None:
+    """Drop known third-party noise from the command line's output: Lightning's litlogger tip,
+    a torch ``_pytree`` deprecation warning, transformers' embedding-resize notice and its
+    weight-loading progress bar."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch", "transformers"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in logger.filters):
+            logger.addFilter(_DropNoise())
+    for pattern in NOISE:
+        warnings.filterwarnings("ignore", message=f".*{pattern.replace('(', '.').replace(')', '.')}")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.get_logger("transformers.modeling_utils").addFilter(_DropNoise())
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
 def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningCLI:
     """Run (or, with ``run=False``, only build) the CLI on ``args`` (default: ``sys.argv``)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_third_party()
     args = list(args) if args is not None else None
     if args == sys.argv[1:]:
         args = None  # LightningCLI warns when given both args and a command line

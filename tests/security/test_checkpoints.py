@@ -220,7 +220,7 @@ def test_checkpoint_follows_an_updated_kg(tmp_path, redocred_file, data_dir, cap
 
 
 @pytest.mark.slow
-def test_restoring_a_checkpoint_does_not_reread_init_from(tmp_path, kg_dir, data_dir):
+def test_restoring_a_checkpoint_does_not_reread_init_from(tmp_path, kg_dir, data_dir, capsys):
     """A fine-tuned checkpoint is self-contained: test/--ckpt_path works after its init_from source is gone."""
     assert main(_fit_args(tmp_path / "pre", kg_dir, data_dir)) == 0
     pre = next((tmp_path / "pre").rglob("last.ckpt"))
@@ -229,3 +229,5 @@ def test_restoring_a_checkpoint_does_not_reread_init_from(tmp_path, kg_dir, data
     pre.rename(tmp_path / "moved.ckpt")
     args = _fit_args(tmp_path / "test", kg_dir, data_dir, "--model.init_args.init_from", str(pre), "--ckpt_path", str(ft))
     assert main(["test", *args[1:]]) == 0
+    out = capsys.readouterr()
+    assert "litlogger" not in out.out + out.err and "LeafSpec" not in out.out + out.err  # the CLI is quiet
