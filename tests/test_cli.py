@@ -114,3 +114,37 @@ def test_misspelt_fusion_is_a_usage_error_before_any_data(tmp_path, capsys):
     code = main(["fit", "--config", "experiments/pretrain_redocred.yaml", "--model.init_args.fusion", "gatd",
                  "--data.kg_dir", str(tmp_path / "no_kg_here"), "--trainer.max_epochs", "0"])
     assert code == 2 and "not a fusion block" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_one_run_one_folder_and_test_logs_into_it(tmp_path, kg_dir, data_dir, monkeypatch, capsys):
+    """CSV and TensorBoard share a run folder named by version, fusion and seed, with config and
+    checkpoints; `latest` points at the newest; `test` of a checkpoint logs inside its run folder."""
+    from pathlib import Path
+
+    from tests.conftest import FIXTURE_DATASET_ARGS
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KGLLM_RUN_VERSION", raising=False)
+    args = ["--config", str(root / "experiments/pretrain_redocred.yaml"), "--data.kg_dir", str(kg_dir),
+            "--data.backbone", "tiny", "--data.data_dir", str(data_dir), "--model.fusion_layers", "[0]",
+            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred"]), "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+            "--trainer.enable_progress_bar", "false"]
+    assert main(["fit", *args]) == 0
+    assert main(["fit", *args, "--model.fusion", "none"]) == 0
+    runs = tmp_path / "runs" / "pretrain_redocred"
+    folders = sorted(p.name for p in runs.iterdir() if not p.is_symlink())
+    assert folders == ["v000-gated-seed0", "v001-none-seed0"]
+    for name in folders:
+        files = {p.name for p in (runs / name).rglob("*")}
+        assert {"config.yaml", "metrics.csv", "best.ckpt", "last.ckpt"} <= files
+        assert any(f.startswith("events.out.tfevents") for f in files)
+    assert (runs / "latest").resolve() == (runs / "v001-none-seed0").resolve()
+    assert "run folder: runs/pretrain_redocred/v001-none-seed0" in capsys.readouterr().out
+    best = runs / "latest" / "checkpoints" / "best.ckpt"
+    assert main(["test", *args, "--model.fusion", "none", "--ckpt_path", str(best)]) == 0
+    tests = [p for p in (runs / "v001-none-seed0").iterdir() if p.name.startswith("test-")]
+    assert len(tests) == 1 and (tests[0] / "metrics.csv").is_file()
+    assert sorted(p.name for p in runs.iterdir() if not p.is_symlink()) == folders  # no new run folder

@@ -10,6 +10,10 @@ from typing import Sequence
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+#: loggers that share one run folder (:meth:`KGLightningCLI._share_run_folder`)
+RUN_LOGGERS = ("CSVLogger", "TensorBoardLogger")
+#: the run folder's version, passed to processes DDP starts later
+RUN_ENV = "KGLLM_RUN_VERSION"
 #: ``ckpt_path`` values that Lightning resolves itself (not files to check)
 _SPECIAL_CKPT = ("best", "last", "hpc", "registry")
 
@@ -30,11 +34,13 @@ class KGLightningCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def before_instantiate_classes(self) -> None:
-        """A run restored from ``--ckpt_path`` takes every weight from that checkpoint: the sources the
-        model was first initialised from (``init_from``, ``graph_encoder_from``) are not read again,
-        so a checkpoint stays usable after they move or disappear."""
+        """One folder per run (:meth:`_share_run_folder`); and a run restored from ``--ckpt_path``
+        takes every weight from that checkpoint: the sources the model was first initialised from
+        (``init_from``, ``graph_encoder_from``) are not read again, so a checkpoint stays usable
+        after they move or disappear."""
         sub = self.config.get("subcommand")
         cfg = self.config[sub] if sub else self.config
+        self._share_run_folder(cfg, sub)
         if not cfg.get("ckpt_path"):
             return
         init_args = cfg.get("model", {}).get("init_args") if hasattr(cfg.get("model", {}), "get") else None
@@ -45,6 +51,66 @@ class KGLightningCLI(LightningCLI):
                 logging.getLogger(__name__).info("--ckpt_path given: %s %s is not read (the checkpoint holds "
                                                  "the weights)", key, init_args[key])
                 init_args[key] = None
+
+    def _share_run_folder(self, cfg, sub: str | None) -> None:
+        """CSV and TensorBoard loggers whose ``version`` the config leaves unset share one run
+        folder ``save_dir/name/vNNN-<fusion>-seed<seed>`` (config, metrics, events and checkpoints
+        together); ``validate``/``test``/``predict`` of a checkpoint ``RUN/checkpoints/X.ckpt`` log
+        into ``RUN/<subcommand>-<time>``. Other loggers, or an explicit ``version``, are left alone."""
+        import datetime as _dt
+        import os
+        from pathlib import Path
+
+        loggers = cfg.get("trainer", {}).get("logger") if hasattr(cfg.get("trainer", {}), "get") else None
+        if not isinstance(loggers, list) or not loggers:
+            return
+        if not all(str(getattr(lg, "class_path", "")).endswith(RUN_LOGGERS) for lg in loggers):
+            return
+        if any(lg.init_args.get("version") is not None for lg in loggers):
+            return
+        child = os.environ.get("LOCAL_RANK", "0") != "0"  # a process DDP started: take rank 0's folder
+        ckpt = cfg.get("ckpt_path")
+        if sub in ("validate", "test", "predict") and ckpt and Path(str(ckpt)).parent.name == "checkpoints":
+            run = Path(str(ckpt)).resolve().parents[1]
+            stamp = (os.environ.get(RUN_ENV) if child else None) or f"{sub}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+            for lg in loggers:
+                lg.init_args.save_dir, lg.init_args.name, lg.init_args.version = str(run), "", stamp
+            os.environ[RUN_ENV] = stamp  # DDP processes started later parse the same command
+            return
+        if sub != "fit":
+            return
+        version = os.environ.get(RUN_ENV) if child else None
+        if not version:
+            roots = {Path(lg.init_args.get("save_dir") or ".") / (lg.init_args.get("name") or "lightning_logs")
+                     for lg in loggers}
+            taken = {int(p.name[1:4]) for root in roots if root.is_dir() for p in root.iterdir()
+                     if p.name[:1] == "v" and p.name[1:4].isdigit()}
+            n = max(taken, default=-1) + 1
+            fusion = cfg.get("model", {}).get("init_args", {}).get("fusion", "model")
+            version = f"v{n:03d}-{fusion}-seed{cfg.get('seed_everything')}"
+            os.environ[RUN_ENV] = version
+        for lg in loggers:
+            lg.init_args.version = version
+
+    def after_fit(self) -> None:
+        """Point ``save_dir/name/latest`` at this run and say where it is."""
+        import os
+        from pathlib import Path
+
+        trainer = self.trainer
+        if not trainer.is_global_zero or trainer.log_dir is None:
+            return
+        run = Path(trainer.log_dir)
+        if run.is_dir() and run.name.startswith("v"):
+            link = run.parent / "latest"
+            tmp = run.parent / f".latest.{os.getpid()}"
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(run.name, tmp)
+            os.replace(tmp, link)
+        ckpt = trainer.checkpoint_callback
+        best = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
+        print(f"run folder: {run}" + (f"\nbest checkpoint: {best}" if best else ""), flush=True)
 
     def _parse_ckpt_path(self) -> None:
         """Lightning reads the hyper-parameters of a local ``--ckpt_path`` while parsing; a file that is

@@ -5,7 +5,7 @@ triples, given the gold entities of each document.
 Ign F1 leaves out correct predictions of facts also annotated in the training documents (by
 mention names); the training documents are the checkpoint's own (``--train-docs`` overrides).
 
-    kgllm eval-re runs/docre_redocred/version_0/checkpoints/best.ckpt \\
+    kgllm eval-re runs/docre_redocred/latest/checkpoints/best.ckpt \\
         --gold redocred:$KGLLM_DATA/redocred/dev_revised.json --docs 400:500 --json
 """
 
