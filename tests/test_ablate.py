@@ -82,3 +82,19 @@ def test_a_resumed_ablation_summarises_runs_that_did_not_log_every_metric(tmp_pa
     assert main(["--config", "unused.yaml", "--variants", "none,gated", "--seeds", "0,1,2", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "results.md").read_text()
     assert "test/f1" in md and "test/acc" in md and "entity_loss" not in md
+
+
+def test_ablation_figure_has_panels_labels_pairs_and_p_values():
+    from kgllm.workflows.ablate import plot_figure, summarise
+
+    rows = [{"variant": v, "seed": s, "test/acc": a, "test/f1": a - 0.1}
+            for v, base in (("none", 0.5), ("gated", 0.6)) for s, a in ((0, base), (1, base + 0.02), (2, base + 0.01))]
+    summary = summarise(rows, ["test/acc", "test/f1"])
+    fig = plot_figure(rows, ["test/acc", "test/f1"], summary, "finetune_sst2")
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["test/acc", "test/f1"]
+    assert all(ax.get_ylabel() in ("test/acc", "test/f1") and ax.get_xlabel().startswith("variant") for ax in axes)
+    ticks = [t.get_text() for t in axes[0].get_xticklabels()]
+    assert ticks[0] == "none" and ticks[1].startswith("gated\np=")
+    assert len([ln for ln in axes[0].lines if ln.get_color() == "0.75"]) == 3  # one grey line per seed
+    assert fig._suptitle.get_text().startswith("finetune_sst2:")

@@ -172,29 +172,60 @@ def data_seen(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def plot(rows: list[dict], metric: str, path: Path) -> None:
+def plot_figure(rows: list[dict], metrics: Sequence[str], summary: list[dict], title: str, baseline: str = "none"):
+    """The ablation figure: one panel per metric; per variant the mean ± std (diamond) and each
+    seed's value (dots), the same seed joined by a grey line across variants (the test is
+    paired), and the paired-test p (Holm-corrected) against ``baseline`` under each variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from kgllm.stats import fmt_p
+
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, ax = plt.subplots(figsize=(1.4 * len(variants) + 2, 4))
-    # Points, not bars: the y axis is fitted to the data, so differences of a point show.
-    for i, v in enumerate(variants):
-        vals = [r[metric] for r in rows if r["variant"] == v]
-        mean = statistics.mean(vals)
-        std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        color = "tab:gray" if v == "none" else "tab:blue"
-        ax.errorbar(i, mean, yerr=std, fmt="D", color=color, capsize=5, markersize=7, zorder=2)
-        ax.scatter([i + 0.12] * len(vals), vals, color="black", s=12, zorder=3)
-        if v == "none":
-            ax.axhline(mean, color="tab:gray", linestyle="--", linewidth=1, zorder=1)
-    ax.set_xticks(range(len(variants)), variants, rotation=20)
-    ax.set_xlim(-0.5, len(variants) - 0.5)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: mean ± std over seeds (dots: single runs)", fontsize=10)
+    seeds = sorted({r["seed"] for r in rows})
+    by = {e["variant"]: e for e in summary}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.0, 1.5 * len(variants) + 1.5) * len(metrics), 4.2),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for seed in seeds:  # same seed, same data order: the pairs of the test
+            pts = [(i, r[metric]) for i, v in enumerate(variants) for r in rows if r["variant"] == v and r["seed"] == seed]
+            if len(pts) > 1:
+                ax.plot(*zip(*pts), color="0.75", linewidth=0.8, zorder=1)
+        for i, v in enumerate(variants):
+            vals = [r[metric] for r in rows if r["variant"] == v]
+            mean = statistics.mean(vals)
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            color = "tab:gray" if v == baseline else "tab:blue"
+            ax.errorbar(i, mean, yerr=std, fmt="D", color=color, capsize=5, markersize=7, zorder=3)
+            ax.scatter([i] * len(vals), vals, color="black", s=10, zorder=4)
+            if v == baseline:
+                ax.axhline(mean, color="tab:gray", linestyle="--", linewidth=1, zorder=0)
+        labels = []
+        for v in variants:
+            e = by.get(v, {}).get(metric, {})
+            if "p" in e:
+                p, holm_p = fmt_p(e["p"]), fmt_p(e.get("p_holm", e["p"]))
+                labels.append(f"{v}\np{'' if p.startswith('<') else '='}{p} (Holm {holm_p})")
+            else:
+                labels.append(v)
+        ax.set_xticks(range(len(variants)), labels, fontsize=8)
+        ax.set_xlim(-0.5, len(variants) - 0.5)
+        ax.set_xlabel("variant (p: paired t-test vs " + baseline + ")")
+        ax.set_ylabel(metric)
+        ax.set_title(metric, fontsize=10)
+    fig.suptitle(f"{title}: mean ± std over seeds {', '.join(map(str, seeds))} (dots: runs; lines: same seed)",
+                 fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot(rows: list[dict], metrics: Sequence[str], summary: list[dict], title: str, path: Path,
+         baseline: str = "none") -> None:
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(rows, metrics, summary, title, baseline)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -234,6 +265,7 @@ def main(argv: Sequence[str]) -> int:
     report = (f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n\n"
               f"{table}\n\nData seen by each arm:\n{data_seen(rows)}\n")
     atomic_write_text(out / "results.md", report)
-    plot(rows, metrics[0], out / "results.png")
+    title = " + ".join(Path(c).stem for c in a.config)
+    plot(rows, metrics[:4], summary, title, out / "results.png", "none" if "none" in variants else variants[0])
     print(report)
     return 0
