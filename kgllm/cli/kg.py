@@ -163,7 +163,8 @@ def kg_stats_main(argv: Sequence[str]) -> int:
     kg = KnowledgeGraph.load(a.kg_dir)
     stats = kg_stats(kg, top=a.top)
     if a.json:
-        print(json.dumps({**stats, "degree_histogram": {str(k): v for k, v in stats["degree_histogram"].items()}}))
+        hists = ("degree_histogram", "in_degree_histogram", "out_degree_histogram")
+        print(json.dumps({**stats, **{h: {str(k): v for k, v in stats[h].items()} for h in hists}}))
     else:
         print(format_stats(stats))
     if a.plot_dir:

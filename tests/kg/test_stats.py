@@ -38,3 +38,40 @@ def test_find_entity(kg):
     assert find_entity(kg, "obama") == find_entity(kg, "PER:barack obama") == find_entity(kg, "0") == 0
     with pytest.raises(KGFormatError, match="no entity"):
         find_entity(kg, "Atlantis")
+
+
+def test_ambiguous_label_lists_candidates():
+    import pytest
+
+    from kgllm.errors import KGFormatError
+    from kgllm.kg.stats import find_entity
+    from kgllm.kg.store import KnowledgeGraph
+
+    kg = KnowledgeGraph()
+    kg.add_entity("PER:paris", "Paris", "PER", count=2)
+    kg.add_entity("LOC:paris", "Paris", "LOC", count=9)
+    with pytest.raises(KGFormatError, match=r"2 entities match 'Paris': 1 LOC:paris \(9 mentions\); 0 PER:paris"):
+        find_entity(kg, "Paris")
+    assert find_entity(kg, "LOC:paris") == 1
+
+
+def test_plots_state_what_they_leave_out():
+    from kgllm.kg.stats import degree_figure, kg_stats, neighbourhood_figure
+    from kgllm.kg.store import KnowledgeGraph
+
+    kg = KnowledgeGraph()
+    hub = kg.add_entity("PER:hub", "Hub", "PER")
+    for i in range(12):
+        n = kg.add_entity(f"LOC:n{i}", f"N{i}", "LOC")
+        kg.add_edge(hub, "near", n)
+    kg.add_edge(hub, "born_in", 1)  # two relations between the same two nodes
+    kg.add_entity("ORG:alone", "Alone", "ORG")
+    fig = degree_figure(kg_stats(kg))
+    ax = fig.axes[0]
+    assert "1 isolated nodes" in ax.get_title() and {t.get_text() for t in ax.get_legend().get_texts()} == \
+        {"in-degree", "out-degree"}
+    fig = neighbourhood_figure(kg, hub, max_nodes=5)
+    ax = fig.axes[0]
+    assert "5 of 13 nodes" in ax.get_title()
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"PER", "LOC"}
+    assert any(t.get_text() == "born_in / near" for t in ax.texts)
