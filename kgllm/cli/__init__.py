@@ -71,6 +71,12 @@ def export_main(argv: Sequence[str]) -> int:
     return export(argv)
 
 
+def plot_main(argv: Sequence[str]) -> int:
+    from kgllm.workflows.plot_runs import main as plot
+
+    return plot(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.demo import main as demo
 
@@ -89,6 +95,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "serve-kg": (cli_kg.serve_kg_main, "serve a KG over SPARQL 1.1 with the Oxigraph server (read-only, loopback)"),
     "kg-push": (cli_kg.kg_push_main, "load a KG into a named graph of a SPARQL server (Graph Store Protocol)"),
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
+    "plot": (plot_main, "loss and metric curves of runs, overlaid: kgllm plot RUN_DIR... --out curves.png"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
     "datasets": (datasets_main, "the datasets, their tasks and typed options (for --data.dataset_args)"),
