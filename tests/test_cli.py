@@ -144,6 +144,12 @@ def test_one_run_one_folder_and_test_logs_into_it(tmp_path, kg_dir, data_dir, mo
     assert (runs / "latest").resolve() == (runs / "v001-none-seed0").resolve()
     assert "run folder: runs/pretrain_redocred/v001-none-seed0" in capsys.readouterr().out
     best = runs / "latest" / "checkpoints" / "best.ckpt"
+    import torch
+
+    weights, full = (torch.load(runs / "latest" / "checkpoints" / f, map_location="cpu", weights_only=True)
+                     for f in ("best.ckpt", "last.ckpt"))
+    assert "optimizer_states" not in weights and weights["state_dict"] and weights["kg_meta"]["identity"]
+    assert full["optimizer_states"]  # resume reads last.ckpt
     assert main(["test", *args, "--model.fusion", "none", "--ckpt_path", str(best)]) == 0
     tests = [p for p in (runs / "v001-none-seed0").iterdir() if p.name.startswith("test-")]
     assert len(tests) == 1 and (tests[0] / "metrics.csv").is_file()

@@ -98,9 +98,10 @@ class KGLightningCLI(LightningCLI):
         from pathlib import Path
 
         trainer = self.trainer
-        if not trainer.is_global_zero or trainer.log_dir is None:
+        log_dir = trainer.log_dir  # a collective under DDP: every rank asks
+        if not trainer.is_global_zero or log_dir is None:
             return
-        run = Path(trainer.log_dir)
+        run = Path(log_dir)
         if run.is_dir() and run.name.startswith("v"):
             link = run.parent / "latest"
             tmp = run.parent / f".latest.{os.getpid()}"
