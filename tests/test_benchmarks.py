@@ -50,10 +50,11 @@ def test_sparql_load_benchmark_runs(kg_dir, tmp_path):
     import json
 
     subprocess.run([sys.executable, str(ROOT / "experiments/bench/bench_sparql_load.py"), str(kg_dir), "--clients",
-                    "2,4", "--seconds", "2", "--queries", "5", "--rdflib-clients", "2", "--json",
+                    "2,4", "--seconds", "2", "--queries", "5", "--rdflib-seconds", "20", "--json",
                     str(tmp_path / "l.json")], capture_output=True, text=True, check=True)
     rows = json.loads((tmp_path / "l.json").read_text())["rows"]
-    assert [r["clients"] for r in rows] == [2, 4, 2] and all(r["errors"] == 0 and r["queries"] > 0 for r in rows)
+    assert [r["clients"] for r in rows] == [2, 4, 1] and all(r["errors"] == 0 and r["queries"] > 0 for r in rows)
+    assert rows[-1]["queries"] == 15 and not rows[-1]["unfinished_query_at_deadline"]  # 5 of each kind
 
 
 @pytest.mark.slow

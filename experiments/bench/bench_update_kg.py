@@ -1,8 +1,8 @@
 """Cost of ``update-kg`` against a full rebuild, and that both give the same KG.
 
 The corpus (Re-DocRED dev documents, then LAMA T-REx evidence sentences, as
-``bench_build_kg.py`` reads them, up to ``--max-words``) is split by document: the first
-``1 - f`` of it is built, the last ``f`` added with ``update_kg``; a full build of all of it is
+``bench_build_kg.py`` reads them, up to ``--max-words``, in a seeded random order) is split by
+document: the first ``1 - f`` of it is built, the last ``f`` added with ``update_kg``; a full build of all of it is
 the reference. For each ``f`` in ``--fractions`` (default 10%, 1%, 0.1%) the script reports the
 update's seconds, its ratio to the full rebuild's, both memory peaks (each step runs in its own
 process; peak resident set size), and checks with ``kg-diff`` that the updated KG equals the full
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -64,9 +65,13 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--max-words", type=int, default=200_000)
     p.add_argument("--fractions", default="0.1,0.01,0.001")
+    p.add_argument("--shuffle-seed", type=int, default=0,
+                   help="shuffle the documents with this seed before splitting (-1: corpus order)")
     p.add_argument("--json", default=None, help="also write the results here")
     a = p.parse_args(argv)
     texts = corpus_texts(Path(a.data_dir) if a.data_dir else data_root(), a.max_words)
+    if a.shuffle_seed >= 0:  # the added part is then a sample of the corpus, not its (short-sentence) tail
+        random.Random(a.shuffle_seed).shuffle(texts)
     words = sum(len(t.split()) for t in texts)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_update_") as tmp:
