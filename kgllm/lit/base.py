@@ -37,6 +37,24 @@ def kg_meta(kg_dir: str | None) -> dict:
     return meta
 
 
+def legacy_identity(ckpt: dict) -> dict:
+    """A checkpoint written before KG identities were recorded gets the identity of the KG folder it
+    names (``hyper_parameters.kg_dir``), if that folder's ``meta.json`` still says, field for field,
+    what the checkpoint recorded of it; otherwise it stays unrecorded (and is refused as before)."""
+    recorded = ckpt.get("kg_meta") or {}
+    if recorded.get("identity") or not recorded:
+        return ckpt
+    folder = (ckpt.get("hyper_parameters") or {}).get("kg_dir") or \
+        (ckpt.get("datamodule_hyper_parameters") or {}).get("kg_dir")
+    if not folder or not (Path(folder) / "meta.json").is_file():
+        return ckpt
+    now = kg_meta(folder)
+    if any(now.get(k) != v for k, v in recorded.items()):
+        return ckpt
+    log.info("checkpoint without a recorded KG identity: %s's meta.json matches it, so it is that KG", folder)
+    return {**ckpt, "kg_meta": {**recorded, "identity": now["identity"]}}
+
+
 def canonical_key(key: str) -> str:
     """State-dict key independent of the head class and of fusion wrappers:
     ``model.hf.bert.encoder.layer.3.base_layer.output.dense.weight`` -> ``encoder.layer.3.output.dense.weight``."""
@@ -223,6 +241,7 @@ class KGLitModule(L.LightningModule):
 
         if not (self._graph_tables(ckpt["state_dict"]) and self._graph_tables(own)):
             return  # nothing indexed by entity id is loaded
+        ckpt = legacy_identity(ckpt)
         if check_same_kg(ckpt, self.kg_meta, where, self.hparams.allow_other_kg):
             return
         own_by_canonical = {canonical_key(k): v for k, v in own.items()}

@@ -231,3 +231,14 @@ def test_restoring_a_checkpoint_does_not_reread_init_from(tmp_path, kg_dir, data
     assert main(["test", *args[1:]]) == 0
     out = capsys.readouterr()
     assert "litlogger" not in out.out + out.err and "LeafSpec" not in out.out + out.err  # the CLI is quiet
+
+
+def test_a_checkpoint_from_before_identities_gets_its_folders_identity_only_if_the_meta_matches(kg_dir):
+    from kgllm.lit.base import kg_meta, legacy_identity
+
+    meta = {k: v for k, v in kg_meta(str(kg_dir)).items() if k != "identity"}
+    old = {"kg_meta": dict(meta), "hyper_parameters": {"kg_dir": str(kg_dir)}}
+    assert legacy_identity(old)["kg_meta"]["identity"] == kg_meta(str(kg_dir))["identity"]
+    changed = {"kg_meta": {**meta, "counts": {"entities": 1}}, "hyper_parameters": {"kg_dir": str(kg_dir)}}
+    assert "identity" not in legacy_identity(changed)["kg_meta"]  # the folder changed since: still refused
+    assert "identity" not in legacy_identity({"kg_meta": meta, "hyper_parameters": {}})["kg_meta"]
