@@ -95,8 +95,8 @@ def run_update_experiment(config: Path, seeds: str, out: Path, graphs: Path, dat
             ablate(["--config", str(config), "--variants", arm, "--seeds", ",".join(map(str, missing)),
                     "--out", str(runs / kg.name), "--data.kg_dir", str(kg), *common])
     upd = updated_kg(held, full, split.kg_only, out)
-    ckpts = {(r["variant"], int(r["seed"])): r["best_ckpt"] for folder in (held, full)
-             for r in read_rows(runs / folder.name / "results.csv")}
+    ckpts = {(arm, int(r["seed"])): r["best_ckpt"] for arm, folder in ((variant, held), ("none", full))
+             for r in read_rows(runs / folder.name / "results.csv") if r["variant"] == arm}
     groups = {"kg_only": split.kg_only, "text": split.text}
     source = default_source(data_dir)
     table = []
