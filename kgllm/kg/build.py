@@ -30,10 +30,11 @@ from typing import Iterable, Iterator
 from kgllm import __version__
 from kgllm.config import ExtractConfig
 from kgllm.errors import ConfigError, CorpusError
-from kgllm.io import atomic_open, atomic_write_json, check_replaceable, locked, stable_hash
+from kgllm.io import atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, read_corpus
-from kgllm.kg.extract import extract_doc, load_pipeline, pipeline_info
+from kgllm.kg.extract import load_pipeline, pipeline_info
 from kgllm.kg.assemble import Assembler, Batch, update_dir
+from kgllm.kg.engines import doc_sha256, extraction_line, write_lines
 from kgllm.kg.extractors import extractor_meta, extractor_version, load_extractors
 from kgllm.kg.folder import KG_MARKER
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
@@ -87,18 +88,6 @@ def _prepare_work_dir(work: Path, fp: str) -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     atomic_write_json(settings, {"fingerprint": fp})
-
-
-def write_lines(path: Path, lines: list[str]) -> None:
-    with atomic_open(path) as fh:
-        fh.writelines(lines)
-
-
-def extraction_lines(spacy_docs, cfg: ExtractConfig, extractors) -> Iterator[tuple[str, int, str]]:
-    """``(shard, document id, record line)`` for each parsed ``(Doc, (doc id, shard, sha256))``."""
-    for spacy_doc, (doc_id, k, sha) in spacy_docs:
-        record = {**extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), "sha256": sha}
-        yield k, doc_id, json.dumps(record, ensure_ascii=False) + "\n"
 
 
 def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp, progress: bool = True,
@@ -196,23 +185,18 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     extractors = load_extractors(cfg)  # built once, not per document
     current, lines = -1, []
     parsed = nlp.pipe(pending(), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
-    for k, _, line in extraction_lines(parsed, cfg, extractors):
-        if k != current and lines:
+    for spacy_doc, (doc_id, k, sha) in parsed:
+        if k != current and lines:  # a finished shard is written before the next document is extracted
             atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
             lines = []
         current = k
-        lines.append(line)
+        lines.append(extraction_line(spacy_doc, doc_id, sha, cfg, extractors))
         bar.update(1)
     if lines:
         atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
     bar.close()
     facts["sha256"] = digest.hexdigest()
     return shard_files, facts
-
-
-def doc_sha256(doc: Document) -> str:
-    """A document's identity for updates: sha256 of its id and text (as the corpus hash reads them)."""
-    return hashlib.sha256(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0").hexdigest()
 
 
 def assemble(shard_files: Iterable[Path], meta: dict, mentions_out: Path | None = None,

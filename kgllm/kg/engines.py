@@ -15,12 +15,17 @@ Ray build starts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from kgllm.config import ExtractConfig
 from kgllm.errors import ConfigError
+from kgllm.io import atomic_open
+from kgllm.kg.corpus import Document
+from kgllm.kg.extract import extract_doc
 
 ENGINES = ("local", "ray")
 #: test hook: a marker file path; the first Ray worker to find it missing creates it and kills
@@ -28,6 +33,30 @@ ENGINES = ("local", "ray")
 KILL_ONCE_ENV = "KGLLM_RAY_KILL_ONCE"
 
 _WORKER_STATE: dict = {}
+
+
+def doc_sha256(doc: Document) -> str:
+    """A document's identity for updates: sha256 of its id and text (as the corpus hash reads them)."""
+    return hashlib.sha256(doc.doc_id.encode() + b"\0" + doc.text.encode() + b"\0").hexdigest()
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    with atomic_open(path) as fh:
+        fh.writelines(lines)
+
+
+def extraction_line(spacy_doc, doc_id: str, sha: str, cfg: ExtractConfig, extractors) -> str:
+    """One document's record (mentions, entity clusters, typed edges, text hash) as a JSON line."""
+    record = {**extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), "sha256": sha}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def extraction_lines(spacy_docs, cfg: ExtractConfig, extractors) -> Iterator[tuple[int, str, str]]:
+    """``(shard, document id, record line)`` for each parsed ``(Doc, (doc id, shard, sha256))``."""
+    for spacy_doc, (doc_id, k, sha) in spacy_docs:
+        yield k, doc_id, extraction_line(spacy_doc, doc_id, sha, cfg, extractors)
+
+
 
 
 def _worker(cfg_dict: dict):
@@ -45,8 +74,6 @@ def _worker(cfg_dict: dict):
 
 def extract_shard(cfg_dict: dict, k: int, docs: list[tuple[str, str, str]]) -> list[str]:
     """Record lines of one shard (``(doc id, text, sha256)`` per document), in document order."""
-    from kgllm.kg.build import extraction_lines
-
     cfg, nlp, extractors = _worker(cfg_dict)
     marker = os.environ.get(KILL_ONCE_ENV)
     parsed = nlp.pipe(((text, (doc_id, k, sha)) for doc_id, text, sha in docs), as_tuples=True,
@@ -73,8 +100,6 @@ def ray_extract(shards: Iterable[tuple[int, list]], work: Path, cfg: ExtractConf
     except ImportError as exc:
         raise ConfigError("--engine ray needs Ray: pip install -e '.[ray]' (pinned in requirements/constraints.txt)") \
             from exc
-    from kgllm.kg.build import doc_sha256, write_lines
-
     started = False
     if not ray.is_initialized():
         kwargs = {"address": address} if address else {"num_cpus": num_workers or os.cpu_count() or 1}
