@@ -98,8 +98,12 @@ class KGLightningCLI(LightningCLI):
         from pathlib import Path
 
         trainer = self.trainer
-        log_dir = trainer.log_dir  # a collective under DDP: every rank asks
-        if not trainer.is_global_zero or log_dir is None:
+        if not trainer.is_global_zero:
+            return
+        # the first logger's own folder: trainer.log_dir is a collective under DDP, and one after
+        # fit left a gloo thread running at exit (SIGABRT in a worker)
+        log_dir = getattr(trainer.loggers[0], "log_dir", None) if trainer.loggers else None
+        if log_dir is None:
             return
         run = Path(log_dir)
         if run.is_dir() and run.name.startswith("v"):
