@@ -95,6 +95,13 @@ class Assembler:
         if self._out:
             self._out.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
 
+    def copy_mentions(self, path: Path) -> None:
+        """Rows of an existing ``mentions.tsv`` (header skipped) whose entity ids stay valid."""
+        if self._out:
+            with open(path, encoding="utf-8") as fh:
+                next(fh, None)
+                self._out.writelines(fh)
+
     def _entity(self, key: str, label: str, etype: str, aliases, count: int, sources) -> int:
         eid = self.kg.key_to_id.get(key)
         if eid is not None and eid < self.n_prior and eid not in self.touched:

@@ -35,7 +35,7 @@ from kgllm.config import ExtractConfig
 from kgllm.errors import ConfigError, CorpusError, KGFormatError
 from kgllm.io import atomic_open, exchange_dirs, locked, stable_hash
 from kgllm.kg.assemble import EXTRACTIONS, Assembler, Batch, batch_files, facts_record, update_dir
-from kgllm.kg.folder import KG_MARKER, MENTIONS, RDF_FILES, read_meta
+from kgllm.kg.folder import KG_MARKER, MENTIONS, RDF_FILE, read_meta
 from kgllm.kg.store import KnowledgeGraph
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ def _recover(kg_dir: Path) -> None:
 
 
 def _rdf_settings(meta: dict) -> tuple[str, str]:
-    fmt = {"graph.nt": "nt"}.get(meta.get("rdf_file", ""), "turtle") if meta.get("rdf_file") in RDF_FILES else "turtle"
-    return fmt, meta.get("rdf_store", "memory")
+    return ("nt" if meta.get("rdf_file") == RDF_FILE["nt"] else "turtle"), meta.get("rdf_store", "memory")
 
 
 def recorded_config(meta: dict, **overrides) -> ExtractConfig:
@@ -173,9 +172,7 @@ class _Change:
         asm = Assembler(meta, self.prior, meta.get("retracted", []), self.tmp / MENTIONS)
         try:
             if self.mentions_prefix is not None:  # the snapshot's mentions, ids unchanged
-                with open(self.mentions_prefix, encoding="utf-8") as fh:
-                    next(fh, None)
-                    shutil.copyfileobj(fh, asm._out)
+                asm.copy_mentions(self.mentions_prefix)
             asm.add_batches(self.batches, self.live)
             kg = asm.finish()
         finally:
