@@ -106,14 +106,19 @@ def test_datasets_lists_tasks_and_typed_options(capsys):
     assert "unknown dataset 'sst3'" in capsys.readouterr().err
 
 
-def test_misspelt_fusion_is_a_usage_error_before_any_data(tmp_path, capsys):
-    from kgllm.lit import MLMModule
-
-    with pytest.raises(Exception, match="'gatd' is not a fusion block; choose one of none, gated"):
-        MLMModule(fusion="gatd")
-    code = main(["fit", "--config", "experiments/pretrain_redocred.yaml", "--model.init_args.fusion", "gatd",
+@pytest.mark.parametrize("flag,value,message", [
+    ("--model.init_args.fusion", "gatd", "--model.fusion 'gatd' is not a fusion block; choose one of none, gated"),
+    ("--model.init_args.peft", "lorra", "--model.peft 'lorra' is not a PEFT method; choose one of none, lora"),
+    ("--model.init_args.graph_encoder", "gatt", "--model.graph_encoder must be gat or precomputed, got 'gatt'"),
+    ("--data.init_args.masking", "entitty", "--data.masking 'entitty' is not a masking unit; choose one of"),
+    ("--data.init_args.control", "shufled", "--data.control 'shufled' is not a control; choose one of none,"),
+    ("--data.init_args.dataset", "redocredd", "unknown dataset 'redocredd'; choose one of"),
+])
+def test_misspelt_choice_is_a_one_line_usage_error_before_any_data(tmp_path, capsys, flag, value, message):
+    code = main(["fit", "--config", "experiments/pretrain_redocred.yaml", flag, value,
                  "--data.kg_dir", str(tmp_path / "no_kg_here"), "--trainer.max_epochs", "0"])
-    assert code == 2 and "not a fusion block" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
 
 
 @pytest.mark.slow

@@ -77,6 +77,12 @@ def plot_main(argv: Sequence[str]) -> int:
     return plot(argv)
 
 
+def inspect_main(argv: Sequence[str]) -> int:
+    from kgllm.workflows.inspect import main as inspect_
+
+    return inspect_(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.demo import main as demo
 
@@ -97,6 +103,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "ablate": (ablate_main, "every fusion variant x seed with the same data; table, paired tests, plot"),
     "plot": (plot_main, "loss and metric curves of runs, overlaid: kgllm plot RUN_DIR... --out curves.png"),
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
+    "inspect": (inspect_main, "what fusion does to one text: linked tokens, per-layer change, attended nodes"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
     "datasets": (datasets_main, "the datasets, their tasks and typed options (for --data.dataset_args)"),
     "export": (export_main, "a classifier checkpoint as a Hugging Face folder (fusion off) plus kgllm's graph weights"),

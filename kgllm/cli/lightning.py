@@ -27,10 +27,22 @@ class KGLightningCLI(LightningCLI):
     """
 
     def instantiate_trainer(self, **kwargs):
-        from kgllm.lit.runtime import AtomicCheckpointIO
+        from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary
 
-        if not self._get(self.config_init, "trainer", default={}).get("plugins"):
+        from kgllm.lit.runtime import AtomicCheckpointIO, KGModelSummary
+
+        trainer = self._get(self.config_init, "trainer", default={})
+        if not trainer.get("plugins"):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
+        defaults = list(self.trainer_defaults.get("callbacks", []))
+        configured = [*defaults, *(trainer.get("callbacks") or [])]
+        if trainer.get("enable_model_summary") is not False and not trainer.get("barebones") and \
+                not any(isinstance(cb, ModelSummary) for cb in configured):
+            defaults.append(KGModelSummary())  # no FLOPs column of zeros
+        if trainer.get("logger") is not False and not trainer.get("fast_dev_run") and \
+                not any(isinstance(cb, LearningRateMonitor) for cb in configured):
+            defaults.append(LearningRateMonitor())  # every run with a logger logs its learning rates
+        self.trainer_defaults["callbacks"] = defaults
         return super().instantiate_trainer(**kwargs)
 
     def before_instantiate_classes(self) -> None:
@@ -92,12 +104,22 @@ class KGLightningCLI(LightningCLI):
         for lg in loggers:
             lg.init_args.version = version
 
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--test_after_fit", type=bool, default=False,
+                            help="fit: test the best checkpoint (the last weights without one) when fit ends, "
+                                 "logged into the same run folder")
+
     def after_fit(self) -> None:
-        """Point ``save_dir/name/latest`` at this run and say where it is."""
+        """Test the best checkpoint if ``--test_after_fit``; point ``save_dir/name/latest`` at this run
+        and say where it is."""
         import os
         from pathlib import Path
 
         trainer = self.trainer
+        if self.config.get("fit", {}).get("test_after_fit"):
+            ckpt = trainer.checkpoint_callback
+            best = getattr(ckpt, "best_model_path", "") if ckpt is not None else ""
+            trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
         if not trainer.is_global_zero:
             return
         # the first logger's own folder: trainer.log_dir is a collective under DDP, and one after
@@ -153,7 +175,8 @@ def raise_weights_only_false() -> None:
 
 
 #: messages of other libraries that say nothing about this run (the CLI drops them; library use keeps them)
-NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "You are resizing the embedding layer")
+NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "You are resizing the embedding layer",
+         "The new embeddings will be initialized from", "Trainer already configured with model summary")
 
 
 class _DropNoise(logging.Filter):
@@ -194,12 +217,12 @@ def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningC
 
 
 def _cli(args: list[str] | None, run: bool) -> KGLightningCLI:
-    from kgllm.lit.runtime import RNGStates, SaveKGMeta
+    from kgllm.lit.runtime import EpochSummary, RNGStates, SaveKGMeta
 
     return KGLightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                           args=args,
                           run=run, save_config_kwargs={"overwrite": True},
-                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta()],
+                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta(), EpochSummary()],
                                             "use_distributed_sampler": False},  # kgllm's samplers shard
                           parser_kwargs={"default_env": False})
 

@@ -13,10 +13,10 @@ from torch.utils.data import DataLoader
 from kgllm.config import SubgraphConfig
 from kgllm.data.collate import KGCollator
 from kgllm.data.datasets import SPLITS, dataset_task, load_dataset
-from kgllm.data.features import Featurizer, detect_mentions
+from kgllm.data.features import FeatureStats, Featurizer, class_counts, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
-from kgllm.errors import KGLLMError, check_positive
+from kgllm.errors import ConfigError, KGLLMError, check_positive
 from kgllm.tasks import DataSpec, task_class
 from kgllm.tasks.mlm import MASKING
 
@@ -82,9 +82,9 @@ class KGDataModule(L.LightningDataModule):
                  data_seed: int | None = None) -> None:
         super().__init__()
         if masking not in MASKING:
-            raise ValueError(f"masking must be one of {MASKING}, got {masking!r}")
+            raise ConfigError(f"--data.masking {masking!r} is not a masking unit; choose one of {', '.join(MASKING)}")
         if control not in CONTROLS:
-            raise ValueError(f"unknown control {control!r}; choose one of {CONTROLS}")
+            raise ConfigError(f"--data.control {control!r} is not a control; choose one of {', '.join(CONTROLS)}")
         check_positive(max_length=max_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
                        max_train=max_train, max_eval=max_eval)
         check_positive(allow_zero=True, num_workers=num_workers, mlm_probability=mlm_probability)
@@ -96,6 +96,7 @@ class KGDataModule(L.LightningDataModule):
         self.kg = None
         self.label_names: list[str] = []
         self.features: dict[str, list[dict]] = {}
+        self.split_stats: dict[str, FeatureStats] = {}  # examples, truncation, linked mentions per split
 
     @property
     def num_labels(self) -> int:
@@ -117,6 +118,7 @@ class KGDataModule(L.LightningDataModule):
             if not examples:
                 raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
             found = detect_mentions([e.full_text for e in examples], hp.spacy_model)
+            self.featurizer.stats = FeatureStats()  # per split, summed below
             feats = []
             for n, (ex, spans) in enumerate(zip(examples, found)):
                 for f in self.featurizer(ex, spans):
@@ -127,8 +129,10 @@ class KGDataModule(L.LightningDataModule):
             if hp.control == "shuffled_links":
                 shuffle_links(feats, self.kg.num_entities, self.seed)
             self.features[split] = feats
-        log.info("%s features: %s", hp.dataset, self.featurizer.stats.summary())
-        self.feature_stats = self.featurizer.stats
+            self.split_stats[split] = self.featurizer.stats
+            log.info("%s %s: %s%s", hp.dataset, split, self.featurizer.stats.summary(),
+                     class_counts(feats, self.label_names))
+        self.feature_stats = sum(self.split_stats.values(), FeatureStats())
 
     def _load(self) -> None:
         from kgllm.kg.store import KnowledgeGraph

@@ -66,11 +66,30 @@ class FeatureStats:
     linked_mentions: int = 0
     mentions: int = 0
 
+    def __add__(self, other: "FeatureStats") -> "FeatureStats":
+        return FeatureStats(*(getattr(self, f) + getattr(other, f) for f in
+                              ("examples", "truncated", "dropped", "linked_mentions", "mentions")))
+
     def summary(self) -> str:
         rate = self.linked_mentions / max(self.mentions, 1)
         return (f"{self.examples} examples, {self.truncated} truncated, {self.dropped} dropped "
                 f"(entity cut off by max_length), {self.linked_mentions}/{self.mentions} mentions linked "
                 f"({rate:.0%})")
+
+
+def class_counts(features: Sequence[dict], label_names: Sequence[str], shown: int = 8) -> str:
+    """``"; classes: neg 1,900, pos 2,100"`` for single-label features (the ``shown`` most frequent
+    classes, then how many more); ``""`` for tasks whose labels are not one class per feature."""
+    from collections import Counter
+
+    labels = [f.get("label") for f in features]
+    if not label_names or not labels or not all(isinstance(y, int) and 0 <= y < len(label_names) for y in labels):
+        return ""
+    counts = Counter(labels).most_common()
+    text = ", ".join(f"{label_names[y]} {n:,}" for y, n in counts[:shown])
+    more = len(counts) - shown
+    return f"; classes: {text}" + (f" and {more} more" if more > 0 else "") + \
+        f" ({len(label_names) - len(counts)} of {len(label_names)} absent)" * (len(counts) < len(label_names))
 
 
 class Featurizer:

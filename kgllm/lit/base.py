@@ -113,7 +113,7 @@ class KGLitModule(L.LightningModule):
         super().__init__()
         check_positive(lr=lr, kg_lr=kg_lr, gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads)
         if peft not in PEFT_METHODS:
-            raise ConfigError(f"peft must be one of {PEFT_METHODS}, got {peft!r}")
+            raise ConfigError(f"--model.peft {peft!r} is not a PEFT method; choose one of {', '.join(PEFT_METHODS)}")
         from kgllm.nn.fusion import fusion_names
 
         if fusion not in fusion_names():  # before any data is read, as a usage error
@@ -121,6 +121,8 @@ class KGLitModule(L.LightningModule):
                               f"{', '.join(fusion_names())} (or register one with register_fusion)")
         if node_features not in ("id", "text", "both"):
             raise ConfigError(f"--model.node_features must be id, text or both, got {node_features!r}")
+        if graph_encoder not in ("gat", "precomputed"):
+            raise ConfigError(f"--model.graph_encoder must be gat or precomputed, got {graph_encoder!r}")
         if lora_r and peft not in ("none", "lora"):
             raise ConfigError(f"lora_r is LoRA's rank; with peft={peft!r} set peft_r")
         check_positive(peft_r=peft_r)

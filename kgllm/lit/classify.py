@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from kgllm.errors import KGLLMError
 from kgllm.lit.base import KGLitModule
 from kgllm.tasks import Task, get_task, task_class
+
+log = logging.getLogger(__name__)
 
 
 class ClassifierModule(KGLitModule):
@@ -92,6 +97,8 @@ class ClassifierModule(KGLitModule):
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
         # evaluation loss as a metric state: exact over ranks that hold different numbers of examples
         self.eval_loss = nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
+        # test confusion matrix of single-label tasks (synced over ranks like the other metrics)
+        self.test_confusion = MulticlassConfusionMatrix(hp.num_labels, ignore_index=-100)
 
     def head_reads(self) -> str:
         return self._resolve().head_reads
@@ -116,6 +123,8 @@ class ClassifierModule(KGLitModule):
         bs = batch["input_ids"].size(0)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits.detach(), labels)
+        if stage == "test" and not labels.is_floating_point() and logits.dim() == labels.dim() + 1:
+            self.test_confusion.update(logits.detach().argmax(-1), labels)
         if stage == "train":  # the mean over ranks: the global batch's loss under DDP
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
         else:
@@ -125,6 +134,31 @@ class ClassifierModule(KGLitModule):
             self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
         return loss
+
+    def on_test_epoch_end(self) -> None:
+        """Per-class precision/recall/F1 and the confusion matrix of a single-label task's test, as
+        ``per_class.csv``, ``confusion_matrix.csv`` and ``confusion_matrix.png`` in the run folder
+        (the first logger's; rank 0), and its worst classes in one log line."""
+        confusion = self.test_confusion
+        if not confusion.update_called:
+            return
+        cm = confusion.compute().cpu()
+        confusion.reset()
+        trainer = self.trainer
+        loggers = trainer.loggers if trainer is not None else []
+        log_dir = getattr(loggers[0], "log_dir", None) if loggers else None
+        if trainer is None or not trainer.is_global_zero or not log_dir:
+            return
+        from kgllm.lit.report import per_class, write_report
+
+        labels = self.label_names or [str(i) for i in range(cm.size(0))]
+        dataset = ((getattr(trainer, "datamodule", None) and trainer.datamodule.hparams.get("dataset")) or
+                   "data")
+        title = f"{self.hparams.task} on {dataset}: test confusion matrix (n = {int(cm.sum()):,})"
+        paths = write_report(cm, labels, log_dir, title)
+        rows = [r for r in per_class(cm, labels) if r["support"]]
+        worst = ", ".join(f"{r['label']} {r['f1']:.2f}" for r in sorted(rows, key=lambda r: r["f1"])[:3])
+        log.info("per-class test scores: %s (lowest F1: %s)", paths[0], worst)
 
 
 class DocREModule(ClassifierModule):

@@ -89,3 +89,86 @@ class KGCheckpoint(L.pytorch.callbacks.ModelCheckpoint):
             super()._save_checkpoint(trainer, filepath)
         finally:
             self.save_weights_only = weights_only
+
+
+class KGModelSummary(L.pytorch.callbacks.ModelSummary):
+    """Lightning's model summary without the FLOPs column and total when nothing was counted (a
+    model without ``example_input_array``, all of kgllm's: a column of zeros says nothing)."""
+
+    @staticmethod
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
+                  total_flops, **summarize_kwargs) -> None:
+        from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
+
+        if total_flops:
+            cols = summary_data
+        else:
+            cols = [(name, values) for name, values in summary_data if name != "FLOPs"]
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                      total_flops, *cols)
+        if not total_flops:
+            table = "\n".join(line for line in table.splitlines() if not line.endswith("Total Flops"))
+        L.pytorch.utilities.rank_zero_info("\n" + table)
+
+
+def epoch_line(metrics: dict) -> str:
+    """``val/...`` then ``train/...`` metrics of an epoch, one value each: ``X_epoch`` shown as ``X``,
+    per-step values dropped."""
+    values = {k: float(v) for k, v in metrics.items()
+              if k.startswith(("val/", "train/")) and getattr(v, "numel", lambda: 1)() == 1}
+    shown = {}
+    for key, value in values.items():
+        if key.endswith("_epoch"):
+            shown[key.removesuffix("_epoch")] = value
+        elif not key.endswith("_step") and key + "_epoch" not in values and key + "_step" not in values:
+            shown[key] = value
+    order = sorted(shown, key=lambda k: (not k.startswith("val/"), k))
+    return "  ".join(f"{k} {shown[k]:.4g}" for k in order)
+
+
+class EpochSummary(L.Callback):
+    """One line per epoch with the epoch's metrics when the progress bar is off (``kgllm ablate``, the
+    README's long runs, batch jobs), and TensorBoard's ``hp_metric`` set to the checkpoint callback's
+    monitored metric (best so far) instead of its ``-1`` placeholder."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = self._clock()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and trainer.is_global_zero:
+            self._hp_metric(trainer)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        """A test after fit re-logged the hyper-parameters with TensorBoard's ``-1`` placeholder."""
+        if trainer.is_global_zero:
+            self._hp_metric(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """After the epoch's validation (Lightning validates inside the training epoch)."""
+        bar = trainer.progress_bar_callback
+        if not trainer.is_global_zero or (bar is not None and bar.is_enabled):
+            return
+        line = epoch_line(trainer.callback_metrics)
+        if line:
+            print(f"epoch {trainer.current_epoch} step {trainer.global_step} "
+                  f"({self._clock() - self._start:.1f} s): {line}", flush=True)
+
+    @staticmethod
+    def _hp_metric(trainer) -> None:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        ckpt = trainer.checkpoint_callback
+        score = getattr(ckpt, "best_model_score", None) if ckpt is not None else None
+        if score is None and ckpt is not None and getattr(ckpt, "monitor", None):
+            score = trainer.callback_metrics.get(ckpt.monitor)
+        if score is None:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_metrics({"hp_metric": float(score)}, step=trainer.global_step)

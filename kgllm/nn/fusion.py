@@ -122,6 +122,12 @@ class FusionBlock(nn.Module):
         """``hidden`` :math:`(B, T, H)` -> (update :math:`(B, T, H)`, carry for the next fused layer)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def node_weights(self, hidden: Tensor, ctx: FusionContext) -> tuple[Tensor, Tensor] | None:
+        """For blocks that attend over nodes: each token's attention weights over its example's nodes,
+        ``(weights (B, T, M), node rows (B, M), -1 padding)``, for ``kgllm inspect``; ``None`` for the
+        others."""
+        return None
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim})"
 
@@ -240,6 +246,18 @@ class CrossAttentionFusion(FusionBlock):
         mask = torch.cat([mask.new_ones(B, 1), mask], dim=1)
         attended, _ = self.attn(hidden, nodes, nodes, key_padding_mask=~mask, need_weights=False)  # (B, T, H)
         return self.out(attended), carry
+
+    def node_weights(self, hidden: Tensor, ctx: FusionContext) -> tuple[Tensor, Tensor]:
+        """Head-averaged attention over the example's nodes (the null node's share left out)."""
+        B = hidden.size(0)
+        rows = torch.arange(ctx.node_states.size(0), device=hidden.device)
+        nodes, mask = to_dense_batch(ctx.node_states, ctx.node_batch, batch_size=B)
+        row_ids, _ = to_dense_batch(rows, ctx.node_batch, batch_size=B, fill_value=-1)  # (B, M)
+        nodes = torch.cat([self.null.expand(B, 1, -1), nodes], dim=1)
+        mask = torch.cat([mask.new_ones(B, 1), mask], dim=1)
+        _, weights = self.attn(hidden, nodes, nodes, key_padding_mask=~mask, need_weights=True,
+                               average_attn_weights=True)  # (B, T, 1 + M)
+        return weights[..., 1:], row_ids
 
 
 @register_fusion("interaction")

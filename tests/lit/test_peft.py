@@ -65,7 +65,7 @@ def test_unknown_peft_method_and_lora_r_clash_are_errors(kg_dir):
     from kgllm.errors import ConfigError
     from kgllm.lit import ClassifierModule
 
-    with pytest.raises(ConfigError, match="peft must be one of"):
+    with pytest.raises(ConfigError, match="is not a PEFT method"):
         ClassifierModule(backbone="tiny", kg_dir=str(kg_dir), peft="prefix")
     with pytest.raises(ConfigError, match="lora_r is LoRA's rank"):
         ClassifierModule(backbone="tiny", kg_dir=str(kg_dir), peft="ia3", lora_r=8)

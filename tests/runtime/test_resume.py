@@ -53,7 +53,8 @@ def _epoch_of(ckpt: Path) -> int:
 
 @pytest.mark.slow
 def test_sigkill_and_resume_matches_uninterrupted(tmp_path, kg_dir, data_dir):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     subprocess.run(_cmd(tmp_path, "full", kg_dir, data_dir), cwd=tmp_path, env=env, check=True, capture_output=True)
 
     cmd = _cmd(tmp_path, "killed", kg_dir, data_dir)

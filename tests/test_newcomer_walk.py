@@ -1,0 +1,77 @@
+"""The README's first-hour commands, shortened with the documented overrides, in order: each run leaves
+exactly one folder with its config, metrics, events, checkpoints and test report together."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURE_DATASET_ARGS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _small(dataset: str, kg: str, data_dir) -> list[str]:
+    return ["--data.kg_dir", kg, "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
+            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS[dataset]), "--model.fusion_layers", "[0]",
+            "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false", "--trainer.log_every_n_steps", "1"]
+
+
+def _scalars(run: Path, tag: str) -> list[float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values = []
+    for events in sorted(run.glob("events.out.tfevents*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            values += [e.value for e in acc.Scalars(tag)]
+    return values
+
+
+@pytest.mark.slow
+def test_newcomer_walk(tmp_path, data_dir, monkeypatch, capsys):
+    from kgllm.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KGLLM_RUN_VERSION", raising=False)
+    pre, rc = str(ROOT / "experiments/pretrain_redocred.yaml"), str(ROOT / "experiments/finetune_redocred_rc.yaml")
+    assert main(["build-kg", str(data_dir / "redocred" / "dev_revised.json"), "--format", "redocred",
+                 "--out", "graphs/redocred100", "--no-progress"]) == 0
+    assert main(["fit", "--config", pre, *_small("redocred", "graphs/redocred100", data_dir)]) == 0
+    init = "runs/pretrain_redocred/latest/checkpoints/best.ckpt"
+    small_rc = _small("redocred_rc", "graphs/redocred100", data_dir)
+    assert main(["fit", "--config", rc, "--model.init_args.init_from", init, *small_rc]) == 0
+    assert main(["fit", "--config", rc, "--config", str(ROOT / "experiments/ablations/no_fusion.yaml"), *small_rc]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1 step" in out and "run folder: runs/finetune_redocred_rc/v001-none-seed0" in out
+    assert "litlogger" not in out and "FLOPs" not in out
+
+    # the fine-tuned checkpoint is self-contained: its pretraining source can go
+    best = Path("runs/finetune_redocred_rc/v000-gated-seed0/checkpoints/best.ckpt")
+    shutil.rmtree("runs/pretrain_redocred/v000-gated-seed0")
+    for sub in ("test", "validate"):
+        assert main([sub, "--config", rc, "--model.init_args.init_from", init, *small_rc,
+                     "--ckpt_path", str(best)]) == 0
+    assert main(["inspect", str(best), "--text", "Barack Obama was born in Honolulu , Hawaii ."]) == 0
+    assert "Barack Obama" in capsys.readouterr().out
+    assert main(["plot", "runs/finetune_redocred_rc", "--out", "curves.png"]) == 0
+
+    runs = Path("runs/finetune_redocred_rc")
+    assert sorted(p.name for p in runs.iterdir()) == ["latest", "v000-gated-seed0", "v001-none-seed0"]
+    assert sorted(p.name for p in Path("runs").iterdir()) == ["finetune_redocred_rc", "pretrain_redocred"]
+    for run in runs.glob("v*"):
+        files = {p.relative_to(run).as_posix() for p in run.rglob("*")}
+        assert {"config.yaml", "hparams.yaml", "metrics.csv", "kg_meta.json", "checkpoints/best.ckpt",
+                "checkpoints/last.ckpt", "per_class.csv", "confusion_matrix.png"} <= files, run
+        assert any(f.startswith("events.out.tfevents") for f in files)
+        header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert {"test/acc", "test/f1", "val/f1"} <= set(header)  # fit tested its best checkpoint here
+        assert any(h.startswith("lr-") for h in header)  # a learning-rate monitor in every run
+        hp = _scalars(run, "hp_metric")
+        assert hp and hp[-1] != -1  # the monitored metric, not the placeholder
+    reports = sorted(p.name.split("-")[0] for p in (runs / "v000-gated-seed0").iterdir()
+                     if p.name.startswith(("test-", "validate-")))
+    assert reports == ["test", "validate"]
+    assert Path("curves.png").stat().st_size > 0
