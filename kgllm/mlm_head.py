@@ -25,6 +25,7 @@ from typing import Sequence
 
 import torch
 
+from kgllm.config import help_formatter
 from kgllm.errors import KGLLMError
 
 log = logging.getLogger(__name__)
@@ -152,13 +153,13 @@ def main(argv: Sequence[str]) -> int:
     from kgllm.io import atomic_open
 
     p = argparse.ArgumentParser(prog="kgllm prepare-backbone", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("--out", default=str(Path(__file__).parent / "resources" / RESOURCE),
                    help="where to write the head (default: the file shipped with kgllm)")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $KGLLM_DATA)")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=12, help="training epochs of the head")
+    p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the head initialisation and data order")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.lr <= 0:
         p.error("--epochs and --lr must be positive")

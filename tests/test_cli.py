@@ -159,3 +159,20 @@ def test_one_run_one_folder_and_test_logs_into_it(tmp_path, kg_dir, data_dir, mo
     tests = [p for p in (runs / "v001-none-seed0").iterdir() if p.name.startswith("test-")]
     assert len(tests) == 1 and (tests[0] / "metrics.csv").is_file()
     assert sorted(p.name for p in runs.iterdir() if not p.is_symlink()) == folders  # no new run folder
+
+
+def test_every_command_line_option_has_help_and_shows_its_default(capsys):
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "kgllm"
+    missing = [f"{f.relative_to(root)}:{node.lineno}" for f in root.rglob("*.py")
+               for node in ast.walk(ast.parse(f.read_text()))
+               if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument"
+               and "help" not in {k.arg for k in node.keywords}]
+    assert not missing
+    with pytest.raises(SystemExit) as exit_:
+        main(["kg-merge", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "(default: id)" in out and "(default: turtle)" in out
+    assert "--overwrite" in out and "(default: False)" not in out  # nothing to say for a flag

@@ -7,7 +7,12 @@ import json
 import sys
 from pathlib import Path
 from typing import Sequence
+from kgllm.config import help_formatter
 
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=help_formatter())
 
 def positive(kind: type, allow_zero: bool = False):
     """argparse type: a number of ``kind`` that is > 0 (>= 0 with ``allow_zero``)."""
@@ -29,7 +34,7 @@ def parse_with_config(p: argparse.ArgumentParser, argv: Sequence[str]) -> argpar
     import yaml
 
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
+    pre.add_argument("--config", help="YAML file of option values")
     known, _ = pre.parse_known_args(argv)
     if known.config:
         try:
@@ -61,13 +66,14 @@ def build_kg_main(argv: Sequence[str]) -> int:
     from kgllm.kg.extractors import EXTRACTORS
     from kgllm.kg.prepare import PrepareConfig
 
-    p = argparse.ArgumentParser(prog="kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
+    p = _parser("kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
     p.add_argument("corpus", nargs="?", help="a .txt file or folder of them, a .jsonl file, or a Re-DocRED .json file")
     p.add_argument("--out", help="KG folder to write (appears atomically when done)")
     p.add_argument("--config", help="YAML file of option values, keyed by option name with '_' (e.g. "
                    "max_path_len: 6; corpus and out too); options given on the command line override it")
     p.add_argument("--print-config", action="store_true", help="print the resolved options as YAML and exit")
-    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--format", default="auto", choices=FORMATS,
+                   help="corpus format (auto: from the file name and content)")
     p.add_argument("--text-field", "--text-column", dest="text_field", default="text",
                    help="JSONL field (or --format hf column) holding the text")
     hf = p.add_argument_group("--format hf: a Hugging Face datasets source (a CSV/TSV/JSONL/Parquet file, a folder "
@@ -155,8 +161,8 @@ def kg_stats_main(argv: Sequence[str]) -> int:
     from kgllm.kg.stats import find_entity, format_stats, kg_stats, plot_degree_distribution, plot_neighbourhood
     from kgllm.kg.store import KnowledgeGraph
 
-    p = argparse.ArgumentParser(prog="kgllm kg-stats", description="Statistics and pictures of a KG folder.")
-    p.add_argument("kg_dir")
+    p = _parser("kgllm kg-stats", description="Statistics and pictures of a KG folder.")
+    p.add_argument("kg_dir", help="a KG folder")
     p.add_argument("--top", type=positive(int), default=10, help="entities and relations listed (default %(default)s)")
     p.add_argument("--plot-dir", default=None, help="write degree_distribution.png (and the neighbourhood) here")
     p.add_argument("--entity", default=None, help="draw this entity's neighbourhood (id, key or label)")
@@ -184,8 +190,8 @@ def kg_stats_main(argv: Sequence[str]) -> int:
 def kg_eval_main(argv: Sequence[str]) -> int:
     from kgllm.kg.evaluate import evaluate_redocred, format_eval
 
-    p = argparse.ArgumentParser(prog="kgllm kg-eval", description="Evaluate a KG against gold annotations.")
-    p.add_argument("kg_dir")
+    p = _parser("kgllm kg-eval", description="Evaluate a KG against gold annotations.")
+    p.add_argument("kg_dir", help="a KG folder built from the gold file's documents")
     p.add_argument("--gold", required=True, help="redocred:PATH (the Re-DocRED file the KG was built from)")
     p.add_argument("--match", default="exact", choices=("exact", "overlap"),
                    help="how predicted mentions map to gold entities for the pair metrics")
@@ -205,7 +211,7 @@ def kg_eval_main(argv: Sequence[str]) -> int:
 def kg_query_main(argv: Sequence[str]) -> int:
     from kgllm.kg.rdf import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, query_folder
 
-    p = argparse.ArgumentParser(prog="kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
+    p = _parser("kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
                                 "stmt:, doc:, kgo:, prov:, rdf:, rdfs:, skos:, xsd: are predefined.")
     p.add_argument("kg_dir", nargs="?", help="a KG folder (or none with --endpoint)")
     p.add_argument("sparql", help="the query; use ?variables bound with --bind for values from text")
@@ -260,7 +266,7 @@ def kg_import_main(argv: Sequence[str]) -> int:
     from kgllm.kg.imports import IMPORT_FORMATS, import_kg
     from kgllm.kg.folder import KG_MARKER
 
-    p = argparse.ArgumentParser(prog="kgllm kg-import", description="Import an existing KG into a KG folder.")
+    p = _parser("kgllm kg-import", description="Import an existing KG into a KG folder.")
     p.add_argument("format", choices=IMPORT_FORMATS, help="format of the KG to import")
     p.add_argument("path", help="file or folder (tsv: train/valid/test.txt; openke: *2id.txt; lama: P*.jsonl)")
     p.add_argument("--out", help="a new KG folder to write")
@@ -301,14 +307,16 @@ def kg_merge_main(argv: Sequence[str]) -> int:
     from kgllm.kg.imports import merge
     from kgllm.kg.store import KnowledgeGraph
 
-    p = argparse.ArgumentParser(prog="kgllm kg-merge", description="Merge two KG folders (A's ids are kept).")
-    p.add_argument("a")
-    p.add_argument("b")
-    p.add_argument("--out", required=True)
-    p.add_argument("--by", default="id", choices=("id", "label"))
-    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"))
-    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"))
-    p.add_argument("--overwrite", action="store_true")
+    p = _parser("kgllm kg-merge", description="Merge two KG folders (A's ids are kept).")
+    p.add_argument("a", help="first KG folder (its ids are kept)")
+    p.add_argument("b", help="second KG folder (its entities join A's or are appended)")
+    p.add_argument("--out", required=True, help="merged KG folder to write (appears atomically when done)")
+    p.add_argument("--by", default="id", choices=("id", "label"),
+                   help="join entities by key (id) or by normalised label")
+    p.add_argument("--rdf-format", default="turtle", choices=("turtle", "nt"), help="RDF serialisation written")
+    p.add_argument("--store", default="memory", choices=("memory", "oxigraph"),
+                   help="also write an on-disk Oxigraph store (oxigraph) or not (memory)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is a KG folder kgllm wrote")
     a = p.parse_args(argv)
     check_replaceable(a.out, KG_MARKER, (a.a, a.b), a.overwrite)
     if Path(a.a).resolve() == Path(a.b).resolve():
@@ -338,11 +346,12 @@ def update_kg_main(argv: Sequence[str]) -> int:
     from kgllm.kg.corpus import FORMATS
     from kgllm.kg.update import remove_docs, remove_fact, update_kg
 
-    p = argparse.ArgumentParser(prog="kgllm update-kg", description="Add documents to a KG folder, or remove "
+    p = _parser("kgllm update-kg", description="Add documents to a KG folder, or remove "
                                 "documents or facts, keeping every existing id (see the README, 'Dynamic KGs').")
     p.add_argument("kg_dir", help="a KG folder written by build-kg or kg-import")
     p.add_argument("corpus", nargs="*", help="corpora to add (each one update), read as build-kg reads them")
-    p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument("--format", default="auto", choices=FORMATS,
+                   help="corpus format (auto: from the file name and content)")
     p.add_argument("--text-field", "--text-column", dest="text_field", default="text",
                    help="JSONL field (or --format hf column) holding the text")
     p.add_argument("--limit", type=positive(int), default=None, help="only the first N documents of each corpus")
@@ -356,7 +365,7 @@ def update_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--allow-settings-change", action="store_true",
                    help="add documents although the spaCy model, extractor or its settings differ from the build's")
     p.add_argument("--n-process", type=positive(int), default=None, help="spaCy worker processes")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     if not (a.corpus or a.remove_doc or a.remove_fact):
         p.error("nothing to do: give corpora to add, --remove-doc or --remove-fact")
@@ -376,10 +385,10 @@ def update_kg_main(argv: Sequence[str]) -> int:
 def kg_diff_main(argv: Sequence[str]) -> int:
     from kgllm.kg.diff import ASPECTS, diff_folders, format_diff
 
-    p = argparse.ArgumentParser(prog="kgllm kg-diff", description="Differences between two KG folders, matched by "
+    p = _parser("kgllm kg-diff", description="Differences between two KG folders, matched by "
                                 "entity key and relation name (ids may differ); exit status 1 if they differ.")
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("a", help="first KG folder")
+    p.add_argument("b", help="second KG folder")
     p.add_argument("--ignore", default="", help=f"comma-separated aspects not to compare: {', '.join(ASPECTS)}")
     p.add_argument("--examples", type=positive(int), default=5, help="differences shown per aspect")
     p.add_argument("--json", action="store_true", help="print the differences as JSON")
@@ -398,9 +407,9 @@ def serve_kg_main(argv: Sequence[str]) -> int:
 
     from kgllm.kg.server import DEFAULT_BIND, serve
 
-    p = argparse.ArgumentParser(prog="kgllm serve-kg", description="Serve a KG folder over the SPARQL 1.1 Protocol "
+    p = _parser("kgllm serve-kg", description="Serve a KG folder over the SPARQL 1.1 Protocol "
                                 "with the Oxigraph server until Ctrl-C (read-only, loopback by default).")
-    p.add_argument("kg_dir")
+    p.add_argument("kg_dir", help="a KG folder (its Oxigraph store is built on first use)")
     p.add_argument("--bind", default=DEFAULT_BIND, help="IP:PORT to listen on (default %(default)s; port 0: a free one)")
     p.add_argument("--allow-remote", action="store_true", help="permit a --bind address other machines can reach")
     p.add_argument("--writable", action="store_true", help="accept SPARQL updates and Graph Store writes (a kg-push "
@@ -422,10 +431,10 @@ def serve_kg_main(argv: Sequence[str]) -> int:
 def kg_push_main(argv: Sequence[str]) -> int:
     from kgllm.kg.endpoint import push
 
-    p = argparse.ArgumentParser(prog="kgllm kg-push", description="Load a KG folder into a named graph of a SPARQL "
+    p = _parser("kgllm kg-push", description="Load a KG folder into a named graph of a SPARQL "
                                 "server (Graph Store HTTP Protocol, in batches, through a temporary graph: nothing "
                                 "half-loaded on failure).")
-    p.add_argument("kg_dir")
+    p.add_argument("kg_dir", help="a KG folder")
     p.add_argument("--endpoint", required=True, help="server root (Oxigraph: http://127.0.0.1:7878; its /store and "
                    "/update are used unless --store-url/--update-url say otherwise)")
     p.add_argument("--graph", required=True, help="IRI of the named graph to replace with the KG")
@@ -433,7 +442,7 @@ def kg_push_main(argv: Sequence[str]) -> int:
     p.add_argument("--update-url", default=None, help="SPARQL update endpoint (Fuseki: .../ds/update)")
     p.add_argument("--batch-size", type=positive(int), default=50_000, help="triples per request")
     p.add_argument("--timeout", type=positive(float), default=300, help="seconds per request")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     res = push(a.kg_dir, a.endpoint, a.graph, a.batch_size, a.timeout, a.store_url, a.update_url, not a.no_progress)
     print(f"{a.kg_dir} -> {a.graph}: {res['triples']:,} triples in {res['batches']} batches")

@@ -29,6 +29,7 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
+from kgllm.config import help_formatter
 from kgllm.errors import KGLLMError
 from kgllm.io import atomic_open, atomic_write_text
 
@@ -232,18 +233,19 @@ def plot(rows: list[dict], metrics: Sequence[str], summary: list[dict], title: s
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm ablate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("--config", action="append", required=True, help="experiment YAML (repeatable, merged in order)")
-    p.add_argument("--variants", default="none,gated")
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--variants", default="none,gated",
+                   help="comma-separated variants: fusion names (none, gated, xattn, ...) and controls, combined with +")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds; every variant runs every seed")
     p.add_argument("--out", required=True, help="results folder")
     p.add_argument("--metrics", default=None, help="metrics for the table (default: every test/ metric)")
     a, extra = p.parse_known_args(argv)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     variants = a.variants.split(",")
     for v in variants:
-        variant_overrides(v)  # fail early on a typo
+        variant_overrides(v)  # fail early on a typo, before --out exists
+    out.mkdir(parents=True, exist_ok=True)
     rows = read_rows(out / "results.csv")
     done = {(r["variant"], int(r["seed"])) for r in rows}
     for seed in (int(s) for s in a.seeds.split(",")):

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from kgllm.config import help_formatter
 from kgllm.errors import ConfigError, KGLLMError
 
 FORMATS = ("redocred",)
@@ -57,12 +58,12 @@ def evaluate(ckpt: str, gold: str, docs: str = "400:500", train_docs: str | None
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="kgllm eval-re", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("ckpt", help="a DocREModule checkpoint (kgllm fit --config experiments/docre_redocred.yaml)")
     p.add_argument("--gold", required=True, help="FORMAT:PATH, e.g. redocred:data/redocred/dev_revised.json")
     p.add_argument("--docs", default="400:500", help="document range to score (start:end)")
     p.add_argument("--train-docs", default=None, help="training documents for Ign F1 (default: the checkpoint's)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=4, help="documents per forward pass")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     result = evaluate(a.ckpt, a.gold, a.docs, a.train_docs, a.batch_size, progress=not a.json)

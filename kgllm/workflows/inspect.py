@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from kgllm.config import help_formatter
 from kgllm.errors import KGLLMError
 
 
@@ -189,7 +190,7 @@ def format_result(res: dict) -> str:
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm inspect", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("ckpt", help="a fused MLMModule or ClassifierModule checkpoint")
     p.add_argument("--text", required=True, help="the text to link and run (use [MASK] for MLM predictions)")
     p.add_argument("--kg-dir", default=None, help="KG to fuse (default: the checkpoint's)")

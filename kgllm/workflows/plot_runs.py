@@ -13,6 +13,7 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
+from kgllm.config import help_formatter
 from kgllm.errors import KGLLMError
 
 
@@ -92,12 +93,12 @@ def main(argv: Sequence[str]) -> int:
     import matplotlib.pyplot as plt
 
     p = argparse.ArgumentParser(prog="kgllm plot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("runs", nargs="+", help="run folders (or folders holding runs, e.g. an ablation's runs/)")
     p.add_argument("--out", default="curves.png", help="PNG to write (default %(default)s)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: training loss and "
                    "every val/ metric)")
-    p.add_argument("--title", default=None)
+    p.add_argument("--title", default=None, help="figure title (default: the runs' folder)")
     a = p.parse_args(argv)
     runs = find_runs(a.runs)
     fig = curves_figure(runs, a.metrics.split(",") if a.metrics else None, a.title)

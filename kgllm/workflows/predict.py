@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from kgllm.config import help_formatter
 from kgllm.errors import ConfigError, KGLLMError
 
 TASKS = ("seq_cls", "seq_pair", "multi_label", "rel_cls", "token_cls")
@@ -170,7 +171,7 @@ def _json_arg(text: str | None, flag: str) -> dict | None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="kgllm predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("checkpoint", help="a ClassifierModule checkpoint (kgllm fit of a classification config)")
     p.add_argument("--input", required=True, help="file, folder or save_to_disk folder (see dataset: hf)")
     p.add_argument("--out", required=True, help="JSON Lines file to write")
@@ -178,10 +179,10 @@ def main(argv=None) -> int:
     p.add_argument("--columns", default=None, help='JSON column mapping, e.g. \'{"text": "headline"}\'')
     p.add_argument("--dataset-args", default=None, help="other JSON options of dataset: hf (e.g. label_sep)")
     p.add_argument("--kg-dir", default=None, help="another KG folder than the checkpoint's (same KG identity)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
     p.add_argument("--limit", type=int, default=None, help="only the first N rows")
-    p.add_argument("--accelerator", default="auto")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     n = predict(a.checkpoint, a.input, a.out, a.split, _json_arg(a.columns, "--columns"),
                 _json_arg(a.dataset_args, "--dataset-args"), a.kg_dir, a.batch_size, a.limit, a.accelerator,

@@ -21,6 +21,7 @@ from typing import Sequence
 
 import torch
 
+from kgllm.config import help_formatter
 from kgllm.errors import KGLLMError
 from kgllm.paths import dataset_file
 
@@ -174,7 +175,7 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm probe", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=help_formatter())
     p.add_argument("ckpt", help="an MLMModule checkpoint")
     p.add_argument("--facts", default=None,
                    help="a LAMA file or folder of any format: T-REx, Google-RE, ConceptNet, SQuAD "
@@ -184,7 +185,7 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--kg-dir", default=None, help="KG to fuse (default: the checkpoint's)")
     p.add_argument("--relations", default=None, help="comma-separated relation ids (default: all with test facts)")
     p.add_argument("--max-facts", type=int, default=None, help="first N facts per relation")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
     if a.num_hops < 1 or (a.max_facts is not None and a.max_facts < 1):
         p.error("--num-hops and --max-facts must be positive")
