@@ -69,6 +69,8 @@ def test_newcomer_walk(tmp_path, data_dir, monkeypatch, capsys):
         header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
         assert {"test/acc", "test/f1", "val/f1"} <= set(header)  # fit tested its best checkpoint here
         assert any(h.startswith("lr-") for h in header)  # a learning-rate monitor in every run
+        fused = run.name.endswith(("gated-seed0",))
+        assert ({"fusion/gate_norm_layer0", "fusion/linked_share"} <= set(header)) == fused
         hp = _scalars(run, "hp_metric")
         assert hp and hp[-1] != -1  # the monitored metric, not the placeholder
     reports = sorted(p.name.split("-")[0] for p in (runs / "v000-gated-seed0").iterdir()
