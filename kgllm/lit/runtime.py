@@ -140,19 +140,19 @@ class EpochSummary(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = self._clock()
 
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking and trainer.is_global_zero:
-            self._hp_metric(trainer)
-
     def on_test_end(self, trainer, pl_module) -> None:
         """A test after fit re-logged the hyper-parameters with TensorBoard's ``-1`` placeholder."""
         if trainer.is_global_zero:
             self._hp_metric(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        """After the epoch's validation (Lightning validates inside the training epoch)."""
+        """After the epoch's validation (Lightning validates inside the training epoch) and after the
+        checkpoint callback has updated its best score."""
+        if not trainer.is_global_zero:
+            return
+        self._hp_metric(trainer)
         bar = trainer.progress_bar_callback
-        if not trainer.is_global_zero or (bar is not None and bar.is_enabled):
+        if bar is not None and bar.is_enabled:
             return
         line = epoch_line(trainer.callback_metrics)
         if line:
