@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass
 
 #: spaCy labels dropped by default: numbers make poor graph nodes
@@ -89,19 +90,14 @@ class SubgraphConfig:
         return asdict(self)
 
 
-def help_formatter():
-    import argparse
 
-    class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-        """Every ``kgllm`` command's ``--help``: descriptions as written, and each option's default
-        appended unless its help already states it (or it has none worth saying)."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every ``kgllm`` command's ``--help``: descriptions as written, and each option's default
+    appended unless its help already states it (or it has none worth saying)."""
 
-        def _get_help_string(self, action) -> str:
-            text = action.help or ""
-            default = action.default
-            if ("default" in text.lower() or default in (None, False, argparse.SUPPRESS, "", [])
-                    or not action.option_strings):
-                return text
-            return f"{text} (default: %(default)s)"
-
-    return HelpFormatter
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS, "", [])
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"

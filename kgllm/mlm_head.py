@@ -25,7 +25,7 @@ from typing import Sequence
 
 import torch
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import KGLLMError
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
     from kgllm.io import atomic_open
 
     p = argparse.ArgumentParser(prog="kgllm prepare-backbone", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("--out", default=str(Path(__file__).parent / "resources" / RESOURCE),
                    help="where to write the head (default: the file shipped with kgllm)")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $KGLLM_DATA)")

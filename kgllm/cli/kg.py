@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 from typing import Sequence
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=help_formatter())
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
 
 def positive(kind: type, allow_zero: bool = False):
     """argparse type: a number of ``kind`` that is > 0 (>= 0 with ``allow_zero``)."""

@@ -86,10 +86,12 @@ def class_counts(features: Sequence[dict], label_names: Sequence[str], shown: in
     if not label_names or not labels or not all(isinstance(y, int) and 0 <= y < len(label_names) for y in labels):
         return ""
     counts = Counter(labels).most_common()
-    text = ", ".join(f"{label_names[y]} {n:,}" for y, n in counts[:shown])
-    more = len(counts) - shown
-    return f"; classes: {text}" + (f" and {more} more" if more > 0 else "") + \
-        f" ({len(label_names) - len(counts)} of {len(label_names)} absent)" * (len(counts) < len(label_names))
+    text = "; classes: " + ", ".join(f"{label_names[y]} {n:,}" for y, n in counts[:shown])
+    if len(counts) > shown:
+        text += f" and {len(counts) - shown} more"
+    if len(counts) < len(label_names):
+        text += f" ({len(label_names) - len(counts)} of {len(label_names)} absent)"
+    return text
 
 
 class Featurizer:

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from kgllm.errors import ConfigError, KGFormatError, check_positive
+from kgllm.errors import ConfigError, KGFormatError, KGLLMError, check_positive
 from kgllm.lit.builders import PEFT_MARKERS, PEFT_METHODS, apply_peft, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
 
@@ -53,6 +53,29 @@ def legacy_identity(ckpt: dict) -> dict:
         return ckpt
     log.info("checkpoint without a recorded KG identity: %s's meta.json matches it, so it is that KG", folder)
     return {**ckpt, "kg_meta": {**recorded, "identity": now["identity"]}}
+
+
+def read_checkpoint(path: str) -> dict:
+    """A checkpoint's contents, loaded tensors-only; a missing file or one that is not a readable
+    Lightning checkpoint is a one-line error."""
+    from kgllm.checkpoints import check_lightning_checkpoint
+
+    if not Path(path).is_file():
+        raise KGLLMError(f"{path}: checkpoint not found")
+    return check_lightning_checkpoint(path)
+
+
+def restore_module(path: str, raw: dict, kg_dir: str | None = None) -> "KGLitModule":
+    """The module a fused checkpoint (``raw``: its :func:`read_checkpoint` contents) was saved from,
+    by its recorded task (``MLMModule``, ``ClassifierModule``, ``DocREModule``), in eval mode: weights
+    only, ``init_from``/``graph_encoder_from`` not read again; ``kg_dir`` fuses another KG."""
+    from kgllm.lit import ClassifierModule, DocREModule, MLMModule
+
+    task = (raw.get("hyper_parameters") or {}).get("task")
+    cls = MLMModule if task is None else DocREModule if task == "docre" else ClassifierModule
+    extra = {"kg_dir": str(kg_dir)} if kg_dir else {}
+    return cls.load_from_checkpoint(path, map_location="cpu", weights_only=True, init_from=None,
+                                    graph_encoder_from=None, **extra).eval()
 
 
 def canonical_key(key: str) -> str:

@@ -173,16 +173,11 @@ class DocREModule(ClassifierModule):
     def from_checkpoint(cls, path: str) -> tuple["DocREModule", dict]:
         """The model of a checkpoint (``weights_only`` load, ``init_from`` not re-run), in eval mode,
         and the hyper-parameters of the datamodule it was trained with; other tasks are refused."""
-        from pathlib import Path
+        from kgllm.lit.base import read_checkpoint, restore_module
 
-        from kgllm.checkpoints import check_lightning_checkpoint
-
-        if not Path(path).is_file():
-            raise KGLLMError(f"{path}: checkpoint not found")
-        raw = check_lightning_checkpoint(path)
+        raw = read_checkpoint(path)
         task = raw.get("hyper_parameters", {}).get("task")
         if task != "docre":
             raise KGLLMError(f"{path}: a {task or 'non-classification'} checkpoint, not a document-level relation "
                              "extraction one (task docre)")
-        model = cls.load_from_checkpoint(path, map_location="cpu", weights_only=True, init_from=None).eval()
-        return model, dict(raw.get("datamodule_hyper_parameters") or {})
+        return restore_module(path, raw), dict(raw.get("datamodule_hyper_parameters") or {})

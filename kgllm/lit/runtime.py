@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,14 +132,10 @@ class EpochSummary(L.Callback):
     README's long runs, batch jobs), and TensorBoard's ``hp_metric`` set to the checkpoint callback's
     monitored metric (best so far) instead of its ``-1`` placeholder."""
 
-    def __init__(self) -> None:
-        import time
-
-        self._clock = time.perf_counter
-        self._start = self._clock()
+    _start = 0.0
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = self._clock()
+        self._start = time.perf_counter()
 
     def on_test_end(self, trainer, pl_module) -> None:
         """A test after fit re-logged the hyper-parameters with TensorBoard's ``-1`` placeholder."""
@@ -157,7 +154,7 @@ class EpochSummary(L.Callback):
         line = epoch_line(trainer.callback_metrics)
         if line:
             print(f"epoch {trainer.current_epoch} step {trainer.global_step} "
-                  f"({self._clock() - self._start:.1f} s): {line}", flush=True)
+                  f"({time.perf_counter() - self._start:.1f} s): {line}", flush=True)
 
     @staticmethod
     def _hp_metric(trainer) -> None:

@@ -29,7 +29,7 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import KGLLMError
 from kgllm.io import atomic_open, atomic_write_text
 
@@ -233,7 +233,7 @@ def plot(rows: list[dict], metrics: Sequence[str], summary: list[dict], title: s
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm ablate", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("--config", action="append", required=True, help="experiment YAML (repeatable, merged in order)")
     p.add_argument("--variants", default="none,gated",
                    help="comma-separated variants: fusion names (none, gated, xattn, ...) and controls, combined with +")

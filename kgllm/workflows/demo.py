@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.io import atomic_write_text
 from kgllm.paths import data_root
 
@@ -39,7 +39,7 @@ def main(argv: Sequence[str]) -> int:
     from kgllm.workflows.knowledge import run_experiment, verdict
 
     p = argparse.ArgumentParser(prog="kgllm demo", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("--data-dir", default=None, help="dataset root (default: $KGLLM_DATA)")
     p.add_argument("--out", default="runs/demo", help="folder for runs, checkpoints, logs and the table")
     p.add_argument("--graphs", default="graphs", help="where the LAMA KGs are built (reused if present)")

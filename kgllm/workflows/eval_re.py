@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import ConfigError, KGLLMError
 
 FORMATS = ("redocred",)
@@ -58,7 +58,7 @@ def evaluate(ckpt: str, gold: str, docs: str = "400:500", train_docs: str | None
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="kgllm eval-re", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("ckpt", help="a DocREModule checkpoint (kgllm fit --config experiments/docre_redocred.yaml)")
     p.add_argument("--gold", required=True, help="FORMAT:PATH, e.g. redocred:data/redocred/dev_revised.json")
     p.add_argument("--docs", default="400:500", help="document range to score (start:end)")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kgllm.checkpoints import EXPORT_EXTRA as EXTRA
 from kgllm.checkpoints import EXPORT_META as META
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import KGLLMError
 
 
@@ -95,7 +95,7 @@ def export(ckpt: str, out: str, overwrite: bool = False) -> Path:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="kgllm export", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("checkpoint", help="a ClassifierModule checkpoint (kgllm fit of a classification config)")
     p.add_argument("--out", required=True, help="folder to write (appears only when complete)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export at --out")

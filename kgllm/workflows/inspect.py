@@ -22,33 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import KGLLMError
 
 
 def load_fused(ckpt: str, kg_dir: str | None = None):
-    """An ``MLMModule``/``ClassifierModule`` checkpoint (``weights_only``; ``init_from`` not re-run) in
-    eval mode, and the hyper-parameters of the datamodule it was trained with."""
-    from kgllm.checkpoints import check_lightning_checkpoint
-    from kgllm.lit import MLMModule
-    from kgllm.lit.classify import ClassifierModule, DocREModule
+    """An ``MLMModule``/``ClassifierModule`` checkpoint in eval mode (:func:`~kgllm.lit.base.restore_module`)
+    and the hyper-parameters of the datamodule it was trained with."""
+    from kgllm.lit.base import read_checkpoint, restore_module
 
-    if not Path(ckpt).is_file():
-        raise KGLLMError(f"{ckpt}: checkpoint not found")
-    raw = check_lightning_checkpoint(ckpt)
-    hp = raw.get("hyper_parameters") or {}
-    if "fusion" not in hp:
+    raw = read_checkpoint(ckpt)
+    if "fusion" not in (raw.get("hyper_parameters") or {}):
         raise KGLLMError(f"{ckpt}: not a fused-BERT checkpoint (kgllm inspect reads MLMModule and "
                          "ClassifierModule checkpoints; link prediction has no text side)")
-    task = hp.get("task")
-    cls = MLMModule if task is None else DocREModule if task == "docre" else ClassifierModule
-    extra = {"kg_dir": str(kg_dir)} if kg_dir else {}
-    model = cls.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, init_from=None,
-                                     graph_encoder_from=None, **extra).eval()
-    return model, dict(raw.get("datamodule_hyper_parameters") or {})
+    return restore_module(ckpt, raw, kg_dir), dict(raw.get("datamodule_hyper_parameters") or {})
 
 
 def inspect_text(ckpt: str, text: str, kg_dir: str | None = None, top_nodes: int = 3,
@@ -190,7 +179,7 @@ def format_result(res: dict) -> str:
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm inspect", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("ckpt", help="a fused MLMModule or ClassifierModule checkpoint")
     p.add_argument("--text", required=True, help="the text to link and run (use [MASK] for MLM predictions)")
     p.add_argument("--kg-dir", default=None, help="KG to fuse (default: the checkpoint's)")

@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import KGLLMError
 
 
@@ -93,7 +93,7 @@ def main(argv: Sequence[str]) -> int:
     import matplotlib.pyplot as plt
 
     p = argparse.ArgumentParser(prog="kgllm plot", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders (or folders holding runs, e.g. an ablation's runs/)")
     p.add_argument("--out", default="curves.png", help="PNG to write (default %(default)s)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: training loss and "

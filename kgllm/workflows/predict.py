@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import ConfigError, KGLLMError
 
 TASKS = ("seq_cls", "seq_pair", "multi_label", "rel_cls", "token_cls")
@@ -30,12 +30,9 @@ TASKS = ("seq_cls", "seq_pair", "multi_label", "rel_cls", "token_cls")
 def load_classifier(ckpt: str, kg_dir: str | None = None, tasks: tuple | None = TASKS):
     """A ClassifierModule checkpoint (``weights_only``; ``init_from`` not re-run) in eval mode, its
     task, label names and datamodule settings; ``tasks``: the tasks accepted (``None``: any)."""
-    from kgllm.checkpoints import check_lightning_checkpoint
-    from kgllm.lit.classify import ClassifierModule
+    from kgllm.lit.base import read_checkpoint, restore_module
 
-    if not Path(ckpt).is_file():
-        raise KGLLMError(f"{ckpt}: checkpoint not found")
-    raw = check_lightning_checkpoint(ckpt)
+    raw = read_checkpoint(ckpt)
     hp = raw.get("hyper_parameters", {})
     task = hp.get("task")
     if task is None or (tasks is not None and task not in tasks):
@@ -43,9 +40,7 @@ def load_classifier(ckpt: str, kg_dir: str | None = None, tasks: tuple | None = 
         hint = " (document-level RE: kgllm build-kg --extractor learned --re-model CKPT)" if task == "docre" else ""
         raise KGLLMError(f"{ckpt}: a {task or 'non-classification'} checkpoint; this command reads "
                          f"{', '.join(tasks)}{hint}")
-    extra = {"kg_dir": kg_dir} if kg_dir else {}
-    model = ClassifierModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, init_from=None,
-                                                  **extra).eval()
+    model = restore_module(ckpt, raw, kg_dir)
     labels = raw.get("label_names") or [str(i) for i in range(int(hp.get("num_labels") or 0))]
     return model, task, list(labels), dict(raw.get("datamodule_hyper_parameters") or {})
 
@@ -171,7 +166,7 @@ def _json_arg(text: str | None, flag: str) -> dict | None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="kgllm predict", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("checkpoint", help="a ClassifierModule checkpoint (kgllm fit of a classification config)")
     p.add_argument("--input", required=True, help="file, folder or save_to_disk folder (see dataset: hf)")
     p.add_argument("--out", required=True, help="JSON Lines file to write")

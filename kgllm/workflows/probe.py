@@ -21,7 +21,7 @@ from typing import Sequence
 
 import torch
 
-from kgllm.config import help_formatter
+from kgllm.config import HelpFormatter
 from kgllm.errors import KGLLMError
 from kgllm.paths import dataset_file
 
@@ -132,14 +132,15 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
     from kgllm.data.subgraph import SubgraphSampler
     from kgllm.kg.store import KnowledgeGraph
     from kgllm.kg.to_pyg import to_pyg
-    from kgllm.lit import MLMModule
+    from kgllm.lit.base import read_checkpoint, restore_module
     from kgllm.nn.backbone import load_tokenizer
 
-    if not Path(ckpt).is_file():
-        raise KGLLMError(f"{ckpt}: checkpoint not found")
+    raw = read_checkpoint(ckpt)
+    task = (raw.get("hyper_parameters") or {}).get("task")
+    if task is not None or "fusion" not in (raw.get("hyper_parameters") or {}):
+        raise KGLLMError(f"{ckpt}: a {task or 'non-MLM'} checkpoint; kgllm probe reads MLM pretraining checkpoints")
     # another KG (e.g. this one after update-kg): the model is built for it and its graph rows remapped by key
-    extra = {"kg_dir": str(kg_dir)} if kg_dir else {}
-    model = MLMModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True, **extra).eval()
+    model = restore_module(ckpt, raw, kg_dir)
     kg_dir = kg_dir or model.hparams.kg_dir
     tokenizer = load_tokenizer(model.hparams.backbone)
     kg = KnowledgeGraph.load(kg_dir)
@@ -175,7 +176,7 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm probe", description=__doc__,
-                                formatter_class=help_formatter())
+                                formatter_class=HelpFormatter)
     p.add_argument("ckpt", help="an MLMModule checkpoint")
     p.add_argument("--facts", default=None,
                    help="a LAMA file or folder of any format: T-REx, Google-RE, ConceptNet, SQuAD "
