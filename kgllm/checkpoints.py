@@ -32,18 +32,57 @@ def is_url(path: str | os.PathLike) -> bool:
     return str(path).startswith(("http://", "https://"))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
-    """``torch.load`` with ``weights_only=True`` for local files and URLs; any failure becomes a
-    :class:`CheckpointError` naming the file (a pickled object that is not plain tensors and
-    containers is refused, never executed)."""
+#: URL -> the content-addressed local copy this process downloaded (never reused across processes)
+_FETCHED: dict[str, Path] = {}
+
+
+def local_checkpoint(path: str | os.PathLike) -> str:
+    """``path`` itself for a local file; for an ``http(s)`` URL, a local copy downloaded by this
+    process and named by the sha256 of its content (``$KGLLM_CACHE/downloads/``). Nothing is cached
+    by URL or file name across processes (``torch.hub`` caches by file name, so a second URL with
+    the same name would be answered with the first one's file)."""
+    if not is_url(path):
+        return str(path)
+    url = str(path)
+    if url in _FETCHED and _FETCHED[url].is_file():
+        return str(_FETCHED[url])
+    import hashlib
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    from kgllm.paths import cache_dir
+
+    folder = cache_dir() / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".tmp", dir=folder)
+    digest = hashlib.sha256()
     try:
-        if is_url(path):
-            blob = torch.hub.load_state_dict_from_url(str(path), map_location=map_location, weights_only=True,
-                                                      progress=False)
-        else:
-            if not Path(path).is_file():
-                raise CheckpointError(f"{path}: checkpoint file not found")
-            blob = torch.load(path, map_location=map_location, weights_only=True)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            while block := resp.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+        target = folder / f"{digest.hexdigest()[:32]}.ckpt"
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CheckpointError(f"{url}: cannot download the checkpoint ({reason})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _FETCHED[url] = target
+    return str(target)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
+    """``torch.load`` with ``weights_only=True`` for local files and URLs (downloaded by
+    :func:`local_checkpoint`); any failure becomes a :class:`CheckpointError` naming the file (a
+    pickled object that is not plain tensors and containers is refused, never executed)."""
+    try:
+        local = local_checkpoint(path)
+        if not Path(local).is_file():
+            raise CheckpointError(f"{path}: checkpoint file not found")
+        blob = torch.load(local, map_location=map_location, weights_only=True)
     except CheckpointError:
         raise
     except pickle.UnpicklingError as exc:
@@ -51,12 +90,45 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
         what = next((x for x in lines if "GLOBAL" in x or "Unsupported" in x), lines[0] if lines else "")
         raise CheckpointError(f"{path}: refused: holds objects other than tensors and plain containers "
                               f"({what[:200]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, RecursionError,
+            MemoryError, IndexError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file: "
                               f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
     if not isinstance(blob, dict):
         raise CheckpointError(f"{path}: not a checkpoint (a {type(blob).__name__}, not a dict)")
     return blob
+
+
+#: keys by which jsonargparse or Lightning would import and call something named in a file
+CODE_KEYS = ("_class_path", "class_path", "_instantiator", "__path__", "function_path")
+
+
+def check_hparams(path: str | os.PathLike, blob: dict, allowed: set[str]) -> dict:
+    """The checkpoint's hyper-parameters, checked so that the file never chooses code: its
+    ``_class_path`` must be one of ``allowed`` (the command's own module, else kgllm's modules),
+    and no value anywhere inside may name a class, function or module to load."""
+    hparams = blob.get("hyper_parameters") or {}
+    if not isinstance(hparams, dict):
+        raise CheckpointError(f"{path}: hyper_parameters is a {type(hparams).__name__}, not a mapping")
+    cls = hparams.get("_class_path")
+    if cls is not None and cls not in allowed:
+        raise CheckpointError(f"{path}: refused: the checkpoint names the class {str(cls)[:100]!r}, not this "
+                              f"command's model ({', '.join(sorted(allowed))}); a checkpoint never chooses code")
+
+    def walk(value, where: str, depth: int = 0) -> None:
+        if depth > 50:
+            raise CheckpointError(f"{path}: hyper-parameter {where} is nested too deeply")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in CODE_KEYS and not (depth == 0 and key in ("_class_path", "_instantiator")):
+                    raise CheckpointError(f"{path}: refused: hyper-parameter {where}{key} names code to load")
+                walk(item, f"{where}{key}.", depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}{i}.", depth + 1)
+
+    walk(hparams, "")
+    return hparams
 
 
 def check_lightning_checkpoint(path: str | os.PathLike) -> dict:
@@ -164,5 +236,6 @@ def read_export_extras(folder: str | Path) -> dict | None:
     return {"state_dict": state, "kg_meta": meta.get("kg_meta") or {}, "kg_keys": meta.get("kg_keys")}
 
 
-__all__ = ["CheckpointError", "EXPORT_EXTRA", "EXPORT_META", "check_lightning_checkpoint", "check_same_kg", "is_url",
-           "kg_keys", "load_checkpoint", "read_export_extras", "remap_kg_rows"]
+__all__ = ["CheckpointError", "EXPORT_EXTRA", "EXPORT_META", "check_hparams", "check_lightning_checkpoint",
+           "check_same_kg", "is_url", "kg_keys", "load_checkpoint", "local_checkpoint", "read_export_extras",
+           "remap_kg_rows"]

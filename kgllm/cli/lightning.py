@@ -15,7 +15,7 @@ RUN_LOGGERS = ("CSVLogger", "TensorBoardLogger")
 #: the run folder's version, passed to processes DDP starts later
 RUN_ENV = "KGLLM_RUN_VERSION"
 #: ``ckpt_path`` values that Lightning resolves itself (not files to check)
-_SPECIAL_CKPT = ("best", "last", "hpc", "registry")
+_SPECIAL_CKPT = ("best", "last", "hpc")
 
 
 class KGLightningCLI(LightningCLI):
@@ -43,7 +43,10 @@ class KGLightningCLI(LightningCLI):
                 not any(isinstance(cb, LearningRateMonitor) for cb in configured):
             defaults.append(LearningRateMonitor())  # every run with a logger logs its learning rates
         self.trainer_defaults["callbacks"] = defaults
-        return super().instantiate_trainer(**kwargs)
+        built = super().instantiate_trainer(**kwargs)
+        if not built.loggers:  # e.g. --trainer.logger false over a config that lists loggers
+            built.callbacks[:] = [cb for cb in built.callbacks if type(cb) is not LearningRateMonitor]
+        return built
 
     def before_instantiate_classes(self) -> None:
         """One folder per run (:meth:`_share_run_folder`); and a run restored from ``--ckpt_path``
@@ -140,31 +143,67 @@ class KGLightningCLI(LightningCLI):
         print(f"run folder: {run}" + (f"\nbest checkpoint: {best}" if best else ""), flush=True)
 
     def _parse_ckpt_path(self) -> None:
-        """Lightning reads the hyper-parameters of a local ``--ckpt_path`` while parsing; a file that is
-        not a readable, tensors-only checkpoint is a one-line error there, not a traceback."""
-        from kgllm.checkpoints import check_lightning_checkpoint
+        """Lightning reads the hyper-parameters of ``--ckpt_path`` while parsing; here that file is
+        read once, tensors-only (a URL is downloaded by content, never taken from a cache by name),
+        and it never chooses code: a ``_class_path`` other than this command's model (or, with none
+        configured, one of kgllm's modules) is refused, as is any value naming a class or function.
+        A file that is not a readable checkpoint is a one-line error, not a traceback."""
+        from kgllm.checkpoints import CheckpointError, check_hparams, check_lightning_checkpoint, local_checkpoint
 
         sub = self.config.get("subcommand")
-        if sub and self.config[sub].get("weights_only") is False:
+        if not sub:
+            return
+        if self.config[sub].get("weights_only") is False:
             raise_weights_only_false()
-        path = self.config[sub].get("ckpt_path") if sub else None
-        if path and str(path) not in _SPECIAL_CKPT:
-            check_lightning_checkpoint(path)
-        super()._parse_ckpt_path()
+        path = self.config[sub].get("ckpt_path")
+        if not path or str(path) in _SPECIAL_CKPT:
+            return
+        if str(path) == "registry" or str(path).startswith("registry:"):
+            raise CheckpointError(f"--ckpt_path {path}: Lightning's model registry is not used by kgllm (it would "
+                                  "download from a hub); give a checkpoint file or an http(s) URL")
+        blob = check_lightning_checkpoint(path)
+        if sub == "fit" and "optimizer_states" not in blob:
+            raise CheckpointError(f"{path}: holds weights only (a best.ckpt), so training cannot resume from it; "
+                                  "resume from last.ckpt, or start from these weights with "
+                                  "--model.init_args.init_from")
+        self.config[sub].ckpt_path = local_checkpoint(path)  # a URL's downloaded copy (the same bytes)
+        model = self.config[sub].get("model")
+        own = str(model.get("class_path")) if hasattr(model, "get") and model.get("class_path") else None
+        hparams = dict(check_hparams(path, blob, _allowed_modules(own)))
+        hparams.pop("_instantiator", None)
+        if not hparams:
+            return
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        try:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+        except SystemExit:
+            sys.stderr.write("Parsing of ckpt_path hyperparameters failed!\n")
+            raise
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
-        """Checkpoints load with ``weights_only=True`` on every path (URLs too: Lightning would
-        otherwise unpickle remote files in full); a ``--ckpt_path`` that is not a readable Lightning
-        checkpoint is a one-line error before anything is built."""
-        from kgllm.checkpoints import check_lightning_checkpoint, is_url
-
+        """Checkpoints load with ``weights_only=True`` on every path (an explicit false was refused
+        while parsing, where a URL was also replaced by its downloaded copy)."""
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if "weights_only" in self._subcommand_method_arguments[subcommand]:
-            kwargs["weights_only"] = True  # an explicit false was refused while parsing
-        path = kwargs.get("ckpt_path")
-        if path and is_url(path):
-            check_lightning_checkpoint(path)  # local files were checked while parsing
+            kwargs["weights_only"] = True
         return kwargs
+
+
+def _allowed_modules(own: str | None) -> set[str]:
+    """Class paths a checkpoint may name: those of this command's model ``own`` (a kgllm module by
+    any of its names, or a user's class the config already chose), else every kgllm module's."""
+    import kgllm.lit as lit
+
+    names = {}
+    for obj in vars(lit).values():
+        if isinstance(obj, type) and issubclass(obj, LightningModule):
+            names[f"kgllm.lit.{obj.__name__}"] = names[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    if own is None:
+        return set(names)
+    if own not in names:
+        return {own}
+    return {n for n, obj in names.items() if obj is names[own]}
 
 
 def raise_weights_only_false() -> None:

@@ -58,9 +58,9 @@ def legacy_identity(ckpt: dict) -> dict:
 def read_checkpoint(path: str) -> dict:
     """A checkpoint's contents, loaded tensors-only; a missing file or one that is not a readable
     Lightning checkpoint is a one-line error."""
-    from kgllm.checkpoints import check_lightning_checkpoint
+    from kgllm.checkpoints import check_lightning_checkpoint, is_url
 
-    if not Path(path).is_file():
+    if not is_url(path) and not Path(path).is_file():
         raise KGLLMError(f"{path}: checkpoint not found")
     return check_lightning_checkpoint(path)
 
@@ -69,8 +69,10 @@ def restore_module(path: str, raw: dict, kg_dir: str | None = None) -> "KGLitMod
     """The module a fused checkpoint (``raw``: its :func:`read_checkpoint` contents) was saved from,
     by its recorded task (``MLMModule``, ``ClassifierModule``, ``DocREModule``), in eval mode: weights
     only, ``init_from``/``graph_encoder_from`` not read again; ``kg_dir`` fuses another KG."""
+    from kgllm.checkpoints import local_checkpoint
     from kgllm.lit import ClassifierModule, DocREModule, MLMModule
 
+    path = local_checkpoint(path)  # a URL's copy, downloaded once by read_checkpoint
     task = (raw.get("hyper_parameters") or {}).get("task")
     cls = MLMModule if task is None else DocREModule if task == "docre" else ClassifierModule
     extra = {"kg_dir": str(kg_dir)} if kg_dir else {}

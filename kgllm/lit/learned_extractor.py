@@ -78,7 +78,9 @@ class LearnedExtractor(Extractor):
         if not cfg.re_model:
             raise ConfigError("--extractor learned needs --re-model CKPT (a DocREModule checkpoint from "
                               "`kgllm fit --config experiments/docre_redocred.yaml`)")
-        path = Path(cfg.re_model)
+        from kgllm.checkpoints import local_checkpoint
+
+        path = Path(local_checkpoint(cfg.re_model))  # a URL is downloaded (named by its content)
         if not path.is_file():
             raise ConfigError(f"{path}: --re-model checkpoint not found")
         st = path.stat()
