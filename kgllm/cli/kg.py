@@ -23,6 +23,8 @@ def positive(kind: type, allow_zero: bool = False):
             raise argparse.ArgumentTypeError(f"expected a{'n integer' if kind is int else ' number'}, got {text!r}")
         if value < 0 or (value == 0 and not allow_zero) or value != value:
             raise argparse.ArgumentTypeError(f"must be {'>= 0' if allow_zero else '> 0'}, got {text}")
+        if value in (float("inf"), float("-inf")) or abs(value) >= 1e15:
+            raise argparse.ArgumentTypeError(f"must be a finite number below 10^15, got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -403,6 +405,7 @@ def kg_diff_main(argv: Sequence[str]) -> int:
 
 
 def serve_kg_main(argv: Sequence[str]) -> int:
+    import signal
     import time
 
     from kgllm.kg.server import DEFAULT_BIND, serve
@@ -415,8 +418,17 @@ def serve_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--writable", action="store_true", help="accept SPARQL updates and Graph Store writes (a kg-push "
                    "target); the default is read-only")
     p.add_argument("--timeout", type=positive(float), default=60, help="server-side query time limit, seconds")
+    p.add_argument("--allow-service", action="store_true", help="let the server contact other hosts (SPARQL "
+                   "SERVICE); by default it runs with outbound connections denied")
     a = p.parse_args(argv)
-    with serve(a.kg_dir, a.bind, not a.writable, a.timeout, allow_remote=a.allow_remote) as url:
+
+    def stop(signum, frame):  # SIGTERM/SIGHUP stop the server like Ctrl-C (the with block ends it)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    with serve(a.kg_dir, a.bind, not a.writable, a.timeout, allow_remote=a.allow_remote,
+               allow_outbound=a.allow_service) as url:
         print(f"serving {a.kg_dir} ({'read-only' if not a.writable else 'writable'}): SPARQL {url}/query"
               + (f", update {url}/update, graph store {url}/store" if a.writable else "") + "; Ctrl-C stops it",
               flush=True)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 from urllib.parse import quote, urlsplit
 
-from kgllm.kg.rdf import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, QueryError, check_query, parse_query, prefixes
+from kgllm.kg.rdf import (DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, QueryError, check_bindings, check_query, parse_query,
+                          prefixes)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
@@ -69,26 +71,49 @@ def _prologue() -> str:
     return "".join(f"PREFIX {k}: <{v}>\n" for k, v in prefixes().items())
 
 
+def _set_socket_timeout(resp, seconds: float) -> None:
+    """Bound the next ``recv`` of ``resp`` to ``seconds`` (urllib's ``timeout`` applies per read, so
+    a server trickling one byte at a time would otherwise never hit the overall deadline)."""
+    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
 def _request(req: urllib.request.Request, timeout: float, max_bytes: int) -> tuple[bytes, str]:
+    """Send ``req``; the whole exchange (connect, headers, every byte of the body) ends within
+    ``timeout`` seconds, and the body is at most ``max_bytes``."""
     deadline = time.monotonic() + timeout
+
+    def stop() -> QueryError:
+        return QueryError(f"{req.full_url}: stopped after the {timeout:g} s timeout (--timeout)")
+
     try:
         with _OPENER.open(req, timeout=timeout) as resp:
             chunks, size = [], 0
-            while chunk := resp.read(1 << 16):
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise stop()
+                _set_socket_timeout(resp, left)
+                chunk = resp.read1(1 << 16)  # what has arrived, not a full 64 KiB
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > max_bytes:
                     raise QueryError(f"{req.full_url}: the response is over {max_bytes:,} bytes (--max-bytes); "
                                      "narrow the query or add LIMIT")
-                if time.monotonic() > deadline:
-                    raise QueryError(f"{req.full_url}: stopped after the {timeout:g} s timeout (--timeout)")
                 chunks.append(chunk)
             return b"".join(chunks), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         body = exc.read(2000).decode("utf-8", "replace").strip().splitlines()
         raise QueryError(f"{req.full_url}: HTTP {exc.code} {exc.reason}: {' '.join(body)[:300]}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+    except (TimeoutError, OSError) as exc:
+        if time.monotonic() >= deadline or isinstance(exc, TimeoutError) or "timed out" in str(exc):
+            raise stop() from None
         reason = getattr(exc, "reason", exc)
         raise QueryError(f"{req.full_url}: cannot reach the endpoint ({reason})") from None
+    except http.client.HTTPException as exc:
+        raise QueryError(f"{req.full_url}: not an HTTP answer ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _value(term: dict):
@@ -108,6 +133,7 @@ def query_endpoint(endpoint: str, sparql: str, bindings: Mapping[str, str] | Non
                    timeout: float | None = DEFAULT_TIMEOUT, max_rows: int | None = DEFAULT_MAX_ROWS,
                    allow_service: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> list[dict]:
     """Run ``sparql`` on a remote endpoint; rows as :func:`kgllm.kg.rdf.query` returns them."""
+    check_bindings(sparql, bindings)
     full = with_bindings(_prologue() + sparql, bindings)
     check_query(full, allow_service)
     kind = parse_query(full)[1].name  # SelectQuery, AskQuery, ConstructQuery, DescribeQuery
@@ -123,12 +149,22 @@ def query_endpoint(endpoint: str, sparql: str, bindings: Mapping[str, str] | Non
                 for t in ox.parse(input=body, format=ox.RdfFormat.N_TRIPLES)]
         return rows[:max_rows] if max_rows is not None else rows
     try:
-        data = json.loads(body)
+        return _rows(json.loads(body), max_rows)
     except json.JSONDecodeError as exc:
         raise QueryError(f"{endpoint}: not a SPARQL JSON result ({exc.msg})") from None
+    except RecursionError:
+        raise QueryError(f"{endpoint}: not a SPARQL JSON result (nested too deeply)") from None
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise QueryError(f"{endpoint}: not a SPARQL JSON result ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _rows(data, max_rows: int | None) -> list[dict]:
+    """Rows of a SPARQL 1.1 JSON result; a malformed one raises ``TypeError``/``KeyError``/...."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a JSON {type(data).__name__}, not an object")
     if "boolean" in data:
         return [{"ask": bool(data["boolean"])}]
-    names = data.get("head", {}).get("vars", [])
+    names = [str(n) for n in data.get("head", {}).get("vars", [])]
     rows = []
     for b in data.get("results", {}).get("bindings", []):
         if max_rows is not None and len(rows) >= max_rows:
@@ -175,6 +211,10 @@ def push(kg_dir: str | Path, endpoint: str, graph: str, batch_size: int = 50_000
     base = _check_url(endpoint).rstrip("/")
     store_url = _check_url(store_url or base + "/store")
     update_url = _check_url(update_url or base + "/update")
+    for name, given in (("--endpoint", endpoint), ("--store-url", store_url), ("--update-url", update_url)):
+        if urlsplit(given).query or urlsplit(given).fragment:
+            raise QueryError(f"{name} {given!r}: has a query string or fragment; kgllm adds its own ?graph= "
+                             "parameter, and a second one could name another graph (give the bare service URL)")
     try:
         target = ox.NamedNode(graph)  # validated: no spaces, quotes or angle brackets
     except ValueError as exc:

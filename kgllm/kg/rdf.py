@@ -275,6 +275,18 @@ def check_query(sparql: str, allow_service: bool = False) -> None:
                          "(or pass --allow-service)")
 
 
+def check_bindings(sparql: str, bindings: Mapping[str, str] | None) -> None:
+    """Refuse a binding whose variable the query never mentions (a typo would otherwise bind
+    nothing, and the query return every row on one store and an error on another)."""
+    import re
+
+    for name in bindings or {}:
+        if not name.isidentifier():
+            raise QueryError(f"bad SPARQL variable name {name!r} in a binding")
+        if not re.search(rf"[?$]{re.escape(name)}(?![\w\u00b7\u0300-\u036f\u203f-\u2040])", sparql):
+            raise QueryError(f"--bind {name}: the query has no variable ?{name}")
+
+
 def _terms(bindings: Mapping[str, str] | None) -> dict:
     from rdflib import Literal, Variable
 
@@ -298,6 +310,7 @@ def query(graph: "rdflib.Graph", sparql: str, bindings: Mapping[str, str] | None
     from rdflib import Literal
 
     check_query(sparql, allow_service)
+    check_bindings(sparql, bindings)
     rdflib_sparql.SPARQL_LOAD_GRAPHS = allow_service  # rdflib's own switch for fetching FROM graphs
     init = _terms(bindings)
     try:
@@ -347,7 +360,9 @@ def query_folder(folder: str | Path, sparql: str, bindings: Mapping[str, str] | 
     import multiprocessing as mp
 
     check_query(sparql, allow_service)  # syntax and refusals answered at once, without a process
-    _terms(bindings)
+    check_bindings(sparql, bindings)
+    if timeout is not None and not (0 < timeout < 1e7):
+        raise QueryError(f"--timeout must be a positive number of seconds below 10^7, got {timeout:g}")
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_query_worker, daemon=True,
