@@ -46,9 +46,11 @@ class OutputError(FileExistsError):
     """An output path cannot be written: it exists, is not ours to replace, or is locked."""
 
 
-def check_replaceable(path: str | os.PathLike, marker: str | None, inputs: tuple = (), overwrite: bool = False) -> None:
+def check_replaceable(path: str | os.PathLike, marker: str | None, inputs: tuple = (), overwrite: bool = False,
+                      own: frozenset | None = None) -> None:
     """Refuse to write ``path`` unless it is absent, or ``overwrite`` is set and it is a folder this
-    tool wrote (it holds ``marker``) that holds none of ``inputs``; also refuse a ``path`` under a file."""
+    tool wrote (it holds ``marker``) that holds none of ``inputs`` and, with ``own``, no entry
+    whose name is not in ``own`` (files the user added); also refuse a ``path`` under a file."""
     path = Path(path)
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
@@ -60,6 +62,10 @@ def check_replaceable(path: str | os.PathLike, marker: str | None, inputs: tuple
     if not path.is_dir() or marker is None or not (path / marker).is_file():
         raise OutputError(f"{path}: --overwrite only replaces a folder kgllm wrote (with {marker}); this one is "
                           "not, so nothing was deleted")
+    theirs = sorted(p.name for p in path.iterdir() if p.name not in own) if own is not None else []
+    if theirs:
+        raise OutputError(f"{path}: holds files kgllm did not write ({', '.join(theirs[:5])}); --overwrite would "
+                          "delete them, so nothing was deleted (move them out first)")
     here = path.resolve()
     for item in inputs:
         target = Path(item).resolve()
@@ -67,13 +73,20 @@ def check_replaceable(path: str | os.PathLike, marker: str | None, inputs: tuple
             raise OutputError(f"{path}: holds the input {item}; --overwrite would delete it, so nothing was deleted")
 
 
+def real_dir(path: str | os.PathLike) -> Path:
+    """``path`` with every symlink resolved: a folder reached through a link is written (and locked)
+    where it really is, so two names of one folder never make two writers or turn a link into a copy."""
+    return Path(os.path.realpath(path))
+
+
 @contextlib.contextmanager
 def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``path``'s sibling ``.<name>.lock`` for the block;
-    a second writer to the same output fails at once instead of mixing its files with ours."""
+    """Hold an exclusive, non-blocking lock on the real folder's sibling ``.<name>.lock`` for the
+    block (symlinks resolved: every name of one folder takes the same lock); a second writer to the
+    same output fails at once instead of mixing its files with ours."""
     import fcntl
 
-    path = Path(path)
+    path = real_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.parent / f".{path.name}.lock"
     while True:
@@ -100,7 +113,7 @@ def locked(path: str | os.PathLike) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, overwrite: bool = False, marker: str | None = None,
-               inputs: tuple = ()) -> Iterator[Path]:
+               inputs: tuple = (), own: frozenset | None = None) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds.
 
     On an exception the temporary folder is removed, so a failed run leaves no
@@ -109,7 +122,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False, marker: str | N
     (:func:`check_replaceable`).
     """
     path = Path(path)
-    check_replaceable(path, marker, inputs, overwrite)
+    check_replaceable(path, marker, inputs, overwrite, own)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the result follows the umask like mkdir

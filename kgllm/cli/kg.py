@@ -266,7 +266,7 @@ def kg_query_main(argv: Sequence[str]) -> int:
 def kg_import_main(argv: Sequence[str]) -> int:
     from kgllm.io import check_replaceable
     from kgllm.kg.imports import IMPORT_FORMATS, import_kg
-    from kgllm.kg.folder import KG_MARKER
+    from kgllm.kg.folder import KG_ENTRIES, KG_MARKER
 
     p = _parser("kgllm kg-import", description="Import an existing KG into a KG folder.")
     p.add_argument("format", choices=IMPORT_FORMATS, help="format of the KG to import")
@@ -295,7 +295,7 @@ def kg_import_main(argv: Sequence[str]) -> int:
         result = import_into(a.into, kg, a.name or Path(a.path).name)
         print(f"{a.into}: {result.summary()}")
         return 0
-    check_replaceable(a.out, KG_MARKER, (a.path,), a.overwrite)  # before the work, not after
+    check_replaceable(a.out, KG_MARKER, (a.path,), a.overwrite, KG_ENTRIES)  # before the work, not after
     kg = import_kg(a.format, a.path, **kwargs)
     kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.path,))
     print(f"{a.out}: {kg}")
@@ -305,7 +305,7 @@ def kg_import_main(argv: Sequence[str]) -> int:
 def kg_merge_main(argv: Sequence[str]) -> int:
     from kgllm.errors import KGFormatError
     from kgllm.io import check_replaceable
-    from kgllm.kg.folder import KG_MARKER
+    from kgllm.kg.folder import KG_ENTRIES, KG_MARKER
     from kgllm.kg.imports import merge
     from kgllm.kg.store import KnowledgeGraph
 
@@ -320,7 +320,7 @@ def kg_merge_main(argv: Sequence[str]) -> int:
                    help="also write an on-disk Oxigraph store (oxigraph) or not (memory)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is a KG folder kgllm wrote")
     a = p.parse_args(argv)
-    check_replaceable(a.out, KG_MARKER, (a.a, a.b), a.overwrite)
+    check_replaceable(a.out, KG_MARKER, (a.a, a.b), a.overwrite, KG_ENTRIES)
     if Path(a.a).resolve() == Path(a.b).resolve():
         p.error(f"{a.a} and {a.b} are the same KG folder; merging a KG with itself would double every count")
     first, second = KnowledgeGraph.load(a.a, provenance=True), KnowledgeGraph.load(a.b, provenance=True)

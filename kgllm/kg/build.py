@@ -36,7 +36,7 @@ from kgllm.kg.extract import load_pipeline, pipeline_info
 from kgllm.kg.assemble import Assembler, Batch, update_dir
 from kgllm.kg.engines import doc_sha256, extraction_line, write_lines
 from kgllm.kg.extractors import extractor_meta, extractor_version, load_extractors
-from kgllm.kg.folder import KG_MARKER
+from kgllm.kg.folder import KG_ENTRIES, KG_MARKER
 from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare
 from kgllm.kg.store import KnowledgeGraph
 
@@ -236,7 +236,7 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
             shutil.copy2(path, records / path.name)
     kg.write_files(tmp, rdf_format, store)
     if out.exists():
-        check_replaceable(out, KG_MARKER, (), overwrite)  # checked at the start too; it may have appeared since
+        check_replaceable(out, KG_MARKER, (), overwrite, KG_ENTRIES)  # checked at the start too; it may have appeared since
         os.replace(out, work / "replaced")
     os.replace(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
@@ -307,7 +307,7 @@ class BuildResult:
 
 def run_build(settings: BuildSettings) -> BuildResult:
     """Build the KG folder ``settings.out`` from ``settings.corpus`` under an exclusive lock."""
-    check_replaceable(settings.out, KG_MARKER, (settings.corpus,), settings.overwrite)
+    check_replaceable(settings.out, KG_MARKER, (settings.corpus,), settings.overwrite, KG_ENTRIES)
     with locked(settings.out):  # one writer per output folder (and its partial folder)
         return _build_locked(settings)
 

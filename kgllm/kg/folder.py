@@ -46,6 +46,17 @@ TSV_FORMAT = 2
 RDF_FILES = tuple(RDF_FILE.values())
 #: a folder holding this file is a KG folder kgllm wrote (``--overwrite`` replaces nothing else)
 KG_MARKER = "entities.tsv"
+#: every name kgllm writes in a KG folder; anything else there is the user's, and is never removed
+KG_ENTRIES = frozenset({ENTITIES, RELATIONS, TRIPLES, PROVENANCE, DESCRIPTIONS, MENTIONS, META, DOCUMENTS, RETIRED,
+                        *RDF_FILE.values(), "oxigraph", "extractions"})
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """Names in the KG folder ``folder`` that kgllm did not write (notes, plots, a corpus, ...)."""
+    try:
+        return sorted(name for name in (p.name for p in Path(folder).iterdir()) if name not in KG_ENTRIES)
+    except FileNotFoundError:
+        return []
 
 
 def _clean(value: object) -> str:

@@ -27,7 +27,7 @@ from typing import Iterable
 
 from kgllm.errors import KGFormatError
 from kgllm.io import atomic_dir, locked
-from kgllm.kg.folder import (ALIAS_SEP, DOCUMENTS, KG_MARKER, RETIRED, TSV_FORMAT, _clean, _escape, _float, _int, _split, _unescape, kg_identity,
+from kgllm.kg.folder import (ALIAS_SEP, DOCUMENTS, KG_ENTRIES, KG_MARKER, RETIRED, TSV_FORMAT, _clean, _escape, _float, _int, _split, _unescape, kg_identity,
                              read_meta, read_tsv)
 
 @dataclass
@@ -45,6 +45,15 @@ class Edge:
     count: int = 0
     confidence: float = 0.0
     provenance: list[tuple] = field(default_factory=list)  # (doc, sentence, start, end, confidence)
+
+
+def _dir_id(path: str | os.PathLike) -> tuple | None:
+    """What identifies the folder now at ``path`` (device, inode, change time); ``None`` if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 class KnowledgeGraph:
@@ -181,13 +190,32 @@ class KnowledgeGraph:
              store: str = "memory", inputs: tuple = ()) -> Path:
         """Write the KG folder atomically: a failure leaves no half-written folder. ``overwrite``
         replaces only a KG folder (never one holding any of ``inputs``), under a lock."""
-        with locked(path), atomic_dir(path, overwrite=overwrite, marker=KG_MARKER, inputs=inputs) as tmp:
+        with locked(path), atomic_dir(path, overwrite=overwrite, marker=KG_MARKER, inputs=inputs,
+                                                  own=KG_ENTRIES) as tmp:
             self.write_files(tmp, rdf_format, store)
         return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, provenance: bool = False) -> "KnowledgeGraph":
-        """Read a KG folder written by :meth:`save` (provenance rows only if asked)."""
+        """Read a KG folder written by :meth:`save` (provenance rows only if asked).
+
+        ``update-kg`` swaps a whole new folder in while others may be reading: a read during which
+        the folder at ``path`` changed (another directory inode) is read again, so a reader never
+        returns one version's entities with another's triples."""
+        for attempt in range(10):
+            before = _dir_id(path)
+            try:
+                kg = cls._load_once(path, provenance)
+            except (KGFormatError, OSError):
+                if _dir_id(path) == before or attempt == 9:
+                    raise
+                continue  # swapped (or being swapped) under us: read the new version
+            if _dir_id(path) == before:
+                return kg
+        raise KGFormatError(f"{path}: the KG folder kept changing while it was read (10 updates in a row)")
+
+    @classmethod
+    def _load_once(cls, path: str | os.PathLike, provenance: bool = False) -> "KnowledgeGraph":
         folder = Path(path)
         if not (folder / "entities.tsv").is_file():
             raise KGFormatError(f"{folder}: not a KG folder (no entities.tsv); build one with `kgllm build-kg`")

@@ -33,9 +33,9 @@ from typing import Iterable, Sequence
 
 from kgllm.config import ExtractConfig
 from kgllm.errors import ConfigError, CorpusError, KGFormatError
-from kgllm.io import atomic_open, exchange_dirs, locked, stable_hash
+from kgllm.io import atomic_open, exchange_dirs, locked, real_dir, stable_hash
 from kgllm.kg.assemble import EXTRACTIONS, Assembler, Batch, batch_files, facts_record, update_dir
-from kgllm.kg.folder import KG_MARKER, MENTIONS, RDF_FILE, read_meta
+from kgllm.kg.folder import KG_MARKER, MENTIONS, RDF_FILE, foreign_entries, read_meta
 from kgllm.kg.store import KnowledgeGraph
 
 log = logging.getLogger(__name__)
@@ -89,13 +89,25 @@ def check_folder(kg_dir: Path) -> KnowledgeGraph:
 
 
 def _recover(kg_dir: Path) -> None:
-    """Put back the old KG if a fallback (two-rename) swap was killed between its renames."""
+    """Put back the old KG if a fallback (two-rename) swap was killed between its renames, and the
+    user's own files if an update was killed after moving them into its new folder."""
     from kgllm.kg.build import work_dir_for
 
     old = work_dir_for(kg_dir) / "kg.tmp.old"
     if not kg_dir.exists() and old.is_dir():
         os.replace(old, kg_dir)
         log.warning("%s: restored the KG from an interrupted update", kg_dir)
+    new = work_dir_for(kg_dir) / "kg.tmp"
+    if kg_dir.is_dir() and new.is_dir():
+        _carry_foreign(new, kg_dir)
+
+
+def _carry_foreign(src: Path, dst: Path) -> None:
+    """Move every entry of ``src`` that kgllm did not write (notes, plots, a corpus) into ``dst``:
+    an update replaces only kgllm's own files and keeps the user's (renames: same file system)."""
+    for name in foreign_entries(src):
+        if not os.path.lexists(dst / name):
+            os.rename(src / name, dst / name)
 
 
 def _rdf_settings(meta: dict) -> tuple[str, str]:
@@ -181,6 +193,7 @@ class _Change:
         kg.meta["updates"] = [*self.updates, entry]
         fmt, store = _rdf_settings(self.meta)
         kg.write_files(self.tmp, fmt, store)
+        _carry_foreign(self.kg_dir, self.tmp)  # the user's files stay (a kill here: _recover puts them back)
         exchange_dirs(self.tmp, self.kg_dir)  # the old KG is now at self.tmp
         shutil.rmtree(self.work, ignore_errors=True)
         log.info("updated %s: %s", self.kg_dir, kg)
@@ -210,7 +223,7 @@ def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: 
     from kgllm.kg.extract import load_pipeline, pipeline_info
     from kgllm.kg.extractors import extractor_meta, extractor_version
 
-    kg_dir, corpus = Path(kg_dir), Path(corpus)
+    kg_dir, corpus = real_dir(kg_dir), Path(corpus)
     if not corpus.exists() and fmt != "hf":
         raise CorpusError(f"{corpus}: corpus path does not exist")
     with locked(kg_dir):
@@ -274,7 +287,7 @@ def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: 
 
 def remove_docs(kg_dir: str | Path, doc_ids: Sequence[str]) -> UpdateResult:
     """Remove documents (or imported fact files, ``import:<name>``) and everything only they supported."""
-    kg_dir = Path(kg_dir)
+    kg_dir = real_dir(kg_dir)
     with locked(kg_dir):
         _recover(kg_dir)
         prior = check_folder(kg_dir)
@@ -305,7 +318,7 @@ def _entity_key(kg: KnowledgeGraph, name: str, where: Path) -> str:
 def remove_fact(kg_dir: str | Path, head: str, relation: str, tail: str) -> UpdateResult:
     """Retract the fact ``head relation tail`` (entity keys or unique labels): it stays out of the KG
     whatever document or import states it, listed in ``meta.json`` ``retracted``."""
-    kg_dir = Path(kg_dir)
+    kg_dir = real_dir(kg_dir)
     with locked(kg_dir):
         _recover(kg_dir)
         kg = check_folder(kg_dir)
@@ -322,7 +335,7 @@ def remove_fact(kg_dir: str | Path, head: str, relation: str, tail: str) -> Upda
 def import_into(kg_dir: str | Path, imported: KnowledgeGraph, name: str) -> UpdateResult:
     """Add an imported KG's entities and facts (keyed as ``kg-import`` keys them) as the record
     ``import:<name>``; importing the same content again is skipped, new content replaces it."""
-    kg_dir = Path(kg_dir)
+    kg_dir = real_dir(kg_dir)
     doc = f"import:{name}"
     record = facts_record(imported, doc)
     sha = stable_hash(record)
