@@ -185,3 +185,24 @@ def stable_hash(obj: Any) -> str:
     """Short sha256 of a JSON-serialisable object (sorted keys)."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+#: bidirectional-text controls that make a terminal show text in another order than it is
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def terminal_safe(text: str, keep: str = "\n\t") -> str:
+    """``text`` with control characters (ANSI/OSC escape sequences, C1 controls, bidi overrides,
+    line separators) written as ``\\xNN``/``\\uNNNN``, so a label from a KG cannot move the cursor,
+    retitle the window or hide text when printed; characters in ``keep`` stay as they are."""
+    import unicodedata
+
+    def safe(ch: str) -> str:
+        if ch in keep:
+            return ch
+        code = ord(ch)
+        if code in _BIDI or unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        return ch
+
+    return "".join(map(safe, text)) if not text.isprintable() else text

@@ -148,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = _own_error(exc)
         if ours is None:
             raise
-        print(f"kgllm {cmd}: error: {ours}", file=sys.stderr)
+        from kgllm.io import terminal_safe
+
+        print(terminal_safe(f"kgllm {cmd}: error: {ours}", keep="\n"), file=sys.stderr)
         return 2 if isinstance(ours, ConfigError) else 1  # an option out of range is a usage error
     except KeyboardInterrupt:  # partial work stays resumable; finished outputs are never half-written
         print(f"kgllm {cmd}: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 from kgllm.config import HelpFormatter
+from kgllm.io import terminal_safe
 
 
 
@@ -177,7 +178,7 @@ def kg_stats_main(argv: Sequence[str]) -> int:
         hists = ("degree_histogram", "in_degree_histogram", "out_degree_histogram")
         print(json.dumps({**stats, **{h: {str(k): v for k, v in stats[h].items()} for h in hists}}))
     else:
-        print(format_stats(stats))
+        print(terminal_safe(format_stats(stats)))
     if a.plot_dir:
         Path(a.plot_dir).mkdir(parents=True, exist_ok=True)
         print(f"wrote {plot_degree_distribution(stats, str(Path(a.plot_dir) / 'degree_distribution.png'))}",
@@ -258,8 +259,8 @@ def kg_query_main(argv: Sequence[str]) -> int:
     else:
         cols = list(rows[0]) if rows else []
         print("\t".join(cols))
-        for row in rows:
-            print("\t".join("" if row[c] is None else str(row[c]) for c in cols))
+        for row in rows:  # a value's own tabs and newlines are escaped too: one row, one line
+            print("\t".join("" if row[c] is None else terminal_safe(str(row[c]), keep="") for c in cols))
     return 0
 
 
@@ -400,7 +401,7 @@ def kg_diff_main(argv: Sequence[str]) -> int:
     if bad:
         p.error(f"--ignore: unknown aspect {bad[0]!r}; choose from {', '.join(ASPECTS)}")
     diff = diff_folders(a.a, a.b, ignore, a.examples)
-    print(json.dumps(diff, indent=2, ensure_ascii=False) if a.json else format_diff(diff))
+    print(terminal_safe(json.dumps(diff, indent=2, ensure_ascii=False) if a.json else format_diff(diff)))
     return 1 if diff else 0
 
 
