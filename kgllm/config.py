@@ -44,12 +44,18 @@ class ExtractConfig:
     re_model: str | None = None
 
     def __post_init__(self) -> None:
-        from kgllm.errors import check_positive
+        import os
+
+        from kgllm.errors import ConfigError, check_positive
 
         from kgllm.kg.extractors import extractor_names
 
         check_positive(max_path_len=self.max_path_len, time_max_path_len=self.time_max_path_len,
                        batch_size=self.batch_size, n_process=self.n_process, shard_size=self.shard_size)
+        most = 4 * (os.cpu_count() or 1)
+        if self.n_process > most:
+            raise ConfigError(f"n_process {self.n_process} is more than 4x this machine's {os.cpu_count()} CPUs "
+                              f"(at most {most}); spaCy starts one process each")
         names = extractor_names(self.extractor)
         if self.cooccurrence and "cooccurrence" not in names:
             self.extractor = "+".join([*names, "cooccurrence"])

@@ -56,10 +56,51 @@ def _read_error(where: str, exc: Exception) -> CorpusError:
     return CorpusError(f"{where}: cannot be read as a table ({text[:300]})")
 
 
+#: deepest JSON nesting handed to ``datasets`` (pyarrow's JSON reader crashes the process, exit 139,
+#: on rows nested thousands deep; a table row never needs more than a few levels)
+MAX_JSON_DEPTH = 64
+
+
+def _depth(value) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, d)
+            stack.extend((v, d + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def check_json_nesting(path: Path) -> None:
+    """Refuse a JSON/JSON Lines file nested deeper than :data:`MAX_JSON_DEPTH`, naming the line,
+    before pyarrow reads it; other syntax errors are left to the reader's own message."""
+    import json
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        whole = fh.read()
+    chunks = list(enumerate(whole.splitlines(), 1))  # JSON Lines (datasets reads .json files of lines too)
+    if path.suffix.lower() == ".json":
+        chunks.append((1, whole))  # one JSON document
+    for lineno, text in chunks:
+        if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+            continue  # cannot be too deep
+        try:
+            depth = _depth(json.loads(text))
+        except RecursionError:
+            depth = MAX_JSON_DEPTH + 1
+        except ValueError:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise CorpusError(f"{path}:{lineno}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+
+
 def _load_file(path: Path, split: str, cache: str):
     import datasets
 
     builder, options = EXTENSIONS[path.suffix.lower()]
+    if builder == "json":
+        check_json_nesting(path)
     try:
         return datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache, **options)
     except Exception as exc:  # noqa: BLE001 - every reader failure becomes one line naming the file
@@ -187,8 +228,15 @@ def require_columns(ds, source: str, split: str, columns) -> None:
                           f"found: {found}); map yours with dataset_args.columns")
 
 
+#: longest text of one row (spaCy's own default ``nlp.max_length``: its parser needs ~1 GB per 100k characters)
+MAX_TEXT_CHARS = 1_000_000
+
+
 def check_text(value, source: str, split: str, row: int, column: str) -> str:
     if not isinstance(value, str) or not value.strip():
         what = "empty" if isinstance(value, str) or value is None else f"a {type(value).__name__}, not text"
         raise CorpusError(f"{source} [{split}] row {row}: column '{column}' is {what}")
+    if len(value) > MAX_TEXT_CHARS:
+        raise CorpusError(f"{source} [{split}] row {row}: column '{column}' holds {len(value):,} characters, over "
+                          f"the {MAX_TEXT_CHARS:,} spaCy parses at once; split the text into several rows")
     return value

@@ -145,11 +145,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func([cmd, *rest] if func is lightning_main else rest)
     except Exception as exc:  # noqa: BLE001 - only kgllm's own errors are answered here, others re-raised
-        ours = _own_error(exc)
-        if ours is None:
-            raise
         from kgllm.io import terminal_safe
 
+        ours = _own_error(exc)
+        if ours is None and isinstance(exc, OSError) and exc.filename:  # a path that cannot be read or written
+            print(terminal_safe(f"kgllm {cmd}: error: {exc.filename}: {exc.strerror or type(exc).__name__}", keep=""),
+                  file=sys.stderr)
+            return 1
+        if ours is None:
+            raise
         print(terminal_safe(f"kgllm {cmd}: error: {ours}", keep="\n"), file=sys.stderr)
         return 2 if isinstance(ours, ConfigError) else 1  # an option out of range is a usage error
     except KeyboardInterrupt:  # partial work stays resumable; finished outputs are never half-written

@@ -233,7 +233,7 @@ def kg_query_main(argv: Sequence[str]) -> int:
     p.add_argument("--allow-service", action="store_true",
                    help="permit SERVICE and FROM clauses, which contact other hosts (refused by default)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)  # options may stand between the folder and the query
     bindings = {}
     for b in a.bind:
         name, eq, value = b.partition("=")

@@ -16,7 +16,7 @@ from kgllm.data.datasets import SPLITS, dataset_task, load_dataset
 from kgllm.data.features import FeatureStats, Featurizer, class_counts, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
-from kgllm.errors import ConfigError, KGLLMError, check_positive
+from kgllm.errors import ConfigError, KGLLMError, check_fraction, check_positive
 from kgllm.tasks import DataSpec, task_class
 from kgllm.tasks.mlm import MASKING
 
@@ -87,7 +87,8 @@ class KGDataModule(L.LightningDataModule):
             raise ConfigError(f"--data.control {control!r} is not a control; choose one of {', '.join(CONTROLS)}")
         check_positive(max_length=max_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
                        max_train=max_train, max_eval=max_eval)
-        check_positive(allow_zero=True, num_workers=num_workers, mlm_probability=mlm_probability)
+        check_positive(allow_zero=True, num_workers=num_workers)
+        check_fraction(below_one=True, mlm_probability=mlm_probability)
         self.subgraph = subgraph or SubgraphConfig()
         self.save_hyperparameters(ignore=["subgraph"])
         self.hparams["subgraph"] = self.subgraph.to_dict()  # a plain dict: checkpoints load with weights_only

@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 from kgllm import __version__
 from kgllm.config import ExtractConfig
 from kgllm.errors import ConfigError, CorpusError
-from kgllm.io import atomic_write_json, check_replaceable, locked, stable_hash
+from kgllm.io import OutputError, atomic_write_json, check_replaceable, locked, stable_hash
 from kgllm.kg.corpus import Document, read_corpus
 from kgllm.kg.extract import load_pipeline, pipeline_info
 from kgllm.kg.assemble import Assembler, Batch, update_dir
@@ -75,6 +75,9 @@ def _shards(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
 
 def _prepare_work_dir(work: Path, fp: str) -> None:
     settings = work / "settings.json"
+    if work.is_symlink() or (work.exists() and not work.is_dir()):
+        raise OutputError(f"{work}: is a {'symlink' if work.is_symlink() else 'file'}, not kgllm's partial folder; "
+                          "nothing was deleted (move it away and run again)")
     if work.exists():
         try:
             same = json.loads(settings.read_text())["fingerprint"] == fp

@@ -125,11 +125,38 @@ def read_meta(folder: Path) -> dict:
         raise KGFormatError(f"{path}: malformed meta.json ({type(exc).__name__})") from exc
     if not isinstance(meta, dict):
         raise KGFormatError(f"{path}: meta.json must be a JSON object, not a {type(meta).__name__}")
+    _check_meta_types(meta, path)
     rdf = meta.get("rdf_file")
     if rdf is not None and rdf not in RDF_FILES:
         raise KGFormatError(f"{path}: rdf_file must be one of {RDF_FILES} (a file in the KG folder), "
                             f"got {str(rdf)[:60]!r}")
     return meta
+
+
+#: meta.json fields kgllm reads, and the JSON type each must have
+_META_TYPES = {"updates": list, "lineage": list, "retracted": list, "counts": dict, "identity": str,
+               "extractor": (dict, type(None)), "tsv_format": int, "relation_labels": dict, "spacy": (dict, type(None))}
+
+
+def _check_meta_types(meta: dict, path: Path) -> None:
+    """One line naming the field of a hand-edited meta.json whose type is wrong, or whose format
+    version is newer than this kgllm reads."""
+    for key, kind in _META_TYPES.items():
+        if key in meta and not isinstance(meta[key], kind) or (key == "tsv_format" and isinstance(meta.get(key), bool)):
+            raise KGFormatError(f"{path}: {key} must be a JSON {getattr(kind, '__name__', 'object or null')}, "
+                                f"got {type(meta[key]).__name__}")
+    version = meta.get("tsv_format", 1)
+    if not 1 <= version <= TSV_FORMAT:
+        raise KGFormatError(f"{path}: tsv_format {version} is not one this kgllm reads (1-{TSV_FORMAT}); "
+                            "upgrade kgllm or rebuild the KG")
+    for i, entry in enumerate(meta.get("updates", [])):
+        if not isinstance(entry, dict) or not isinstance(entry.get("update"), int) or isinstance(entry["update"], bool):
+            raise KGFormatError(f"{path}: updates[{i}] must be an object with an integer 'update'")
+    for i, fact in enumerate(meta.get("retracted", [])):
+        if not (isinstance(fact, list) and len(fact) == 3 and all(isinstance(x, str) for x in fact)):
+            raise KGFormatError(f"{path}: retracted[{i}] must be [head, relation, tail] strings")
+    if not all(isinstance(x, str) for x in meta.get("lineage", [])):
+        raise KGFormatError(f"{path}: lineage must list KG identities (strings)")
 
 
 def read_tsv(path: Path, width: int, numbered: bool = False) -> Iterable:

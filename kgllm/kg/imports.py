@@ -70,13 +70,21 @@ def _read_map(path: Path, header: bool) -> dict[str, str]:
     return out
 
 
+def _id(text: str, path: Path, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise KGFormatError(f"{path}: the id of {name[:60]!r} is not an integer ({text[:30]!r})") from None
+
+
 def import_openke(folder: str | Path, name: str | None = None, splits: Iterable[str] = SPLITS) -> KnowledgeGraph:
     """OpenKE benchmark folder (``entity2id.txt``, ``relation2id.txt``, ``<split>2id.txt`` with
     ``head tail relation`` ids; optional ``entity2text.txt`` / ``relation2text.txt``)."""
     folder = Path(folder)
     name = name or folder.name
-    ents = {int(i): e for e, i in _read_map(folder / "entity2id.txt", header=True).items()}
-    rels = {int(i): r for r, i in _read_map(folder / "relation2id.txt", header=True).items()}
+    ents = {_id(i, folder / "entity2id.txt", e): e for e, i in _read_map(folder / "entity2id.txt", header=True).items()}
+    rels = {_id(i, folder / "relation2id.txt", r): r
+            for r, i in _read_map(folder / "relation2id.txt", header=True).items()}
     texts = _read_map(folder / "entity2text.txt", False) if (folder / "entity2text.txt").exists() else {}
     rel_texts = _read_map(folder / "relation2text.txt", False) if (folder / "relation2text.txt").exists() else {}
     files = [folder / f"{s}2id.txt" for s in splits]

@@ -128,8 +128,8 @@ def read_lama(path: str | Path, splits: Iterable[str] | None = None, relations: 
         for lineno, line in lines[:max_facts]:
             try:
                 fact = parse_fact(json.loads(line), stem, (file.name, lineno), wd)
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise KGFormatError(f"{file}:{lineno}: not a LAMA fact ({exc!r})") from exc
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+                raise KGFormatError(f"{file}:{lineno}: not a LAMA fact ({repr(exc)[:200]})") from None
             if wanted is None or fact.relation in wanted:
                 facts.append(fact)
     return facts
@@ -148,8 +148,8 @@ def read_templates(path: str | Path) -> dict[str, str]:
         try:
             rel = json.loads(line)
             out[rel["relation"].rstrip("/").rsplit("/", 1)[-1]] = rel["template"]
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise KGFormatError(f"{path}:{lineno}: not a LAMA relation ({exc!r})") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+            raise KGFormatError(f"{path}:{lineno}: not a LAMA relation ({repr(exc)[:200]})") from None
     return out
 
 

@@ -93,6 +93,8 @@ def _recover(kg_dir: Path) -> None:
     user's own files if an update was killed after moving them into its new folder."""
     from kgllm.kg.build import work_dir_for
 
+    if work_dir_for(kg_dir).is_symlink():  # not ours: _prepare_work_dir refuses it
+        return
     old = work_dir_for(kg_dir) / "kg.tmp.old"
     if not kg_dir.exists() and old.is_dir():
         os.replace(old, kg_dir)

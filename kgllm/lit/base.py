@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from kgllm.errors import ConfigError, KGFormatError, KGLLMError, check_positive
+from kgllm.errors import ConfigError, KGFormatError, KGLLMError, check_fraction, check_positive
 from kgllm.lit.builders import PEFT_MARKERS, PEFT_METHODS, apply_peft, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
 
@@ -151,8 +151,10 @@ class KGLitModule(L.LightningModule):
         if lora_r and peft not in ("none", "lora"):
             raise ConfigError(f"lora_r is LoRA's rank; with peft={peft!r} set peft_r")
         check_positive(peft_r=peft_r)
-        check_positive(allow_zero=True, weight_decay=weight_decay, warmup_ratio=warmup_ratio, lora_r=lora_r,
-                       gnn_dropout=gnn_dropout, fusion_dropout=fusion_dropout)
+        check_positive(allow_zero=True, weight_decay=weight_decay, lora_r=lora_r)
+        check_fraction(warmup_ratio=warmup_ratio)
+        check_fraction(below_one=True, gnn_dropout=gnn_dropout, fusion_dropout=fusion_dropout,
+                       backbone_dropout=backbone_dropout)
         # the datamodule's hparams carry kg_dir/backbone; saving None here would clash when Lightning
         # merges both for logging, so they enter self.hparams only once resolved (configure_model)
         self.save_hyperparameters(ignore=["kg_dir", "backbone"])

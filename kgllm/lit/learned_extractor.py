@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from kgllm.errors import ConfigError
+from kgllm.errors import ConfigError, KGLLMError
 from kgllm.io import sha256_file
 from kgllm.kg.extractors import Extractor, MentionedDoc, TripleRow
 
@@ -84,8 +84,11 @@ class LearnedExtractor(Extractor):
         if not path.is_file():
             raise ConfigError(f"{path}: --re-model checkpoint not found")
         st = path.stat()
-        self.model, self.tokenizer, self.linker, self.sampler, sha = _loaded(str(path.resolve()),
-                                                                            (st.st_size, st.st_mtime_ns))
+        try:
+            self.model, self.tokenizer, self.linker, self.sampler, sha = _loaded(str(path.resolve()),
+                                                                                (st.st_size, st.st_mtime_ns))
+        except KGLLMError as exc:  # name the checkpoint as the user gave it (a URL, not its downloaded copy)
+            raise type(exc)(str(exc).replace(str(path.resolve()), str(cfg.re_model))) from None
         self.relations = list(self.model.label_names or [])
         if len(self.relations) != self.model.hparams.num_labels:
             raise ConfigError(f"{path}: the checkpoint does not record its relation schema (label names); "

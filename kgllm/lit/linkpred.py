@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics.aggregation import CatMetric
 
-from kgllm.errors import KGLLMError, check_positive
+from kgllm.errors import KGLLMError, check_fraction, check_positive
 from kgllm.nn.decoders import build_decoder
 from kgllm.nn.exported import save_exported
 from kgllm.nn.graph_encoder import RelGATEncoder
@@ -66,8 +66,8 @@ class LinkPredModule(L.LightningModule):
             raise KGLLMError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
         check_positive(dim=dim, gnn_layers=gnn_layers, gnn_heads=gnn_heads, lr=lr, num_negatives=num_negatives,
                        max_nodes=max_nodes)
-        check_positive(allow_zero=True, dropout=dropout, weight_decay=weight_decay, entity_dropout=entity_dropout,
-                       label_smoothing=label_smoothing, num_hops=num_hops, max_neighbors=max_neighbors)
+        check_positive(allow_zero=True, weight_decay=weight_decay, num_hops=num_hops, max_neighbors=max_neighbors)
+        check_fraction(below_one=True, dropout=dropout, entity_dropout=entity_dropout, label_smoothing=label_smoothing)
         self.save_hyperparameters()
         self.encoder: RelGATEncoder | None = None
         self.decoder = None

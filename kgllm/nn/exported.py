@@ -34,12 +34,39 @@ def save_exported(folder: str | Path, hparams: dict, encoder: dict, decoder: dic
 
 
 def load_exported(folder: str | Path) -> dict:
-    """Read an exported folder: hparams, state dicts, embeddings, id maps, meta."""
+    """Read an exported folder: hparams, state dicts, embeddings, id maps, meta; anything missing,
+    unreadable or not tensors-only is a one-line error naming the file."""
+    from kgllm.checkpoints import CheckpointError, load_checkpoint
+
     folder = Path(folder)
     if not (folder / "model.pt").is_file():
         raise KGLLMError(f"{folder}: not an exported link-prediction model (no model.pt)")
-    blob = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-    read = lambda name: [line.split("\t", 1)[1] for line in (folder / name).read_text().splitlines()[1:]]  # noqa: E731
-    return {**blob, "embeddings": torch.load(folder / "embeddings.pt", weights_only=True),
-            "entities": read("entities.tsv"), "relations": read("relations.tsv"),
-            "meta": json.loads((folder / "meta.json").read_text())}
+    blob = load_checkpoint(folder / "model.pt")
+    for key, kind in (("hparams", dict), ("encoder", dict), ("decoder", dict)):
+        if not isinstance(blob.get(key), kind):
+            raise KGLLMError(f"{folder / 'model.pt'}: not an exported model ({key!r} missing)")
+    try:
+        embeddings = torch.load(folder / "embeddings.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one line naming it
+        raise CheckpointError(f"{folder / 'embeddings.pt'}: not a readable tensor file ({type(exc).__name__})") from None
+    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
+        raise KGLLMError(f"{folder / 'embeddings.pt'}: expected a 2-D tensor of entity embeddings")
+
+    def read(name: str) -> list[str]:
+        try:
+            lines = (folder / name).read_text(encoding="utf-8").splitlines()[1:]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KGLLMError(f"{folder / name}: cannot read it ({type(exc).__name__})") from None
+        bad = next((n for n, line in enumerate(lines, 2) if "\t" not in line), None)
+        if bad is not None:
+            raise KGLLMError(f"{folder / name}:{bad}: expected 'id<TAB>name'")
+        return [line.split("\t", 1)[1] for line in lines]
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise KGLLMError(f"{folder / 'meta.json'}: cannot read it ({type(exc).__name__})") from None
+    if not isinstance(meta, dict):
+        raise KGLLMError(f"{folder / 'meta.json'}: must be a JSON object")
+    return {**blob, "embeddings": embeddings, "entities": read("entities.tsv"), "relations": read("relations.tsv"),
+            "meta": meta}

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from kgllm.errors import ConfigError
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 from torch_geometric.utils import scatter, to_dense_batch
@@ -369,7 +371,8 @@ def install_fusion(layers: nn.ModuleList, indices: list[int], name: str, ctx: Fu
         raise ValueError(f"unknown fusion {name!r}; choose one of {list(fusion_names())}")
     bad = [i for i in indices if not -len(layers) <= i < len(layers)]
     if bad or not indices:
-        raise ValueError(f"fusion layers {list(indices)} invalid for a {len(layers)}-layer encoder")
+        raise ConfigError(f"--model.fusion_layers {list(indices)}: invalid for a {len(layers)}-layer encoder "
+                          f"(use 0..{len(layers) - 1}, or -1..-{len(layers)} counted from the top)")
     chosen = sorted({i % len(layers) for i in indices})
     for i in chosen:
         if isinstance(layers[i], KGFusedLayer):

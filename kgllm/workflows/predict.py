@@ -86,6 +86,20 @@ def _entities(text: str, tokenizer, max_length: int, tags: list[str]) -> list[di
     return [{"start": s, "end": e, "text": text[s:e], "type": k} for s, e, k in filter(None, spans)]
 
 
+def _check_out(out: str, source: str) -> None:
+    """``--out`` must be a file path that is not the input (nor inside an input folder)."""
+    import os
+
+    target, src = Path(os.path.realpath(out)), Path(os.path.realpath(os.path.expandvars(source)))
+    if target.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give the JSON Lines file to write")
+    if target == src or src in target.parents:
+        raise ConfigError(f"--out {out}: is (or is inside) the input {source}; it would be overwritten")
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"--out {out}: cannot create it, {parent} is a file")
+
+
 def predict(ckpt: str, source: str, out: str, split: str | None = None, columns: dict | None = None,
             dataset_args: dict | None = None, kg_dir: str | None = None, batch_size: int = 32,
             limit: int | None = None, accelerator: str = "auto", progress: bool = True) -> int:
@@ -97,6 +111,7 @@ def predict(ckpt: str, source: str, out: str, split: str | None = None, columns:
     from kgllm.data import KGDataModule
     from kgllm.io import atomic_write_text
 
+    _check_out(out, source)
     model, task, labels, dm_hp = load_classifier(ckpt, kg_dir)
     split = _pick_split(source, split)
     args = {**(dataset_args or {}), "source": source, "task": task, "label_names": labels,

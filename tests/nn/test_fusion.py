@@ -7,6 +7,7 @@ import torch
 from torch_geometric.data import Batch, Data
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
+from kgllm.errors import ConfigError
 from kgllm.nn.fusion import KGFusedLayer
 from kgllm.nn.graph_encoder import RelGATEncoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
@@ -110,7 +111,7 @@ def test_parameter_matched_control_has_blocks_but_no_graph():
 def test_invalid_fusion_settings():
     with pytest.raises(ValueError, match="unknown fusion"):
         KGBert(BertForMaskedLM(BertConfig(**CFG)), _encoder(), "magic", [0])
-    with pytest.raises(ValueError, match="invalid for a 3-layer"):
+    with pytest.raises(ConfigError, match="invalid for a 3-layer"):
         KGBert(BertForMaskedLM(BertConfig(**CFG)), _encoder(), "gated", [3])
     with pytest.raises(ValueError, match="needs a graph encoder"):
         KGBert(BertForMaskedLM(BertConfig(**CFG)), None, "gated", [0])

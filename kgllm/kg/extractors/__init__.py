@@ -134,7 +134,9 @@ def register_extractor(name: str, target: str) -> None:
 
 def extractor_names(spec: str) -> list[str]:
     """``"dependency+cooccurrence"`` -> the names, checked against the registry."""
-    names = [n.strip() for n in spec.split("+") if n.strip()]
+    names = [n.strip() for n in spec.split("+")]
+    if "" in names:
+        raise ConfigError(f"extractor {spec!r} has an empty name between '+' signs; choose from {sorted(EXTRACTORS)}")
     unknown = [n for n in names if n not in EXTRACTORS]
     if not names or unknown:
         raise ConfigError(f"unknown extractor {'+'.join(unknown) or spec!r}; choose from {sorted(EXTRACTORS)} "
