@@ -72,27 +72,43 @@ def _depth(value) -> int:
     return deepest
 
 
-def check_json_nesting(path: Path) -> None:
-    """Refuse a JSON/JSON Lines file nested deeper than :data:`MAX_JSON_DEPTH`, naming the line,
-    before pyarrow reads it; other syntax errors are left to the reader's own message."""
+def check_json_rows(path: Path) -> None:
+    """Refuse a JSON/JSON Lines table that pyarrow's reader would crash on (exit 139), naming the
+    line: a row that is not a JSON object (``null`` rows crash it), or one nested deeper than
+    :data:`MAX_JSON_DEPTH`. Other syntax errors are left to the reader's own message."""
     import json
 
     with open(path, encoding="utf-8", errors="replace") as fh:
         whole = fh.read()
-    chunks = list(enumerate(whole.splitlines(), 1))  # JSON Lines (datasets reads .json files of lines too)
     if path.suffix.lower() == ".json":
-        chunks.append((1, whole))  # one JSON document
-    for lineno, text in chunks:
-        if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-            continue  # cannot be too deep
         try:
-            depth = _depth(json.loads(text))
+            doc = json.loads(whole)
         except RecursionError:
-            depth = MAX_JSON_DEPTH + 1
+            raise CorpusError(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
+        except ValueError:
+            doc = None  # JSON Lines in a .json file: checked line by line below
+        if doc is not None:
+            rows = doc if isinstance(doc, list) else [doc]
+            for i, row in enumerate(rows):
+                _check_row(row, f"{path}: row {i}")
+            return
+    for lineno, text in enumerate(whole.splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except RecursionError:
+            raise CorpusError(f"{path}:{lineno}: JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
         except ValueError:
             continue
-        if depth > MAX_JSON_DEPTH:
-            raise CorpusError(f"{path}:{lineno}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        _check_row(row, f"{path}:{lineno}")
+
+
+def _check_row(row, where: str) -> None:
+    if not isinstance(row, dict):
+        raise CorpusError(f"{where}: a row must be a JSON object, not {type(row).__name__ if row is not None else 'null'}")
+    if _depth(row) > MAX_JSON_DEPTH:
+        raise CorpusError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
 
 
 def _load_file(path: Path, split: str, cache: str):
@@ -100,7 +116,7 @@ def _load_file(path: Path, split: str, cache: str):
 
     builder, options = EXTENSIONS[path.suffix.lower()]
     if builder == "json":
-        check_json_nesting(path)
+        check_json_rows(path)
     try:
         return datasets.load_dataset(builder, data_files={split: str(path)}, split=split, cache_dir=cache, **options)
     except Exception as exc:  # noqa: BLE001 - every reader failure becomes one line naming the file

@@ -240,3 +240,14 @@ def test_probe_and_re_model_take_urls(tmp_path, capsys):
                      "--re-model", url(server, "x.ckpt"), "--no-progress"]) != 0
         last = _one_line(capsys, "x.ckpt")
         assert "not found" not in last
+
+
+@pytest.mark.parametrize("text", ["null\nnull\nnull\n", "1\n2\n", '["a"]\n'])
+def test_rows_that_are_not_objects_are_refused_before_pyarrow(tmp_path, text):
+    """Found by the fuzz test: JSON Lines of ``null`` crashed pyarrow's reader (exit 139)."""
+    from kgllm.hf_sources import open_source
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(text)
+    with pytest.raises(KGLLMError, match="rows.jsonl:1: a row must be a JSON object"):
+        open_source(str(rows))
