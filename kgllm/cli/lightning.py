@@ -256,12 +256,12 @@ def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningC
 
 
 def _cli(args: list[str] | None, run: bool) -> KGLightningCLI:
-    from kgllm.lit.runtime import EpochSummary, RNGStates, SaveKGMeta
+    from kgllm.lit.runtime import EpochSummary, FiniteLoss, RNGStates, SaveKGMeta
 
     return KGLightningCLI(LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                           args=args,
                           run=run, save_config_kwargs={"overwrite": True},
-                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta(), EpochSummary()],
+                          trainer_defaults={"callbacks": [RNGStates(), SaveKGMeta(), EpochSummary(), FiniteLoss()],
                                             "use_distributed_sampler": False},  # kgllm's samplers shard
                           parser_kwargs={"default_env": False})
 

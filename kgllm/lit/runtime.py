@@ -127,6 +127,20 @@ def epoch_line(metrics: dict) -> str:
     return "  ".join(f"{k} {shown[k]:.4g}" for k in order)
 
 
+class FiniteLoss(L.Callback):
+    """Stop a run whose training loss is no longer finite with a one-line error (exit 1): a run that
+    trained to NaN must not end with exit 0 and NaN checkpoints."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+            from kgllm.errors import KGLLMError
+
+            raise KGLLMError(f"train/loss is {loss.detach().float().mean().item()} at step {trainer.global_step} "
+                             f"(epoch {trainer.current_epoch}); training stopped: lower the learning rate, clip "
+                             "gradients (--trainer.gradient_clip_val) or train in bf16/fp32")
+
+
 class EpochSummary(L.Callback):
     """One line per epoch with the epoch's metrics when the progress bar is off (``kgllm ablate``, the
     README's long runs, batch jobs), and TensorBoard's ``hp_metric`` set to the checkpoint callback's

@@ -107,3 +107,14 @@ def test_fit_resuming_from_weights_only_and_registry_are_one_line(trained, tmp_p
     args = _fit_args(tmp_path / "r", kg_dir, data_dir, "--ckpt_path", "registry")
     assert main(["test", *args[1:]]) == 1
     assert "model registry" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_that_trains_to_nan_fails(tmp_path, kg_dir, data_dir, capsys):
+    """lr=nan is refused by the module; a finite lr that still blows the loss up stops the run (exit 1)."""
+    args = _fit_args(tmp_path / "r", kg_dir, data_dir, "--model.lr", "1e30", "--model.kg_lr", "1e30",
+                     "--trainer.limit_train_batches", "4", "--trainer.max_epochs", "3")
+    assert main(args) == 1
+    assert "train/loss is" in capsys.readouterr().err
+    assert main(_fit_args(tmp_path / "r", kg_dir, data_dir, "--model.lr", ".nan")) == 2
+    assert "lr must be a finite number" in capsys.readouterr().err
