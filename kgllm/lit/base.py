@@ -144,8 +144,8 @@ class KGLitModule(L.LightningModule):
         if fusion not in fusion_names():  # before any data is read, as a usage error
             raise ConfigError(f"--model.fusion {fusion!r} is not a fusion block; choose one of "
                               f"{', '.join(fusion_names())} (or register one with register_fusion)")
-        if node_features not in ("id", "text", "both"):
-            raise ConfigError(f"--model.node_features must be id, text or both, got {node_features!r}")
+        if node_features not in ("id", "text", "both", "lm"):
+            raise ConfigError(f"--model.node_features must be id, text, both or lm, got {node_features!r}")
         if graph_encoder not in ("gat", "precomputed"):
             raise ConfigError(f"--model.graph_encoder must be gat or precomputed, got {graph_encoder!r}")
         if lora_r and peft not in ("none", "lora"):
@@ -200,11 +200,16 @@ class KGLitModule(L.LightningModule):
             return
         self._resolve_data()
         hp = self.hparams
-        encoder = build_graph_encoder(hp, self.kg_meta) if hp.fusion != "none" and hp.graph_input else None
+        hf = self.build_hf()
+        wants_graph = (hp.fusion != "none" or self.reads_graph()) and hp.graph_input
+        encoder = build_graph_encoder(hp, self.kg_meta, hf.config.hidden_size) if wants_graph else None
         counts = self.kg_meta.get("counts", {})
-        self.model = KGBert(self.build_hf(), encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout,
+        self.model = KGBert(hf, encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout,
                             graph_input=hp.graph_input, node_dim=hp.gnn_hidden,
-                            num_relations=max(counts.get("relations", 1), 1), head_reads=self.head_reads())
+                            num_relations=max(counts.get("relations", 1), 1), head_reads=self.head_reads(),
+                            keep_encoder=self.reads_graph())
+        if hp.node_features == "lm" and self.model.kg_encoder is not None:
+            self.model.kg_encoder.set_label_pieces(self.label_piece_table(), hf.get_input_embeddings())
         self.build_heads()
         self._load_exported_extras()
         if hp.init_from:
@@ -217,6 +222,22 @@ class KGLitModule(L.LightningModule):
             for name, p in self.model.named_parameters():
                 p.requires_grad_(is_kg_parameter(name) or id(p) in heads or any(m in name for m in PEFT_MARKERS))
         self.train(self.training)  # from_pretrained leaves HF modules in eval mode
+
+    def reads_graph(self) -> bool:
+        """Whether a head reads the encoded graph itself (not only through fused layers), so the graph
+        encoder is built even with ``fusion: none`` (the MLM copy head)."""
+        return False
+
+    def label_piece_table(self) -> torch.Tensor:
+        """Wordpiece ids of every KG entity's label, :math:`(|\\mathcal{V}|, P)` (``-1`` padded), from the
+        KG folder this model is built on: entities added after training are included."""
+        if getattr(self, "_label_pieces", None) is None:
+            from kgllm.lit.builders import entity_labels
+            from kgllm.nn.backbone import load_tokenizer
+            from kgllm.nn.copy_head import label_pieces
+
+            self._label_pieces = label_pieces(entity_labels(self.hparams.kg_dir), load_tokenizer(self.hparams.backbone))
+        return self._label_pieces
 
     def peft_method(self) -> tuple[str, int]:
         """The PEFT method and its rank/size (``lora_r > 0`` is LoRA of that rank)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from torch import nn
 
@@ -36,6 +37,13 @@ def load_graph_encoder(encoder: RelGATEncoder, folder: str, kg_dir: str) -> None
     log.info("graph encoder initialised from %s", folder)
 
 
+def entity_labels(kg_dir: str) -> list[str]:
+    """Each entity's label, in id order (the KG folder's ``entities.tsv``)."""
+    from kgllm.kg.folder import read_tsv
+
+    return [row[2] for row in read_tsv(Path(kg_dir) / "entities.tsv", 7)]
+
+
 def entity_texts(kg_dir: str) -> list[str]:
     from kgllm.kg.folder import entity_texts as texts
     from kgllm.kg.store import KnowledgeGraph
@@ -43,8 +51,9 @@ def entity_texts(kg_dir: str) -> list[str]:
     return texts(KnowledgeGraph.load(kg_dir))
 
 
-def build_graph_encoder(hp, kg_meta: dict) -> nn.Module:
-    """The graph encoder a fused model's hyper-parameters ask for (see ``KGLitModule``)."""
+def build_graph_encoder(hp, kg_meta: dict, word_dim: int | None = None) -> nn.Module:
+    """The graph encoder a fused model's hyper-parameters ask for (see ``KGLitModule``);
+    ``word_dim``: the backbone's word-embedding width (``node_features="lm"``)."""
     counts = kg_meta.get("counts", {})
     if "entities" not in counts:
         raise KGFormatError(f"{hp.kg_dir}: meta.json has no entity counts; fusion needs a built KG")
@@ -56,13 +65,13 @@ def build_graph_encoder(hp, kg_meta: dict) -> nn.Module:
     if hp.graph_encoder != "gat":
         raise KGFormatError(f"graph_encoder must be 'gat' or 'precomputed', got {hp.graph_encoder!r}")
     text = None
-    if hp.node_features != "id":
+    if hp.node_features in ("text", "both"):
         from kgllm.nn.text_features import encode_texts
 
         text = encode_texts(entity_texts(hp.kg_dir), "minilm" if hp.backbone == "tiny" else hp.backbone)
     encoder = RelGATEncoder(counts["entities"], counts["relations"], hp.gnn_hidden, hp.gnn_layers, hp.gnn_heads,
                             hp.gnn_dropout, node_features=hp.node_features,
-                            text_dim=text.size(1) if text is not None else None)
+                            text_dim=text.size(1) if text is not None else word_dim)
     if text is not None:
         encoder.set_text_features(text)
     if hp.graph_encoder_from:

@@ -6,6 +6,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
+from kgllm.errors import KGLLMError
 from kgllm.lit.base import KGLitModule
 from kgllm.tasks.mlm import MaskedLM
 
@@ -24,6 +25,12 @@ class MLMModule(KGLitModule):
     * link prediction (as in DRAGON): DistMult on the encoded batch subgraph, each edge against
       its tail corrupted to a random node of the batch (binary cross-entropy).
 
+    With ``copy_head`` the MLM distribution at each masked position is the KG copy head's mixture
+    (:class:`~kgllm.nn.copy_head.KGCopyHead`) of the vocabulary and the label wordpieces of the
+    example's subgraph nodes, and the MLM loss is its negative log-likelihood; it works with
+    ``fusion: none`` (the graph encoder is then built for the head alone) and with every fusion
+    block. The probe reads the mixture with the KG on and the plain vocabulary with it off.
+
     Metrics: ``{stage}/loss`` (total), ``{stage}/mlm_loss`` (mean over masked tokens),
     ``{stage}/acc`` (masked-token accuracy), ``val/ppl``; ``{stage}/entity_loss`` and
     ``{stage}/linkpred_loss`` when weighted in.
@@ -32,12 +39,14 @@ class MLMModule(KGLitModule):
         mlm_weight, entity_weight, linkpred_weight: loss weights (above).
         fresh_mlm_head: with ``backbone: minilm``, keep the randomly initialised MLM head instead of
             the one trained by ``kgllm prepare-backbone`` and shipped with kgllm (for comparison).
+        copy_head: add the KG copy head (above).
         **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
     """
 
     def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
-                 fresh_mlm_head: bool = False, **kwargs) -> None:
+                 fresh_mlm_head: bool = False, copy_head: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.kg_copy_head: torch.nn.Module | None = None
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
                                             for m in ("loss", "acc")})
         # evaluation total loss as a metric state (exact across DDP ranks); train logs the tensor
@@ -46,8 +55,18 @@ class MLMModule(KGLitModule):
         self.kg_lp_rel: torch.nn.Module | None = None
         self.task_spec = MaskedLM(fresh_head=fresh_mlm_head)
 
+    def reads_graph(self) -> bool:
+        return bool(self.hparams.get("copy_head"))
+
     def build_heads(self) -> None:
         hp, enc = self.hparams, self.model.kg_encoder
+        if hp.get("copy_head"):
+            from kgllm.nn.copy_head import KGCopyHead
+
+            if enc is None:
+                raise KGLLMError("copy_head needs the graph (graph_input: true)")
+            self.kg_copy_head = KGCopyHead(self.model.hf.config.hidden_size, enc.hidden_channels, enc.num_relations)
+            self.register_buffer("kg_label_pieces", self.label_piece_table(), persistent=False)
         if hp.entity_weight and enc is not None and hasattr(enc, "embed_nodes"):
             self.kg_entity_head = torch.nn.Linear(self.model.hf.config.hidden_size, enc.hidden_channels)
         if hp.linkpred_weight and enc is not None:
@@ -84,15 +103,34 @@ class MLMModule(KGLitModule):
         target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         return F.binary_cross_entropy_with_logits(scores, target)
 
+    def _copy(self, hidden: torch.Tensor, sel: torch.Tensor, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Log-probabilities of the copy head's mixture at the ``sel`` positions, :math:`(M, V)`."""
+        from kgllm.nn.copy_head import mask_offsets
+
+        graph, token_node = batch["graph"], batch["token_node"]
+        nodes = self.model.encoded_nodes  # (N, D), set by the forward pass
+        linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=hidden.device)
+        linked[token_node[token_node >= 0]] = True
+        example = torch.arange(sel.size(0), device=sel.device).unsqueeze(1).expand_as(sel)[sel]  # (M,)
+        node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
+        pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
+        return self.kg_copy_head(hidden[sel], logits, example, mask_offsets(sel)[sel], nodes, node_batch, pieces,
+                                 linked, graph.edge_index, graph.edge_type)
+
     @torch.no_grad()
     def masked_token_logits(self, batch: dict, mask_token_id: int, use_kg: bool = True) -> torch.Tensor:
-        """Vocabulary logits at every ``mask_token_id`` position of a collated batch, :math:`(M, V)`,
-        with the KG fused (``use_kg``) or switched off at inference (the LAMA probe's two readings)."""
+        """Vocabulary scores at every ``mask_token_id`` position of a collated batch, :math:`(M, V)`,
+        with the KG fused (``use_kg``) or switched off at inference (the LAMA probe's two readings):
+        logits, or with the copy head and the KG on, the mixture's log-probabilities."""
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         if use_kg:
             inputs.update(graph=batch["graph"], token_node=batch["token_node"])
         hidden = self.model.encode(**inputs)  # (B, T, H)
-        return self.model.hf.cls(hidden[batch["input_ids"] == mask_token_id])
+        sel = batch["input_ids"] == mask_token_id
+        logits = self.model.hf.cls(hidden[sel])
+        if use_kg and self.kg_copy_head is not None and self.model.encoded_nodes is not None:
+            return self._copy(hidden, sel, logits, batch)
+        return logits
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         hp = self.hparams
@@ -101,7 +139,11 @@ class MLMModule(KGLitModule):
         sel = labels != -100  # (B, T)
         logits = self.model.hf.cls(hidden[sel])  # (M, V)
         target = labels[sel]
-        mlm = F.cross_entropy(logits, target) if target.numel() else hidden.sum() * 0.0
+        if self.kg_copy_head is not None and self.model.encoded_nodes is not None:
+            logits = self._copy(hidden, sel, logits, batch)  # log-probabilities of the mixture
+            mlm = F.nll_loss(logits, target) if target.numel() else hidden.sum() * 0.0 + logits.sum() * 0.0
+        else:
+            mlm = F.cross_entropy(logits, target) if target.numel() else hidden.sum() * 0.0
         loss = hp.mlm_weight * mlm
         n = max(int(target.numel()), 1)
         log = dict(batch_size=n, on_epoch=True, on_step=False, sync_dist=stage != "train")

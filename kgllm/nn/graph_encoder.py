@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 
-NODE_FEATURES = ("id", "text", "both")
+NODE_FEATURES = ("id", "text", "both", "lm")
 
 
 class RelGATEncoder(nn.Module):
@@ -14,7 +14,8 @@ class RelGATEncoder(nn.Module):
 
     .. math::
         \mathbf{x}^{(0)}_v = \mathbf{E}[v] \;\text{(id)}, \quad \mathbf{W}_x \mathbf{f}_v \;\text{(text)},
-        \quad \text{or their sum (both)}
+        \quad \text{their sum (both)}, \quad \mathrm{LN}\big(\mathbf{W}_w \tfrac{1}{|P_v|}
+        \textstyle\sum_{p \in P_v} \mathbf{E}^{\text{word}}[p]\big) \;\text{(lm)}
 
         \mathbf{x}^{(l+1)}_v = \mathrm{LN}\Big(\mathbf{x}^{(l)}_v + \mathrm{Dropout}\big(\mathrm{ELU}(
             \textstyle\sum_{u \in \mathcal{N}(v) \cup \{v\}} \alpha_{vu}^{(l)} \mathbf{W}^{(l)} \mathbf{x}^{(l)}_u)\big)\Big)
@@ -25,7 +26,11 @@ class RelGATEncoder(nn.Module):
     ``add_inverse`` is set, so information flows both ways with its direction known.
     :math:`\mathbf{f}_v` are fixed text features of the entity (its label/description encoded
     once by the BERT backbone); with ``node_features="text"`` the encoder is inductive: an
-    entity never seen in training is embedded from its text and its neighbours.
+    entity never seen in training is embedded from its text and its neighbours. With
+    ``node_features="lm"`` a node is the mean of the backbone's own input word embeddings
+    :math:`\mathbf{E}^{\text{word}}` over its label's wordpieces :math:`P_v` (shared with the
+    backbone, set with :meth:`set_label_pieces`), projected and layer-normalised: no entity has
+    a trained row of its own, so an entity added after training is embedded at once.
 
     Args:
         num_nodes (int): size of the node-id embedding table (KG entities).
@@ -35,8 +40,9 @@ class RelGATEncoder(nn.Module):
         heads (int, optional): attention heads; must divide ``hidden_channels``. (default: ``4``)
         dropout (float, optional): dropout on features and attention. (default: ``0.1``)
         add_inverse (bool, optional): add inverse edges with their own relation types. (default: ``True``)
-        node_features (str, optional): ``id``, ``text`` or ``both``. (default: ``"id"``)
-        text_dim (int, optional): width of the text features (needed unless ``node_features="id"``).
+        node_features (str, optional): ``id``, ``text``, ``both`` or ``lm``. (default: ``"id"``)
+        text_dim (int, optional): width of the text features (``text``/``both``) or of the
+            backbone's word embeddings (``lm``).
 
     Shapes:
         - **input:** node ids ``n_id`` :math:`(N,)`, ``edge_index`` :math:`(2, E)` local to ``n_id``,
@@ -63,8 +69,13 @@ class RelGATEncoder(nn.Module):
         self.dropout = dropout
         self.add_inverse = add_inverse
         self.node_features = node_features
-        self.node_emb = nn.Embedding(max(num_nodes, 1), hidden_channels) if node_features != "text" else None
-        self.text_proj = nn.Linear(text_dim, hidden_channels) if node_features != "id" else None
+        self.node_emb = nn.Embedding(max(num_nodes, 1), hidden_channels) if node_features in ("id", "both") else None
+        self.text_proj = nn.Linear(text_dim, hidden_channels) if node_features in ("text", "both") else None
+        self.lm_proj = nn.Linear(text_dim, hidden_channels) if node_features == "lm" else None
+        self.lm_norm = nn.LayerNorm(hidden_channels) if node_features == "lm" else None
+        self.register_buffer("label_pieces", torch.full((max(num_nodes, 1), 1), -1, dtype=torch.long),
+                             persistent=False)
+        self._word_embeddings: list[nn.Embedding] = []  # the backbone's, not registered here (shared)
         self.register_buffer("text_features", torch.zeros(max(num_nodes, 1), text_dim or 0), persistent=False)
         self.rel_emb = nn.Embedding(max(num_relations * (2 if add_inverse else 1), 1), hidden_channels)
         self.convs = nn.ModuleList(
@@ -79,6 +90,9 @@ class RelGATEncoder(nn.Module):
             nn.init.normal_(self.node_emb.weight, std=0.1)
         if self.text_proj is not None:
             self.text_proj.reset_parameters()
+        if self.lm_proj is not None:
+            self.lm_proj.reset_parameters()
+            self.lm_norm.reset_parameters()
         nn.init.normal_(self.rel_emb.weight, std=0.1)
         for conv, norm in zip(self.convs, self.norms):
             conv.reset_parameters()
@@ -92,8 +106,31 @@ class RelGATEncoder(nn.Module):
             raise ValueError(f"text features have width {features.size(1)}, expected {self.text_proj.in_features}")
         self.text_features = features.to(self.text_proj.weight.device, self.text_proj.weight.dtype)
 
+    def set_label_pieces(self, pieces: Tensor, word_embeddings: nn.Embedding) -> None:
+        """``lm`` node inputs: each node's label wordpieces :math:`(|\\mathcal{V}|, P)` (``-1`` padded;
+        rebuilt from the KG, so nodes added after training are included) and the backbone's input
+        word embeddings, read at every forward pass (kept outside this module's parameters)."""
+        if self.lm_proj is None:
+            raise ValueError("set_label_pieces is for node_features='lm'")
+        if word_embeddings.embedding_dim != self.lm_proj.in_features:
+            raise ValueError(f"word embeddings have width {word_embeddings.embedding_dim}, expected "
+                             f"{self.lm_proj.in_features}")
+        self.label_pieces = pieces.to(self.lm_proj.weight.device)
+        self._word_embeddings = [word_embeddings]
+
+    def _lm_inputs(self, n_id: Tensor) -> Tensor:
+        if not self._word_embeddings:
+            raise RuntimeError("node_features='lm' needs set_label_pieces(...) before the first forward pass")
+        pieces = self.label_pieces[n_id.clamp(max=self.label_pieces.size(0) - 1)]  # (N, P)
+        known = (pieces >= 0).unsqueeze(-1)  # (N, P, 1)
+        words = self._word_embeddings[0](pieces.clamp(min=0)) * known  # (N, P, H)
+        mean = words.sum(1) / known.sum(1).clamp(min=1)  # (N, H)
+        return self.lm_norm(self.lm_proj(mean))
+
     def embed_nodes(self, n_id: Tensor) -> Tensor:
         """Input features :math:`\\mathbf{x}^{(0)}` of the nodes ``n_id``, :math:`(N, D)`."""
+        if self.lm_proj is not None:
+            return self._lm_inputs(n_id)
         x = None
         if self.node_emb is not None:
             x = self.node_emb(n_id.clamp(max=self.node_emb.num_embeddings - 1))

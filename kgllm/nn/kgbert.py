@@ -36,11 +36,14 @@ class KGBert(nn.Module):
         head_reads: which positions the task head reads (a value of
             :data:`kgllm.nn.fusion.HEAD_POSITIONS`); when given, a fused layer that cannot change them
             is refused (:func:`~kgllm.nn.fusion.check_fusion_reaches`).
+        keep_encoder: keep and run ``graph_encoder`` even with no fused layer (a head that reads the
+            encoded graph itself, e.g. the MLM copy head); its node states are ``encoded_nodes``.
     """
 
     def __init__(self, hf_model: nn.Module, graph_encoder: nn.Module | None = None, fusion: str = "none",
                  fusion_layers: Sequence[int] = (-1,), fusion_dropout: float = 0.1, graph_input: bool = True,
-                 node_dim: int = 128, num_relations: int = 1, head_reads: str | None = None) -> None:
+                 node_dim: int = 128, num_relations: int = 1, head_reads: str | None = None,
+                 keep_encoder: bool = False) -> None:
         super().__init__()
         self.hf = hf_model
         self.fusion = fusion
@@ -57,7 +60,7 @@ class KGBert(nn.Module):
                                             hidden, node_dim, dropout=fusion_dropout, num_relations=num_relations)
         if head_reads is not None:
             check_fusion_reaches(fusion, self.fusion_layers, len(layers), head_reads)
-        self.kg_encoder = graph_encoder if self.fusion_layers and graph_input else None
+        self.kg_encoder = graph_encoder if (self.fusion_layers or keep_encoder) and graph_input else None
         self.encoded_nodes: Tensor | None = None
 
     @property
@@ -80,7 +83,8 @@ class KGBert(nn.Module):
         pass starts (not cleared when this one ends): layers re-run in backward by activation
         checkpointing read it again."""
         self._ctx.reset()
-        if self.fusion_layers and graph is not None and token_node is not None:
+        self.encoded_nodes = None
+        if (self.fusion_layers or self.kg_encoder is not None) and graph is not None and token_node is not None:
             ctx = self._ctx
             if self.kg_encoder is not None:
                 ctx.node_states = self.kg_encoder(graph.n_id, graph.edge_index, graph.edge_type)  # (N, D_g)

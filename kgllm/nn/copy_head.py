@@ -1,0 +1,126 @@
+"""A KG copy head: at a masked position, a learned gate mixes BERT's vocabulary distribution with a
+distribution over the label wordpieces of the example's subgraph nodes (a pointer-generator over
+the graph, after KGLM's copying of entity aliases, Logan et al. 2019).
+
+Node scores read the relation: a node reached from a linked (subject) node by an edge of relation
+``r`` carries ``r``'s embedding (inverse edges have their own), so "[X] was born in [MASK]" can
+pick the place-of-birth neighbour and not the place-of-death one. The copy distribution puts each
+node's probability on the wordpiece of its label at the mask's offset within its run of masks, so
+a multi-wordpiece object fills its masks piece by piece.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def label_pieces(labels: list[str], tokenizer, max_pieces: int = 8) -> Tensor:
+    """Wordpiece ids of each label, :math:`(N, P)`, padded with ``-1`` (at most ``max_pieces``)."""
+    table = torch.full((max(len(labels), 1), max_pieces), -1, dtype=torch.long)
+    if labels:
+        ids = tokenizer(list(labels), add_special_tokens=False)["input_ids"]
+        for i, row in enumerate(ids):
+            row = row[:max_pieces]
+            table[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return table
+
+
+def mask_offsets(selected: Tensor) -> Tensor:
+    """Position of each selected token within its run of consecutive selected tokens, :math:`(B, T)`
+    (``0`` for the first mask of a run; ``-1`` where not selected)."""
+    out = torch.full_like(selected, -1, dtype=torch.long)
+    run = torch.zeros(selected.size(0), dtype=torch.long, device=selected.device)
+    for t in range(selected.size(1)):  # T is short (<= 512); a loop over positions, vectorised over the batch
+        run = torch.where(selected[:, t], run + 1, torch.zeros_like(run))
+        out[:, t] = run - 1
+    return out
+
+
+class KGCopyHead(nn.Module):
+    r"""Mixes vocabulary and graph-copy distributions at masked positions.
+
+    .. math::
+        s_{mn} = (\mathbf{W}_q \mathbf{h}_m)^\top \mathbf{z}_n + (\mathbf{W}_r \mathbf{h}_m)^\top \bar{\mathbf{r}}_n,
+        \qquad p^{\text{copy}}_m(w) = \sum_{n: \text{piece}_k(n) = w} \mathrm{softmax}_{n \in G_m}(s_{mn})
+
+        p_m = (1 - g_m)\, \mathrm{softmax}(\mathbf{o}_m) + g_m\, p^{\text{copy}}_m, \qquad
+        g_m = \sigma(\mathbf{w}_g^\top \mathbf{h}_m + b_g)
+
+    where :math:`G_m` are the subgraph nodes of the mask's example whose label has a wordpiece at
+    the mask's offset :math:`k`, :math:`\mathbf{z}_n` their encoded states and
+    :math:`\bar{\mathbf{r}}_n` the mean embedding of the relations on edges from the example's
+    linked nodes to :math:`n` (zero for nodes no linked node reaches). A mask whose example has no
+    candidate keeps :math:`p^{\text{vocab}}` (:math:`g_m = 0`).
+
+    Args:
+        hidden_size (int): BERT width :math:`H`.
+        node_dim (int): node state width :math:`D`.
+        num_relations (int): KG relation types (inverse edges get ``num_relations`` more).
+        gate_bias (float, optional): initial :math:`b_g`; ``-2`` starts with about 12% copy mass,
+            so both branches learn from the first step. (default: ``-2.0``)
+
+    Shapes:
+        - **input:** ``hidden`` :math:`(M, H)`, ``vocab_logits`` :math:`(M, V)`, ``example``
+          :math:`(M,)`, ``offset`` :math:`(M,)`, ``node_states`` :math:`(N, D)`, ``node_batch``
+          :math:`(N,)`, ``node_pieces`` :math:`(N, P)`, ``linked`` :math:`(N,)` bool,
+          ``edge_index`` :math:`(2, E)`, ``edge_type`` :math:`(E,)`
+        - **output:** log-probabilities :math:`(M, V)`
+    """
+
+    def __init__(self, hidden_size: int, node_dim: int, num_relations: int, gate_bias: float = -2.0) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.node_dim = node_dim
+        self.num_relations = max(num_relations, 1)
+        self.gate_bias = gate_bias
+        self.kg_copy_query = nn.Linear(hidden_size, node_dim)
+        self.kg_copy_rel_query = nn.Linear(hidden_size, node_dim)
+        self.kg_copy_rel = nn.Embedding(2 * self.num_relations, node_dim)
+        self.kg_copy_gate = nn.Linear(hidden_size, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.kg_copy_query.reset_parameters()
+        self.kg_copy_rel_query.reset_parameters()
+        nn.init.normal_(self.kg_copy_rel.weight, std=0.1)
+        nn.init.zeros_(self.kg_copy_gate.weight)
+        nn.init.constant_(self.kg_copy_gate.bias, self.gate_bias)
+
+    def relation_context(self, num_nodes: int, linked: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        """Mean embedding of the relations from linked nodes to each node, :math:`(N, D)`."""
+        ctx = self.kg_copy_rel.weight.new_zeros(num_nodes, self.node_dim)
+        count = self.kg_copy_rel.weight.new_zeros(num_nodes)
+        if edge_index.numel():
+            src, dst = edge_index
+            rel = edge_type.clamp(max=self.num_relations - 1)
+            for a, b, r in ((src, dst, rel), (dst, src, rel + self.num_relations)):  # forward, inverse
+                keep = linked[a]
+                ctx = ctx.index_add(0, b[keep], self.kg_copy_rel(r[keep]))
+                count = count.index_add(0, b[keep], torch.ones_like(b[keep], dtype=count.dtype))
+        return ctx / count.clamp(min=1).unsqueeze(1)
+
+    def forward(self, hidden: Tensor, vocab_logits: Tensor, example: Tensor, offset: Tensor, node_states: Tensor,
+                node_batch: Tensor, node_pieces: Tensor, linked: Tensor, edge_index: Tensor,
+                edge_type: Tensor) -> Tensor:
+        log_vocab = torch.log_softmax(vocab_logits.float(), dim=-1)  # (M, V)
+        if hidden.size(0) == 0 or node_states.size(0) == 0:
+            return log_vocab + 0.0 * sum(p.sum() for p in self.parameters())  # keep every parameter in the graph
+        z = node_states.float()  # (N, D)
+        rel_ctx = self.relation_context(z.size(0), linked, edge_index, edge_type)  # (N, D)
+        h = hidden.float()
+        scores = self.kg_copy_query(h) @ z.t() + self.kg_copy_rel_query(h) @ rel_ctx.t()  # (M, N)
+        k = offset.clamp(min=0, max=node_pieces.size(1) - 1)  # (M,)
+        pieces = node_pieces[:, k].t()  # (M, N): each node's wordpiece at the mask's offset
+        usable = (node_batch.unsqueeze(0) == example.unsqueeze(1)) & (pieces >= 0) & (offset >= 0).unsqueeze(1)
+        scores = scores.masked_fill(~usable, float("-inf"))
+        has = usable.any(1)  # (M,)
+        p_node = torch.softmax(scores.masked_fill(~has.unsqueeze(1), 0.0), dim=-1) * usable  # (M, N)
+        p_copy = torch.zeros_like(log_vocab).scatter_add_(1, pieces.clamp(min=0), p_node)  # (M, V)
+        gate = torch.sigmoid(self.kg_copy_gate(h)) * has.unsqueeze(1)  # (M, 1)
+        mixed = (1 - gate) * log_vocab.exp() + gate * p_copy
+        return torch.log(mixed.clamp_min(1e-30))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim}, "
+                f"relations={self.num_relations})")

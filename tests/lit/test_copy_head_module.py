@@ -1,0 +1,53 @@
+"""The copy head inside ``MLMModule``: every new parameter gets a gradient from the real MLM loss on
+a real batch, alone (``fusion: none``) and with fusion blocks, with id and ``lm`` node inputs; the
+probe's reading with the KG switched off is the plain vocabulary."""
+
+import pytest
+import torch
+
+from kgllm.data import KGDataModule
+from kgllm.lit import MLMModule
+from tests.conftest import FIXTURE_DATASET_ARGS
+
+
+@pytest.fixture(scope="module")
+def batch(kg_dir, data_dir):
+    dm = KGDataModule("redocred", str(kg_dir), backbone="tiny", data_dir=str(data_dir), batch_size=4,
+                      dataset_args=FIXTURE_DATASET_ARGS["redocred"], data_seed=0)
+    dm.setup("fit")
+    return next(b for b in dm.train_dataloader() if (b["token_node"] >= 0).any() and (b["labels"] != -100).any())
+
+
+def _module(kg_dir, fusion, node_features):
+    model = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion=fusion, fusion_layers=[0], gnn_hidden=16,
+                      gnn_heads=2, backbone_dropout=0.0, fusion_dropout=0.0, gnn_dropout=0.0, copy_head=True,
+                      node_features=node_features)
+    model.configure_model()
+    return model
+
+
+@pytest.mark.parametrize("fusion", ["none", "gated", "xattn"])
+@pytest.mark.parametrize("node_features", ["id", "lm"])
+def test_every_copy_head_parameter_gets_a_gradient_from_the_mlm_loss(batch, kg_dir, fusion, node_features):
+    model = _module(kg_dir, fusion, node_features)
+    model._step(batch, "val").backward()
+    names = [n for n, _ in model.named_parameters() if "kg_copy_head" in n or "kg_encoder" in n]
+    assert any("kg_copy_head" in n for n in names) and any("kg_encoder" in n for n in names)
+    for name, p in model.named_parameters():
+        if "kg_copy_head" in name or ("kg_encoder" in name and "rel_emb" not in name):
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{name} got no gradient"
+    if node_features == "lm":
+        assert model.model.kg_encoder.node_emb is None  # no trained row per entity
+
+
+def test_copy_head_changes_the_reading_only_with_the_kg(batch, kg_dir):
+    model = _module(kg_dir, "none", "id").eval()
+    mask_id = 103
+    with torch.no_grad():
+        masked = dict(batch, input_ids=torch.where(batch["labels"] != -100, mask_id, batch["input_ids"]))
+        off = model.masked_token_logits(masked, mask_id, use_kg=False)
+        on = model.masked_token_logits(masked, mask_id, use_kg=True)
+        hidden = model.model.encode(masked["input_ids"], masked["attention_mask"])
+        plain = model.model.hf.cls(hidden[masked["input_ids"] == mask_id])
+    torch.testing.assert_close(off, plain)
+    assert not torch.allclose(on, torch.log_softmax(plain, -1))
