@@ -21,3 +21,51 @@ def test_kgs_of_a_split_and_refusal_of_another(data_dir, tmp_path):
     other = split_facts(facts, 0.5, seed=1).kg_only
     with pytest.raises(KGLLMError, match="built for another probe split"):
         build_kgs(data_dir, facts, other, tmp_path)
+
+
+def test_relation_distractors_never_hold_a_probed_fact(data_dir, tmp_path):
+    """Every probed subject gets an edge of each probed relation; the added edges are of relations the
+    subject has no probed fact of, to none of its probed objects, and are recorded in meta.json."""
+    facts = read_lama(data_dir / "lama_trex", splits=("test",))
+    split = split_facts(facts, 0.5, seed=0)
+    full, held = build_kgs(data_dir, facts, split.kg_only, tmp_path, distractor_seed=0)
+    kg = KnowledgeGraph.load(full, provenance=True)
+    relations = {f.relation for f in facts}
+    probed = {(f.sub_key, f.relation, f.obj_key) for f in facts}
+    added = [(kg.entities[h].key, kg.relations[r], kg.entities[t].key) for (h, r, t), e in kg.edges.items()
+             if any(str(p[0]).startswith("distractor:") for p in e.provenance)]
+    assert added and not set(added) & probed
+    for sub, rel, obj in added:
+        assert rel not in {f.relation for f in facts if f.sub_key == sub}
+        assert obj not in {f.obj_key for f in facts if f.sub_key == sub}
+    for f in facts:  # copying "the only neighbour" no longer works: one edge per probed relation
+        out = {kg.relations[r] for (h, r, t) in kg.edges if h == kg.key_to_id[f.sub_key]}
+        assert relations <= out
+    meta = kg.meta["probe_facts"]
+    assert meta["distractor_seed"] == 0 and meta["distractors"]["edges"] == len(added)
+    again = build_kgs(data_dir, facts, split.kg_only, tmp_path / "again", distractor_seed=0)
+    assert KnowledgeGraph.load(again[0]).meta["probe_facts"] == meta  # seeded: the same draws
+    with pytest.raises(KGLLMError, match="another probe split"):
+        build_kgs(data_dir, facts, split.kg_only, tmp_path, distractor_seed=1)
+
+
+def test_majority_baseline_and_seen_groups():
+    from kgllm.kg.lama import LamaFact
+    from kgllm.workflows.knowledge import majority_baseline
+
+    def fact(rel, sub, obj):
+        return LamaFact(rel, f"wd:{sub}", sub, f"wd:{obj}", obj)
+
+    text = [fact("P103", "a", "French"), fact("P103", "b", "French"), fact("P103", "c", "English"),
+            fact("P19", "d", "Paris")]
+    probed = [fact("P103", "x", "French"), fact("P103", "y", "German"), fact("P19", "z", "Rome"),
+              fact("P20", "w", "Oslo")]
+    assert majority_baseline(text, probed) == pytest.approx(1 / 4)
+    assert majority_baseline(text, []) == 0.0
+    from types import SimpleNamespace
+
+    from kgllm.workflows.knowledge import seen_groups
+
+    split = SimpleNamespace(training_sentences=lambda: ["Jean speaks French at home ."])
+    groups = seen_groups(split, probed)
+    assert groups["kg_only_object_seen"] == [probed[0]] and groups["kg_only_object_unseen"] == probed[1:]

@@ -36,16 +36,26 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="none,gated,xattn,interaction")
     p.add_argument("--seeds", default="0,1,2,3,4")
-    p.add_argument("--node-features", default="id", choices=("id", "text", "both"))
+    p.add_argument("--node-features", default="id", choices=("id", "text", "both", "lm"))
+    p.add_argument("--split-seeds", default=None, help="text / KG-only splits to run (e.g. 0,1); default: the "
+                   "config's split_seed")
+    p.add_argument("--distractors", type=int, default=None, metavar="SEED",
+                   help="give every probed subject an edge of each other probed relation (seeded draws)")
     p.add_argument("--num-hops", type=int, default=1, help="subgraph depth at probe time")
     p.add_argument("--out", default="results/lama")
     p.add_argument("--graphs", default="graphs")
     p.add_argument("--data-dir", default=None)
     a, extra = p.parse_known_args(argv)
     extra = [x for x in extra if x != "--"]
-    table, report = run_experiment(CONFIG, a.variants.split(","), a.seeds, Path(a.out) / a.node_features,
-                                   Path(a.graphs), a.data_dir, a.node_features, a.num_hops, extra=extra)
-    print(report + "\n" + verdict(table))
+    splits = [int(x) for x in a.split_seeds.split(",")] if a.split_seeds else [None]
+    tag = a.node_features + ("" if a.distractors is None else f"-distractors{a.distractors}")
+    for split in splits:
+        sub = "" if split is None else f"split{split}"
+        table, report = run_experiment(CONFIG, a.variants.split(","), a.seeds, Path(a.out) / tag / sub,
+                                       Path(a.graphs) / tag / sub if (sub or a.distractors is not None) else Path(a.graphs),
+                                       a.data_dir, a.node_features, a.num_hops, extra=extra, split_seed=split,
+                                       distractor_seed=a.distractors)
+        print(report + "\n" + verdict(table))
     return 0
 
 

@@ -45,6 +45,8 @@ CONTROLS: dict[str, list[str]] = {
     "ia3": ["--model.peft", "ia3"],
     "adapter": ["--model.peft", "adapter"],
     "frozen": ["--model.freeze_backbone", "true"],
+    "copy": ["--model.copy_head", "true"],
+    "lm_features": ["--model.node_features", "lm"],
 }
 
 

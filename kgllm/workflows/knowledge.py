@@ -17,8 +17,44 @@ from pathlib import Path
 from typing import Sequence
 
 
-def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, Path]:
-    """The KG with every probed fact and the distractors, and the same without the KG-only facts."""
+def relation_distractors(kg, probed: list, seed: int = 0) -> list[tuple[int, str, int]]:
+    """Edges that make copying the subject's only neighbour fail: every probed subject gets an edge
+    of each other probed relation it lacks, to a real T-REx object of that relation where the KG
+    has one for it, else to an object drawn (seeded) from that relation's objects. A distractor is
+    never a probed fact: its relation is one the subject has no probed fact of, and its object is
+    none of the subject's probed objects. Returns ``(head id, relation, tail id)`` edges, not yet added."""
+    import random
+
+    rng = random.Random(seed)
+    relations = sorted({f.relation for f in probed})
+    objects: dict[str, list[int]] = {r: [] for r in relations}
+    for (h, r, t) in kg.edges:  # every object the KG holds for each probed relation
+        name = kg.relations[r]
+        if name in objects:
+            objects[name].append(t)
+    for name in objects:
+        objects[name] = sorted(set(objects[name]))
+    has: dict[int, set[str]] = {}
+    for (h, r, t) in kg.edges:
+        has.setdefault(h, set()).add(kg.relations[r])
+    truth: dict[int, set[int]] = {}
+    for f in probed:
+        truth.setdefault(kg.key_to_id[f.sub_key], set()).add(kg.key_to_id[f.obj_key])
+    out = []
+    for subject in sorted(truth):
+        for rel in relations:
+            if rel in has.get(subject, set()) or not objects[rel]:
+                continue  # a real edge of this relation exists (a probed fact or a T-REx fact)
+            pool = [o for o in objects[rel] if o not in truth[subject] and o != subject]
+            if pool:
+                out.append((subject, rel, pool[rng.randrange(len(pool))]))
+    return out
+
+
+def build_kgs(data_dir, probed: list, kg_only: list, out: Path, distractor_seed: int | None = None) -> tuple[Path, Path]:
+    """The KG with every probed fact and the distractors, and the same without the KG-only facts.
+    With ``distractor_seed``, every probed subject also gets relation distractors
+    (:func:`relation_distractors`), recorded in ``meta.json`` (``probe_facts.distractors``)."""
     from kgllm.kg.imports import import_lama
     from kgllm.kg.store import KnowledgeGraph
     from kgllm.paths import dataset_file
@@ -31,11 +67,13 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, P
     full_dir, held_dir = out / "lama_all", out / "lama_no_kgonly"
     split = {"probed": len(probed), "kg_only": len(kg_only),
              "hash": stable_hash(sorted((f.sub_key, f.relation, f.obj_key) for f in kg_only))}
+    if distractor_seed is not None:
+        split["distractor_seed"] = distractor_seed
     existing = [d for d in (full_dir, held_dir) if d.exists()]
     for d in existing:  # a KG of another split would silently mix protocols
-        if read_meta(d).get("probe_facts") != split:
-            raise KGLLMError(f"{d}: built for another probe split (relations, max_facts, kg_only_fraction or "
-                             "split_seed differ); remove it or pass another graphs folder")
+        if {k: v for k, v in (read_meta(d).get("probe_facts") or {}).items() if k != "distractors"} != split:
+            raise KGLLMError(f"{d}: built for another probe split (relations, max_facts, kg_only_fraction, "
+                             "split_seed or distractors differ); remove it or pass another graphs folder")
     if len(existing) == 2:
         return full_dir, held_dir
     kg = import_lama(folder, splits=("train", "dev"))
@@ -43,6 +81,12 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, P
         h = kg.add_entity(f.sub_key, f.sub_label, "ENT", sources=("wd",))
         t = kg.add_entity(f.obj_key, f.obj_label, "ENT", sources=("wd",))
         kg.add_edge(h, f.relation, t, (*f.source, -1, -1, 1.0))
+    if distractor_seed is not None:
+        added = relation_distractors(kg, probed, distractor_seed)
+        for i, (h, rel, t) in enumerate(added):
+            kg.add_edge(h, rel, t, (f"distractor:seed{distractor_seed}", i, -1, -1, 1.0))
+        split["distractors"] = {"edges": len(added),
+                                "hash": stable_hash([(kg.entities[h].key, r, kg.entities[t].key) for h, r, t in added])}
     kg.meta["probe_facts"] = split
     removed = {(f.sub_key, f.relation, f.obj_key) for f in kg_only}
     held = KnowledgeGraph(dict(kg.meta))
@@ -58,6 +102,34 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path) -> tuple[Path, P
     return full_dir, held_dir
 
 
+def majority_baseline(text: list, probed: list, tokenizer=None) -> float:
+    """P@1 of predicting, for each fact of ``probed``, its relation's most frequent object label among
+    the ``text`` facts (the baseline that needs no model; ties go to the label first seen). With a
+    ``tokenizer`` only single-wordpiece objects count, as the probe keeps them."""
+    from collections import Counter
+
+    def single(f) -> bool:
+        return tokenizer is None or len(tokenizer(f.obj_label, add_special_tokens=False)["input_ids"]) == 1
+
+    counts: dict[str, Counter] = {}
+    for f in text:
+        counts.setdefault(f.relation, Counter())[f.obj_label] += 1
+    scored = [f for f in probed if single(f)]
+    if not scored:
+        return 0.0
+    hits = sum(1 for f in scored if f.relation in counts and counts[f.relation].most_common(1)[0][0] == f.obj_label)
+    return hits / len(scored)
+
+
+def seen_groups(split, facts: list) -> dict[str, list]:
+    """KG-only facts split by whether the object's label occurs in the training text (where a model
+    could have learnt a row or a word for it) or not."""
+    sentences = [s.lower() for s in split.training_sentences()]
+    seen = [f for f in facts if any(f.obj_label.lower() in s for s in sentences)]
+    unseen = [f for f in facts if f not in set(seen)]
+    return {"kg_only_object_seen": seen, "kg_only_object_unseen": unseen}
+
+
 def summary_table(table: list[dict], keys: list[str]) -> str:
     """Mean +- std [95% CI] per arm, paired difference against ``none`` with Holm-corrected p."""
     from kgllm.stats import fmt_ci, fmt_p, holm, mean_ci, paired
@@ -71,7 +143,11 @@ def summary_table(table: list[dict], keys: list[str]) -> str:
         rs = sorted((r for r in table if r["arm"] == arm), key=lambda r: r["seed"])
         cells = []
         for k in keys:
-            s = mean_ci([r[k] for r in rs])
+            values = [r[k] for r in rs if k in r and r[k] == r[k]]  # NaN: not measured for this arm
+            if not values:
+                cells.append("–")
+                continue
+            s = mean_ci(values)
             cells.append(f"{s['mean']:.3f} ± {s['std']:.3f} {fmt_ci(s['ci'], 3)}")
         common = [r for r in rs if r["seed"] in base]
         cmp = (paired([r[keys[0]] for r in common], [r["none_" + keys[0]] for r in common])
@@ -117,25 +193,38 @@ def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
 
 def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path, graphs: Path,
                    data_dir=None, node_features: str = "id", num_hops: int = 1, removed_kg: bool = True,
-                   extra: Sequence[str] = ()) -> tuple[list[dict], str]:
-    """Train every arm (``kgllm ablate``), probe each best checkpoint; returns the rows and a report."""
+                   extra: Sequence[str] = (), split_seed: int | None = None,
+                   distractor_seed: int | None = None) -> tuple[list[dict], str]:
+    """Train every arm (``kgllm ablate``), probe each best checkpoint; returns the rows and a report.
+
+    ``split_seed`` overrides the config's text / KG-only split (each split gets its own KGs);
+    ``distractor_seed`` gives every probed subject relation distractors (:func:`relation_distractors`).
+    Every table carries the relation-majority baseline (no model) and P@1 on KG-only facts split by
+    whether their object's label occurs in the training text."""
     import yaml
 
     from kgllm.workflows.ablate import main as ablate, read_rows
     from kgllm.data.datasets import lama_facts
     from kgllm.kg.lama import split_facts
+    from kgllm.nn.backbone import load_tokenizer
     from kgllm.workflows.probe import default_source, probe
 
-    args = yaml.safe_load(Path(config).read_text())["data"]["init_args"]["dataset_args"]
+    cfg = yaml.safe_load(Path(config).read_text())
+    args = dict(cfg["data"]["init_args"]["dataset_args"])
+    if split_seed is not None:
+        args["split_seed"] = split_seed
     relations, max_facts = args["relations"], args["max_facts"]
     fraction, split_seed = args["kg_only_fraction"], args.get("split_seed", 0)
     facts = lama_facts(data_dir, relations, max_facts)
     split = split_facts(facts, fraction, split_seed)
-    full, held = build_kgs(data_dir, facts, split.kg_only, Path(graphs))
-    common = ["--seeds", seeds, "--model.node_features", node_features, *extra]
+    full, held = build_kgs(data_dir, facts, split.kg_only, Path(graphs), distractor_seed)
+    common = ["--seeds", seeds, "--model.node_features", node_features, "--data.dataset_args", json.dumps(args),
+              *extra]
     if data_dir:
         common += ["--data.data_dir", str(data_dir)]
-    groups = {"kg_only": split.kg_only, "text": split.text}
+    groups = {"kg_only": split.kg_only, "text": split.text, **seen_groups(split, split.kg_only)}
+    majority = majority_baseline(split.text, split.kg_only,
+                                 load_tokenizer(cfg["data"]["init_args"].get("backbone", "minilm")))
     table = []
     for kg, tag in ((full, ""), (held, " (KG-only facts removed)")):
         runs = list(variants) if kg == full else [v for v in variants if v != "none"] if removed_kg else []
@@ -153,24 +242,38 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
                     continue
                 arm = row["variant"] + tag + ("" if fused or row["variant"] == "none" else ", fusion off at inference")
                 g = res[key]["groups"]
-                table.append({"arm": arm, "seed": row["seed"], "kg_only_p_at_1": g["kg_only"]["p_at_1_micro"],
-                              "text_p_at_1": g["text"]["p_at_1_micro"], "by_degree": res[key]["by_degree"],
-                              "kg_only_facts": g["kg_only"]["facts"], "text_facts": g["text"]["facts"]})
+                p1 = {name: v["p_at_1_micro"] if v["facts"] else float("nan") for name, v in g.items()}  # NaN: no fact
+                table.append({"arm": arm, "seed": row["seed"], "kg_only_p_at_1": p1["kg_only"],
+                              "text_p_at_1": p1["text"], "kg_only_seen_p_at_1": p1["kg_only_object_seen"],
+                              "kg_only_unseen_p_at_1": p1["kg_only_object_unseen"],
+                              "kg_only_by_relation": {r: v["p_at_1"] for r, v in g["kg_only"]["by_relation"].items()},
+                              "by_degree": res[key]["by_degree"], "kg_only_facts": g["kg_only"]["facts"],
+                              "kg_only_seen_facts": g["kg_only_object_seen"]["facts"],
+                              "text_facts": g["text"]["facts"]})
                 print(json.dumps({k: v for k, v in table[-1].items() if k != "by_degree"}), flush=True)
+    for s in sorted({r["seed"] for r in table}):  # the no-model baseline beside every seed (it has no seed)
+        table.append({"arm": "majority (no model)", "seed": s, "kg_only_p_at_1": majority, "text_p_at_1": float("nan"),
+                      "kg_only_seen_p_at_1": float("nan"), "kg_only_unseen_p_at_1": float("nan")})
     base = {r["seed"]: r for r in table if r["arm"] == "none"}
     for r in table:  # the baseline's values beside every row, for the paired comparison
         for k in ("kg_only_p_at_1", "text_p_at_1"):
             r["none_" + k] = base[r["seed"]][k] if r["seed"] in base else float("nan")
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps(table, indent=2))
-    first = table[0] if table else {"kg_only_facts": 0, "text_facts": 0}
+    first = next((r for r in table if "kg_only_facts" in r), {"kg_only_facts": 0, "text_facts": 0,
+                                                              "kg_only_seen_facts": 0})
+    distract = (f"; relation distractors (seed {distractor_seed}): every probed subject has an edge of each "
+                f"probed relation" if distractor_seed is not None else "")
     report = (f"# LAMA probe on KG-only facts ({node_features} node features, {num_hops}-hop subgraphs)\n\n"
               f"relations {', '.join(relations)}; first {max_facts} test facts each; split seed {split_seed}: "
               f"{len(split.text)} text facts (their {len(split.training_sentences())} evidence sentences are the "
               f"MLM training text), {len(split.kg_only)} KG-only facts, {len(split.excluded)} excluded (pair or "
-              f"labels in the training text); probed (single-token objects): {first['kg_only_facts']} KG-only, "
-              f"{first['text_facts']} text. Every arm trains on the same sentences, order and budget.\n\n"
-              + summary_table(table, ["kg_only_p_at_1", "text_p_at_1"]) + "\n")
+              f"labels in the training text){distract}; probed (single-token objects): {first['kg_only_facts']} "
+              f"KG-only ({first.get('kg_only_seen_facts', 0)} whose object label occurs in the training text), "
+              f"{first['text_facts']} text. Every arm trains on the same sentences, order and budget. "
+              f"Relation-majority baseline (each relation's most frequent text-fact object): {majority:.3f}.\n\n"
+              + summary_table(table, ["kg_only_p_at_1", "text_p_at_1", "kg_only_seen_p_at_1", "kg_only_unseen_p_at_1"])
+              + "\n")
     (out / "results.md").write_text(report)
     if table:
         plot(table, out / "results.png")
@@ -182,7 +285,7 @@ def verdict(table: list[dict], key: str = "kg_only_p_at_1") -> str:
     from kgllm.stats import fmt_ci, fmt_p, paired
 
     arms = [a for a in dict.fromkeys(r["arm"] for r in table) if a != "none" and "removed" not in a
-            and "fusion off" not in a]
+            and "fusion off" not in a and not a.startswith("majority")]
     if not arms or not any(r["arm"] == "none" for r in table):
         return "no comparison with none was run"
     rows = {a: sorted((r for r in table if r["arm"] == a), key=lambda r: r["seed"]) for a in arms}

@@ -116,8 +116,14 @@ def predict(model, tokenizer, items: list[dict], sampler, use_kg: bool, batch_si
     return preds
 
 
-def _p_at_1(hits: list[tuple[bool, dict]]) -> dict:
-    return {"p_at_1_micro": sum(h for h, _ in hits) / len(hits) if hits else 0.0, "facts": len(hits)}
+def _p_at_1(hits: list[tuple[bool, dict]], by_relation: bool = False) -> dict:
+    out = {"p_at_1_micro": sum(h for h, _ in hits) / len(hits) if hits else 0.0, "facts": len(hits)}
+    if by_relation:
+        rels: dict[str, list] = {}
+        for h, it in hits:
+            rels.setdefault(it["fact"].relation, []).append(h)
+        out["by_relation"] = {r: {"p_at_1": sum(v) / len(v), "facts": len(v)} for r, v in sorted(rels.items())}
+    return out
 
 
 def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_facts: int | None = None,
@@ -166,7 +172,7 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
         rels = result["relations"].values()
         result[tag] = {"p_at_1": sum(r[tag] for r in rels) / len(cloze), **_p_at_1(hits),
                        "hits": [int(h) for h, _ in hits]}  # per cloze item, in a fixed order (forgetting)
-        result[tag]["groups"] = {name: _p_at_1([(h, it) for h, it in hits if it["fact"] in fs])
+        result[tag]["groups"] = {name: _p_at_1([(h, it) for h, it in hits if it["fact"] in fs], by_relation=True)
                                  for name, fs in group_of.items()}
         result[tag]["by_degree"] = {
             b: _p_at_1([(h, it) for h, it in hits if degree_bucket(degree[it["node"]] if it["node"] >= 0 else 0) == b])
