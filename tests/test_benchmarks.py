@@ -95,7 +95,8 @@ def test_lama_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch)
     table = json.loads((tmp_path / "res" / "id" / "probe.json").read_text())
     arms = {r["arm"] for r in table}
     assert arms == {"none", "xattn", "xattn, fusion off at inference", "xattn (KG-only facts removed)",
-                    "xattn (KG-only facts removed), fusion off at inference", "majority (no model)"}
+                    "xattn (KG-only facts removed), fusion off at inference", "majority (no model)",
+                    "xattn, KG-only facts deleted after training"}
     assert all(r["kg_only_facts"] + r["text_facts"] > 0 for r in table if not r["arm"].startswith("majority"))
     report = (tmp_path / "res" / "id" / "results.md").read_text()
     assert "KG-only" in report and "Holm p=" in report and "Relation-majority baseline" in report

@@ -97,6 +97,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "kg-import": (cli_kg.kg_import_main, "import TSV / OpenKE / LAMA / RDF knowledge graphs"),
     "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
     "update-kg": (cli_kg.update_kg_main, "add documents to a KG, or remove documents or facts, keeping every id"),
+    "kg-edit": (cli_kg.kg_edit_main, "replace the objects of facts in one update (a model reads the edit, no retraining)"),
     "kg-diff": (cli_kg.kg_diff_main, "what differs between two KG folders (by key; exit 1 if they differ)"),
     "serve-kg": (cli_kg.serve_kg_main, "serve a KG over SPARQL 1.1 with the Oxigraph server (read-only, loopback)"),
     "kg-push": (cli_kg.kg_push_main, "load a KG into a named graph of a SPARQL server (Graph Store Protocol)"),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 from kgllm.config import HelpFormatter
+from kgllm.errors import KGFormatError
 from kgllm.io import terminal_safe
 
 
@@ -403,6 +404,37 @@ def kg_diff_main(argv: Sequence[str]) -> int:
     diff = diff_folders(a.a, a.b, ignore, a.examples)
     print(terminal_safe(json.dumps(diff, indent=2, ensure_ascii=False) if a.json else format_diff(diff)))
     return 1 if diff else 0
+
+
+def kg_edit_main(argv: Sequence[str]) -> int:
+    import time
+
+    from kgllm.kg.update import edit_facts
+
+    p = _parser("kgllm kg-edit", description="Replace the objects of facts in a KG folder, all in one update "
+                "(each old fact retracted, the new one added): a model trained on the KG reads the edited graph "
+                "with no weight changed.")
+    p.add_argument("kg_dir", help="a KG folder")
+    p.add_argument("edits", help="TSV file: head, relation, old object, new object per line (entity keys or "
+                   "unique labels; the new object must be in the KG)")
+    a = p.parse_args(argv)
+    edits = []
+    try:
+        lines = Path(a.edits).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KGFormatError(f"{a.edits}: cannot read it ({type(exc).__name__})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        row = line.split("\t")
+        if len(row) != 4 or not all(x.strip() for x in row):
+            raise KGFormatError(f"{a.edits}:{n}: expected head, relation, old object, new object (4 tab-separated fields)")
+        edits.append(tuple(x.strip() for x in row))
+    start = time.perf_counter()
+    result = edit_facts(a.kg_dir, edits)
+    took = time.perf_counter() - start
+    print(f"{a.kg_dir}: {result.summary()}; {took:.2f} s ({took / len(edits) * 1000:.1f} ms per edit)")
+    return 0
 
 
 def serve_kg_main(argv: Sequence[str]) -> int:

@@ -8,7 +8,9 @@ Every change is one *update* (numbered after the build, which is update 0, and l
   error unless ``allow_settings_change``); a document already in the KG with the same id and
   text is skipped, one with the same id and new text replaces the old version;
 * **remove documents** (:func:`remove_docs`) and **retract facts** (:func:`remove_fact`);
-* **add curated facts** (:func:`import_into`): an imported KG as one record ``import:<name>``.
+* **add curated facts** (:func:`import_into`): an imported KG as one record ``import:<name>``;
+* **edit facts** (:func:`edit_facts`): many ``head relation old -> new`` replacements as one
+  update: each old fact retracted, the new ones added as the record ``edit:<update number>``.
 
 The KG is then re-assembled from its records (:mod:`kgllm.kg.assemble`) with the old ids kept,
 so adding B to a build of A gives the KG of one build of A+B, and removing B again gives A back
@@ -358,3 +360,48 @@ def import_into(kg_dir: str | Path, imported: KnowledgeGraph, name: str) -> Upda
         kg = change.commit({"kind": "import", "source": name, "files": imported.meta.get("imported", []),
                             "facts": len(imported.edges), **counts})
         return UpdateResult(kg, change.number, counts)
+
+
+def edit_facts(kg_dir: str | Path, edits: Sequence[tuple[str, str, str, str]]) -> UpdateResult:
+    """Replace the object of facts, all in one update: for each ``(head, relation, old, new)``
+    (entity keys or unique labels; ``new`` must be an entity of the KG), the fact ``head relation
+    old`` is retracted (``meta.json`` ``retracted``) and ``head relation new`` added as part of the
+    record ``edit:<update number>``. Entity ids and the KG identity do not change, so a model
+    trained on the KG reads the edited graph as it is, with no weight changed."""
+    kg_dir = real_dir(kg_dir)
+    if not edits:
+        raise KGFormatError(f"{kg_dir}: no edits given")
+    with locked(kg_dir):
+        _recover(kg_dir)
+        prior = check_folder(kg_dir)
+        added = KnowledgeGraph({})
+        retract, seen = [], set()
+        for i, (head, relation, old, new) in enumerate(edits, 1):
+            h, o, n = (_entity_key(prior, x, kg_dir) for x in (head, old, new))
+            rid = prior.rel_to_id.get(relation)
+            if rid is None or (prior.key_to_id[h], rid, prior.key_to_id[o]) not in prior.edges:
+                raise KGFormatError(f"{kg_dir}: edit {i}: no fact {h} {relation} {o} in the KG")
+            if (h, relation) in seen:
+                raise KGFormatError(f"{kg_dir}: edit {i}: {h} {relation} is edited twice in one batch")
+            seen.add((h, relation))
+            ids = []
+            for key in (h, n):
+                e = prior.entities[prior.key_to_id[key]]
+                ids.append(added.add_entity(e.key, e.label, e.etype, sorted(e.aliases), 1, sorted(e.sources)))
+            added.add_edge(ids[0], relation, ids[1], (f"edit:{i}", i, -1, -1, 1.0))
+            retract.append([h, relation, o])
+        work = _change(kg_dir, {"edit": stable_hash(sorted(map(list, edits)))})
+        change = _Change(kg_dir, work, prior)
+        doc = f"edit:{change.number}"
+        record = facts_record(added, doc)
+        record["sha256"] = stable_hash(record)
+        path = work / "facts.jsonl"
+        with atomic_open(path) as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        new_facts = {(added.entities[a].key, added.relations[r], added.entities[b].key) for a, r, b in added.edges}
+        kept = [f for f in change.meta.get("retracted", []) if tuple(f) not in new_facts]  # an edit back re-allows it
+        change.meta["retracted"] = [*kept, *retract]
+        change.live[doc] = (record["sha256"], change.number)
+        change.new_batch([path], doc)
+        kg = change.commit({"kind": "edit", "edits": len(edits), "examples": [list(e) for e in edits[:5]]})
+        return UpdateResult(kg, change.number, {"edited": len(edits)})

@@ -92,6 +92,8 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path, distractor_seed:
     held = KnowledgeGraph(dict(kg.meta))
     for e in kg.entities:  # same entity ids in both KGs
         held.add_entity(e.key, e.label, e.etype, e.aliases, e.count, e.sources)
+    for name in kg.relations:  # same relation ids: one KG identity, so a model of one reads the other
+        held.relation_id(name)
     for (h, r, t), edge in kg.edges.items():
         if (kg.entities[h].key, kg.relations[r], kg.entities[t].key) not in removed:
             for prov in edge.provenance:
@@ -237,10 +239,17 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
                 continue
             res = probe(row["best_ckpt"], default_source(data_dir), facts=facts, groups=groups, kg_dir=str(kg),
                         num_hops=num_hops)
-            for fused, key in ((True, "with_kg"), (False, "without_kg")):
+            readings = [(True, "with_kg", res), (False, "without_kg", res)]
+            if kg == full and row["variant"] != "none":  # the same model after the facts are deleted from its KG
+                gone = probe(row["best_ckpt"], default_source(data_dir), facts=facts, groups=groups, kg_dir=str(held),
+                             num_hops=num_hops)
+                readings.append((True, "deleted", {"deleted": gone["with_kg"]}))
+            for fused, key, res in readings:
                 if row["variant"] == "none" and not fused:
                     continue
                 arm = row["variant"] + tag + ("" if fused or row["variant"] == "none" else ", fusion off at inference")
+                if key == "deleted":
+                    arm = row["variant"] + ", KG-only facts deleted after training"
                 g = res[key]["groups"]
                 p1 = {name: v["p_at_1_micro"] if v["facts"] else float("nan") for name, v in g.items()}  # NaN: no fact
                 table.append({"arm": arm, "seed": row["seed"], "kg_only_p_at_1": p1["kg_only"],

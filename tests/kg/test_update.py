@@ -235,3 +235,38 @@ def test_imported_folders_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "kg").stat().st_mode & 0o777 == 0o755
+
+
+def test_kg_edit_replaces_objects_in_one_update_and_keeps_the_identity(tmp_path, kg_dir, capsys):
+    import shutil
+
+    from kgllm.cli import main
+    from kgllm.kg.update import edit_facts
+
+    kg = tmp_path / "kg"
+    shutil.copytree(kg_dir, kg)
+    before = KnowledgeGraph.load(kg)
+    (h, r, t) = next(iter(before.edges))
+    head, rel, old = before.entities[h].key, before.relations[r], before.entities[t].key
+    new = next(e.key for i, e in enumerate(before.entities) if i not in (h, t))
+    res = edit_facts(kg, [(head, rel, old, new)])
+    after = KnowledgeGraph.load(kg)
+    ids = after.key_to_id
+    assert (ids[head], after.rel_to_id[rel], ids[new]) in after.edges
+    assert (ids[head], after.rel_to_id[rel], ids[old]) not in after.edges
+    assert after.identity() == before.identity() and res.counts == {"edited": 1}
+    assert [head, rel, old] in after.meta["retracted"] and f"edit:{res.update}" in after.documents
+    edit_facts(kg, [(head, rel, new, old)])  # an edit back restores the fact
+    again = KnowledgeGraph.load(kg)
+    assert (ids[head], again.rel_to_id[rel], ids[old]) in again.edges
+    assert (ids[head], again.rel_to_id[rel], ids[new]) not in again.edges
+    assert [head, rel, old] not in again.meta["retracted"]
+    with pytest.raises(KGFormatError, match="no fact"):
+        edit_facts(kg, [(head, rel, new, old)])  # (head rel new) is gone now
+    edits = tmp_path / "edits.tsv"
+    edits.write_text(f"{head}\t{rel}\t{old}\t{new}\n")
+    assert main(["kg-edit", str(kg), str(edits)]) == 0
+    assert "ms per edit" in capsys.readouterr().out
+    edits.write_text("only\tthree\tfields\n")
+    assert main(["kg-edit", str(kg), str(edits)]) == 1
+    assert "edits.tsv:1: expected head, relation, old object, new object" in capsys.readouterr().err

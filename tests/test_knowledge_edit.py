@@ -1,0 +1,76 @@
+"""Knowledge edits scored like model editing: the metrics on hand-made predictions, the choice of
+edits, and the whole run on the fixtures (a tiny copy-head model, one kg-edit update, no training)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from kgllm.workflows.knowledge_edit import edit_scores, load_paraphrases
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_edit_scores_on_hand_made_predictions():
+    scores = edit_scores(new_ids=[5, 6, 7, 8], after=[5, 6, 0, 8], paraphrase_new=[5, 5, 6, 6],
+                         paraphrase_after=[5, 1, 6, 6],
+                         spec_before={"same_subject": [1, 2, 3, 4, 5], "other_subjects": [9, 9]},
+                         spec_after={"same_subject": [1, 2, 3, 0, 5], "other_subjects": [9, 9]})
+    assert scores == {"efficacy": 0.75, "paraphrase": 0.75, "specificity_same_subject": 0.8,
+                      "specificity_other_subjects": 1.0}
+    assert edit_scores([], [], [], [], {}, {})["efficacy"] != edit_scores([], [], [], [], {}, {})["efficacy"]  # NaN
+
+
+def test_paraphrase_file_is_checked(tmp_path):
+    shipped = load_paraphrases(ROOT / "experiments" / "lama_paraphrases.jsonl")
+    assert all(len(t) >= 2 for t in shipped.values()) and {"P19", "P20", "P103", "P140", "P1412", "P27"} <= set(shipped)
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"relation": "P19", "templates": ["no slots"]}\n')
+    from kgllm.errors import KGFormatError
+
+    with pytest.raises(KGFormatError, match="p.jsonl:1: every template needs"):
+        load_paraphrases(bad)
+
+
+@pytest.mark.slow
+def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
+    """A tiny copy-head model trained one epoch, then two facts edited through kg-edit: the metrics
+    are all there, nothing was trained, and the KG it was trained on is unchanged."""
+    from kgllm.kg.lama import read_lama, read_templates
+    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.workflows.knowledge_edit import run_edits
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
+    import lama_experiment
+
+    monkeypatch.chdir(tmp_path)
+    assert lama_experiment.main(["--variants", "none+copy", "--seeds", "0", "--distractors", "0", "--out",
+                                 str(tmp_path / "res"), "--graphs", str(tmp_path / "graphs"), "--data-dir",
+                                 str(data_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
+                                 "--model.gnn_hidden", "16", "--model.gnn_heads", "2", "--trainer.max_epochs", "1",
+                                 "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
+    ckpt = next((tmp_path / "res").rglob("lama_all/**/best.ckpt"))
+    kg_dir = tmp_path / "graphs" / "id-distractors0" / "lama_all"
+    before = (kg_dir / "triples.tsv").read_text()
+    facts = read_lama(data_dir / "lama_trex", splits=("test",))
+    res = run_edits(str(ckpt), kg_dir, facts, load_paraphrases(ROOT / "experiments" / "lama_paraphrases.jsonl"),
+                    read_templates(data_dir / "lama_trex" / "relations.jsonl"), tmp_path / "work", n=2)
+    assert res["edits"] == 2 and res["training_steps"] == 0 and res["paraphrase_clozes"] == 4
+    for key in ("efficacy", "paraphrase", "specificity_same_subject", "specificity_other_subjects"):
+        assert 0.0 <= res[key] <= 1.0
+    assert res["seconds_per_edit"] > 0 and (kg_dir / "triples.tsv").read_text() == before
+    edited = KnowledgeGraph.load(tmp_path / "work" / "edited_kg")
+    assert edited.identity() == KnowledgeGraph.load(kg_dir).identity() and len(edited.meta["retracted"]) == 2
+
+    from kgllm.kg.lama import LamaFact
+    from kgllm.workflows.knowledge_edit import run_new_subjects
+
+    city = next(f for f in facts if f.relation == "P19")
+    new = [LamaFact("P19", "wd:Qnew1", "Zork Blimpton", city.obj_key, city.obj_label, source=("new", 1)),
+           LamaFact("P19", city.sub_key, city.sub_label, city.obj_key, city.obj_label)]  # not new: skipped
+    grown = run_new_subjects(str(ckpt), kg_dir, new, read_templates(data_dir / "lama_trex" / "relations.jsonl"),
+                             tmp_path / "work")
+    assert grown["new_subjects"] == 1 and grown["training_steps"] == 0 and 0.0 <= grown["p_at_1"] <= 1.0
+    assert (kg_dir / "triples.tsv").read_text() == before
+    assert "wd:Qnew1" in KnowledgeGraph.load(tmp_path / "work" / "grown_kg").key_to_id
