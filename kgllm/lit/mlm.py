@@ -27,7 +27,9 @@ class MLMModule(KGLitModule):
 
     With ``copy_head`` the MLM distribution at each masked position is the KG copy head's mixture
     (:class:`~kgllm.nn.copy_head.KGCopyHead`) of the vocabulary and the label wordpieces of the
-    example's subgraph nodes, and the MLM loss is its negative log-likelihood; it works with
+    example's subgraph nodes, and the MLM loss is its negative log-likelihood, plus
+    ``copy_gate_weight`` times a binary cross-entropy that teaches the gate where copying is right
+    (the masked wordpiece is a candidate node's label piece at that offset); it works with
     ``fusion: none`` (the graph encoder is then built for the head alone) and with every fusion
     block. The probe reads the mixture with the KG on and the plain vocabulary with it off.
 
@@ -40,12 +42,17 @@ class MLMModule(KGLitModule):
         fresh_mlm_head: with ``backbone: minilm``, keep the randomly initialised MLM head instead of
             the one trained by ``kgllm prepare-backbone`` and shipped with kgllm (for comparison).
         copy_head: add the KG copy head (above).
+        copy_gate_weight: weight of the copy gate's supervision (above).
         **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
     """
 
     def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
-                 fresh_mlm_head: bool = False, copy_head: bool = False, **kwargs) -> None:
+                 fresh_mlm_head: bool = False, copy_head: bool = False, copy_gate_weight: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        from kgllm.errors import check_positive
+
+        check_positive(allow_zero=True, copy_gate_weight=copy_gate_weight)
         self.kg_copy_head: torch.nn.Module | None = None
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
                                             for m in ("loss", "acc")})
@@ -103,19 +110,20 @@ class MLMModule(KGLitModule):
         target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         return F.binary_cross_entropy_with_logits(scores, target)
 
-    def _copy(self, hidden: torch.Tensor, sel: torch.Tensor, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        """Log-probabilities of the copy head's mixture at the ``sel`` positions, :math:`(M, V)`."""
+    def _copy(self, hidden: torch.Tensor, sel: torch.Tensor, logits: torch.Tensor, batch: dict,
+              target: torch.Tensor | None = None):
+        """Log-probabilities of the copy head's mixture at the ``sel`` positions, :math:`(M, V)` (with
+        ``target``, also the gate's supervision loss)."""
         from kgllm.nn.copy_head import mask_offsets
 
         graph, token_node = batch["graph"], batch["token_node"]
-        nodes = self.model.encoded_nodes  # (N, D), set by the forward pass
         linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=hidden.device)
         linked[token_node[token_node >= 0]] = True
         example = torch.arange(sel.size(0), device=sel.device).unsqueeze(1).expand_as(sel)[sel]  # (M,)
         node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
         pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
-        return self.kg_copy_head(hidden[sel], logits, example, mask_offsets(sel)[sel], nodes, node_batch, pieces,
-                                 linked, graph.edge_index, graph.edge_type)
+        return self.kg_copy_head(hidden[sel], logits, example, mask_offsets(sel)[sel], self.model.encoded_nodes,
+                                 node_batch, pieces, linked, graph.edge_index, graph.edge_type, gate_target=target)
 
     @torch.no_grad()
     def masked_token_logits(self, batch: dict, mask_token_id: int, use_kg: bool = True) -> torch.Tensor:
@@ -139,8 +147,9 @@ class MLMModule(KGLitModule):
         sel = labels != -100  # (B, T)
         logits = self.model.hf.cls(hidden[sel])  # (M, V)
         target = labels[sel]
+        gate = None
         if self.kg_copy_head is not None and self.model.encoded_nodes is not None:
-            logits = self._copy(hidden, sel, logits, batch)  # log-probabilities of the mixture
+            logits, gate = self._copy(hidden, sel, logits, batch, target)  # log-probabilities of the mixture
             mlm = F.nll_loss(logits, target) if target.numel() else hidden.sum() * 0.0 + logits.sum() * 0.0
         else:
             mlm = F.cross_entropy(logits, target) if target.numel() else hidden.sum() * 0.0
@@ -151,6 +160,9 @@ class MLMModule(KGLitModule):
             entity = self._entity_loss(hidden, batch["entity_targets"])
             loss = loss + hp.entity_weight * entity
             self.log(f"{stage}/entity_loss", entity, **log)
+        if gate is not None and target.numel() and hp.get("copy_gate_weight", 0.0):
+            loss = loss + hp.copy_gate_weight * gate
+            self.log(f"{stage}/copy_gate_loss", gate, **log)
         if self.kg_lp_rel is not None:
             lp = self._linkpred_loss(batch["graph"])
             loss = loss + hp.linkpred_weight * lp

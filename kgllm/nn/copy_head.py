@@ -45,12 +45,14 @@ class KGCopyHead(nn.Module):
         \qquad p^{\text{copy}}_m(w) = \sum_{n: \text{piece}_k(n) = w} \mathrm{softmax}_{n \in G_m}(s_{mn})
 
         p_m = (1 - g_m)\, \mathrm{softmax}(\mathbf{o}_m) + g_m\, p^{\text{copy}}_m, \qquad
-        g_m = \sigma(\mathbf{w}_g^\top \mathbf{h}_m + b_g)
+        g_m = \sigma(\mathbf{w}_g^\top \mathbf{h}_m + a \max_{n \in G_m} s_{mn} + b_g)
 
     where :math:`G_m` are the subgraph nodes of the mask's example whose label has a wordpiece at
     the mask's offset :math:`k`, :math:`\mathbf{z}_n` their encoded states and
     :math:`\bar{\mathbf{r}}_n` the mean embedding of the relations on edges from the example's
-    linked nodes to :math:`n` (zero for nodes no linked node reaches). A mask whose example has no
+    linked nodes to :math:`n` (zero for nodes no linked node reaches). The gate also reads how well
+    the best candidate fits (:math:`a`, zero at the start): a wording the training text never used
+    still copies when a neighbour matches the relation asked. A mask whose example has no
     candidate keeps :math:`p^{\text{vocab}}` (:math:`g_m = 0`).
 
     Args:
@@ -78,6 +80,7 @@ class KGCopyHead(nn.Module):
         self.kg_copy_rel_query = nn.Linear(hidden_size, node_dim)
         self.kg_copy_rel = nn.Embedding(2 * self.num_relations, node_dim)
         self.kg_copy_gate = nn.Linear(hidden_size, 1)
+        self.kg_copy_gate_fit = nn.Parameter(torch.zeros(()))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -86,6 +89,7 @@ class KGCopyHead(nn.Module):
         nn.init.normal_(self.kg_copy_rel.weight, std=0.1)
         nn.init.zeros_(self.kg_copy_gate.weight)
         nn.init.constant_(self.kg_copy_gate.bias, self.gate_bias)
+        nn.init.zeros_(self.kg_copy_gate_fit)
 
     def relation_context(self, num_nodes: int, linked: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         """Mean embedding of the relations from linked nodes to each node, :math:`(N, D)`."""
@@ -100,26 +104,57 @@ class KGCopyHead(nn.Module):
                 count = count.index_add(0, b[keep], torch.ones_like(b[keep], dtype=count.dtype))
         return ctx / count.clamp(min=1).unsqueeze(1)
 
-    def forward(self, hidden: Tensor, vocab_logits: Tensor, example: Tensor, offset: Tensor, node_states: Tensor,
-                node_batch: Tensor, node_pieces: Tensor, linked: Tensor, edge_index: Tensor,
-                edge_type: Tensor) -> Tensor:
-        log_vocab = torch.log_softmax(vocab_logits.float(), dim=-1)  # (M, V)
-        if hidden.size(0) == 0 or node_states.size(0) == 0:
-            return log_vocab + 0.0 * sum(p.sum() for p in self.parameters())  # keep every parameter in the graph
-        z = node_states.float()  # (N, D)
-        rel_ctx = self.relation_context(z.size(0), linked, edge_index, edge_type)  # (N, D)
-        h = hidden.float()
-        scores = self.kg_copy_query(h) @ z.t() + self.kg_copy_rel_query(h) @ rel_ctx.t()  # (M, N)
+    def copyable(self, example: Tensor, offset: Tensor, node_batch: Tensor, node_pieces: Tensor,
+                 targets: Tensor) -> Tensor:
+        """Whether each mask's target wordpiece is a candidate node's piece at its offset, :math:`(M,)`:
+        the positions where copying from the graph is right (the gate's supervision)."""
+        if node_pieces.size(0) == 0:
+            return torch.zeros_like(targets, dtype=torch.bool)
+        pieces, usable = self._candidates(example, offset, node_batch, node_pieces)
+        return ((pieces == targets.unsqueeze(1)) & usable).any(1)
+
+    def _candidates(self, example: Tensor, offset: Tensor, node_batch: Tensor, node_pieces: Tensor):
         k = offset.clamp(min=0, max=node_pieces.size(1) - 1)  # (M,)
         pieces = node_pieces[:, k].t()  # (M, N): each node's wordpiece at the mask's offset
         usable = (node_batch.unsqueeze(0) == example.unsqueeze(1)) & (pieces >= 0) & (offset >= 0).unsqueeze(1)
-        scores = scores.masked_fill(~usable, float("-inf"))
+        return pieces, usable
+
+    def scores(self, hidden: Tensor, node_states: Tensor, linked: Tensor, edge_index: Tensor,
+               edge_type: Tensor) -> Tensor:
+        """:math:`s_{mn}` for every mask and node, :math:`(M, N)`."""
+        z = node_states.float()  # (N, D)
+        rel_ctx = self.relation_context(z.size(0), linked, edge_index, edge_type)  # (N, D)
+        h = hidden.float()
+        return self.kg_copy_query(h) @ z.t() + self.kg_copy_rel_query(h) @ rel_ctx.t()
+
+    def gate_logits(self, hidden: Tensor, scores: Tensor, usable: Tensor) -> Tensor:
+        """The gate before its sigmoid, :math:`(M,)`."""
+        best = scores.masked_fill(~usable, float("-inf")).amax(1)
+        best = torch.where(usable.any(1), best, torch.zeros_like(best))
+        return self.kg_copy_gate(hidden.float()).squeeze(-1) + self.kg_copy_gate_fit * best
+
+    def forward(self, hidden: Tensor, vocab_logits: Tensor, example: Tensor, offset: Tensor, node_states: Tensor,
+                node_batch: Tensor, node_pieces: Tensor, linked: Tensor, edge_index: Tensor,
+                edge_type: Tensor, gate_target: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """Log-probabilities of the mixture, :math:`(M, V)`; with ``gate_target`` (the targets' wordpiece
+        ids) also the gate's binary cross-entropy against :meth:`copyable`."""
+        log_vocab = torch.log_softmax(vocab_logits.float(), dim=-1)  # (M, V)
+        if hidden.size(0) == 0 or node_states.size(0) == 0:
+            out = log_vocab + 0.0 * sum(p.sum() for p in self.parameters())  # keep every parameter in the graph
+            return (out, out.sum() * 0.0) if gate_target is not None else out
+        scores = self.scores(hidden, node_states, linked, edge_index, edge_type)  # (M, N)
+        pieces, usable = self._candidates(example, offset, node_batch, node_pieces)
         has = usable.any(1)  # (M,)
-        p_node = torch.softmax(scores.masked_fill(~has.unsqueeze(1), 0.0), dim=-1) * usable  # (M, N)
+        p_node = torch.softmax(scores.masked_fill(~usable, float("-inf")).masked_fill(~has.unsqueeze(1), 0.0),
+                               dim=-1) * usable  # (M, N)
         p_copy = torch.zeros_like(log_vocab).scatter_add_(1, pieces.clamp(min=0), p_node)  # (M, V)
-        gate = torch.sigmoid(self.kg_copy_gate(h)) * has.unsqueeze(1)  # (M, 1)
-        mixed = (1 - gate) * log_vocab.exp() + gate * p_copy
-        return torch.log(mixed.clamp_min(1e-30))
+        gate_logit = self.gate_logits(hidden, scores, usable)  # (M,)
+        gate = (torch.sigmoid(gate_logit) * has).unsqueeze(1)  # (M, 1)
+        mixed = torch.log(((1 - gate) * log_vocab.exp() + gate * p_copy).clamp_min(1e-30))
+        if gate_target is None:
+            return mixed
+        should = ((pieces == gate_target.unsqueeze(1)) & usable).any(1)
+        return mixed, nn.functional.binary_cross_entropy_with_logits(gate_logit, should.float())
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim}, "

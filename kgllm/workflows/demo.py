@@ -51,6 +51,9 @@ def main(argv: Sequence[str]) -> int:
                    help="also train the fused arms on the KG without the KG-only facts (the knowledge must vanish)")
     p.add_argument("--limit-batches", type=int, default=None, help="cap batches per epoch (smoke tests)")
     p.add_argument("--fusion-layers", default=None, help="e.g. '[0]' for the tiny backbone (default: the config's)")
+    p.add_argument("--distractors", type=int, default=0, metavar="SEED",
+                   help="every probed subject gets an edge of each other probed relation, so copying its only "
+                        "neighbour cannot pass (seeded); -1: the old protocol without them")
     a = p.parse_args(argv)
     if a.epochs < 1 or (a.limit_batches is not None and a.limit_batches < 1):
         p.error("--epochs and --limit-batches must be positive")
@@ -68,8 +71,10 @@ def main(argv: Sequence[str]) -> int:
     out = Path(a.out)
     print(f"[demo] MLM on text facts, probe on KG-only facts: arms {a.variants}, seeds {a.seeds}, "
           f"{a.epochs} epochs each (results in {out})", flush=True)
-    table, report = run_experiment(demo_config(), a.variants.split(","), a.seeds, out,
-                                   Path(a.graphs), str(root), removed_kg=a.removed_kg, extra=extra)
+    distractors = None if a.distractors < 0 else a.distractors
+    graphs = Path(a.graphs) if distractors is None else Path(a.graphs) / f"distractors{distractors}"
+    table, report = run_experiment(demo_config(), a.variants.split(","), a.seeds, out, graphs, str(root),
+                                   removed_kg=a.removed_kg, extra=extra, distractor_seed=distractors)
     said = verdict(table)
     report += f"\n**Answer:** {said}\n\nwall time {time.perf_counter() - start:.0f} s\n"
     atomic_write_text(out / "results.md", report)
