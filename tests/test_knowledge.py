@@ -69,3 +69,21 @@ def test_majority_baseline_and_seen_groups():
     split = SimpleNamespace(training_sentences=lambda: ["Jean speaks French at home ."])
     groups = seen_groups(split, probed)
     assert groups["kg_only_object_seen"] == [probed[0]] and groups["kg_only_object_unseen"] == probed[1:]
+
+
+def test_template_sentences_state_only_text_facts(data_dir):
+    from kgllm.data.datasets import load_lama_mlm
+    from kgllm.kg.lama import read_templates
+
+    plain, _ = load_lama_mlm(data_dir, max_facts=150, kg_only_fraction=0.5)
+    more, _ = load_lama_mlm(data_dir, max_facts=150, kg_only_fraction=0.5, template_sentences=True)
+    facts = read_lama(data_dir / "lama_trex", splits=("test",))
+    split = split_facts(facts, 0.5, seed=0)
+    templates = read_templates(data_dir / "lama_trex" / "relations.jsonl")
+    texts = {e.text for part in more.values() for e in part}
+    stated = {templates[f.relation].replace("[X]", f.sub_label).replace("[Y]", f.obj_label) for f in split.text}
+    never = {templates[f.relation].replace("[X]", f.sub_label).replace("[Y]", f.obj_label) for f in split.kg_only}
+    assert stated <= texts and not never & texts
+    assert sum(map(len, more.values())) > sum(map(len, plain.values()))
+    example = next(e for part in more.values() for e in part if e.text in stated)
+    assert len(example.links) == 2  # subject and object linked, as in evidence sentences

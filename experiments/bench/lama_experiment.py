@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     p.add_argument("--node-features", default="id", choices=("id", "text", "both", "lm"))
     p.add_argument("--split-seeds", default=None, help="text / KG-only splits to run (e.g. 0,1); default: the "
                    "config's split_seed")
+    p.add_argument("--template-sentences", action="store_true",
+                   help="every arm also trains on each text fact stated once in its relation's LAMA template "
+                        "(the probe's wording; KG-only facts never)")
     p.add_argument("--distractors", type=int, default=None, metavar="SEED",
                    help="give every probed subject an edge of each other probed relation (seeded draws)")
     p.add_argument("--num-hops", type=int, default=1, help="subgraph depth at probe time")
@@ -48,13 +51,15 @@ def main(argv=None) -> int:
     a, extra = p.parse_known_args(argv)
     extra = [x for x in extra if x != "--"]
     splits = [int(x) for x in a.split_seeds.split(",")] if a.split_seeds else [None]
-    tag = a.node_features + ("" if a.distractors is None else f"-distractors{a.distractors}")
+    graphs_tag = a.node_features + ("" if a.distractors is None else f"-distractors{a.distractors}")
+    tag = graphs_tag + ("-templates" if a.template_sentences else "")
     for split in splits:
         sub = "" if split is None else f"split{split}"
         table, report = run_experiment(CONFIG, a.variants.split(","), a.seeds, Path(a.out) / tag / sub,
-                                       Path(a.graphs) / tag / sub if (sub or a.distractors is not None) else Path(a.graphs),
+                                       Path(a.graphs) / graphs_tag / sub if (sub or a.distractors is not None) else Path(a.graphs),
                                        a.data_dir, a.node_features, a.num_hops, extra=extra, split_seed=split,
-                                       distractor_seed=a.distractors)
+                                       distractor_seed=a.distractors,
+                                       dataset_args={"template_sentences": True} if a.template_sentences else None)
         print(report + "\n" + verdict(table))
     return 0
 

@@ -333,15 +333,25 @@ def _linked_sentence(text: str, sub: str, obj: str, fact) -> TextExample:
 
 
 def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: int = 200,
-                  kg_only_fraction: float | None = None, split_seed: int = 0) -> tuple:
+                  kg_only_fraction: float | None = None, split_seed: int = 0,
+                  template_sentences: bool = False) -> tuple:
     """Evidence sentences of LAMA facts; with ``kg_only_fraction``, only those of the *text facts* of
-    :func:`kgllm.kg.lama.split_facts` (the KG-only facts' sentences are never trained on)."""
-    from kgllm.kg.lama import split_facts
+    :func:`kgllm.kg.lama.split_facts` (the KG-only facts' sentences are never trained on). With
+    ``template_sentences``, each of these facts is also stated once in its relation's LAMA template
+    (``[X] was born in [Y] .``): the probe's wording, learnt from the text facts only."""
+    from kgllm.kg.lama import read_templates, split_facts
 
     facts = lama_facts(data_dir, relations, max_facts)
     if kg_only_fraction is not None:
         facts = split_facts(facts, kg_only_fraction, split_seed).text
     sents = [_linked_sentence(text, sub, obj, f) for f in facts for text, sub, obj in f.evidence()]
+    if template_sentences:
+        templates = read_templates(dataset_file("lama_trex", "relations.jsonl", root=data_dir))
+        for f in facts:
+            template = templates.get(f.relation)
+            if template and "[X]" in template and "[Y]" in template:
+                text = template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
+                sents.append(_linked_sentence(text, f.sub_label, f.obj_label, f))
     sents = list({e.text: e for e in sents}.values())  # one copy of repeated evidence sentences
     val = sents[::20]
     train = [s for i, s in enumerate(sents) if i % 20]

@@ -196,11 +196,12 @@ def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
 def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path, graphs: Path,
                    data_dir=None, node_features: str = "id", num_hops: int = 1, removed_kg: bool = True,
                    extra: Sequence[str] = (), split_seed: int | None = None,
-                   distractor_seed: int | None = None) -> tuple[list[dict], str]:
+                   distractor_seed: int | None = None, dataset_args: dict | None = None) -> tuple[list[dict], str]:
     """Train every arm (``kgllm ablate``), probe each best checkpoint; returns the rows and a report.
 
     ``split_seed`` overrides the config's text / KG-only split (each split gets its own KGs);
-    ``distractor_seed`` gives every probed subject relation distractors (:func:`relation_distractors`).
+    ``distractor_seed`` gives every probed subject relation distractors (:func:`relation_distractors`);
+    ``dataset_args`` overrides the config's ``lama_mlm`` options (e.g. ``template_sentences``).
     Every table carries the relation-majority baseline (no model) and P@1 on KG-only facts split by
     whether their object's label occurs in the training text."""
     import yaml
@@ -212,7 +213,7 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
     from kgllm.workflows.probe import default_source, probe
 
     cfg = yaml.safe_load(Path(config).read_text())
-    args = dict(cfg["data"]["init_args"]["dataset_args"])
+    args = {**cfg["data"]["init_args"]["dataset_args"], **(dataset_args or {})}
     if split_seed is not None:
         args["split_seed"] = split_seed
     relations, max_facts = args["relations"], args["max_facts"]
@@ -277,7 +278,8 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
               f"relations {', '.join(relations)}; first {max_facts} test facts each; split seed {split_seed}: "
               f"{len(split.text)} text facts (their {len(split.training_sentences())} evidence sentences are the "
               f"MLM training text), {len(split.kg_only)} KG-only facts, {len(split.excluded)} excluded (pair or "
-              f"labels in the training text){distract}; probed (single-token objects): {first['kg_only_facts']} "
+              f"labels in the training text){distract}"
+              f"{'; the text facts are also stated once in their relation templates' if args.get('template_sentences') else ''}; probed (single-token objects): {first['kg_only_facts']} "
               f"KG-only ({first.get('kg_only_seen_facts', 0)} whose object label occurs in the training text), "
               f"{first['text_facts']} text. Every arm trains on the same sentences, order and budget. "
               f"Relation-majority baseline (each relation's most frequent text-fact object): {majority:.3f}.\n\n"
