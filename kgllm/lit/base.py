@@ -200,9 +200,13 @@ class KGLitModule(L.LightningModule):
             return
         self._resolve_data()
         hp = self.hparams
-        hf = self.build_hf()
         wants_graph = (hp.fusion != "none" or self.reads_graph()) and hp.graph_input
-        encoder = build_graph_encoder(hp, self.kg_meta, hf.config.hidden_size) if wants_graph else None
+        # the encoder before the HF model, as always (the same random draws, so seeded runs stay put);
+        # lm node inputs need the backbone's width, so they come after it
+        encoder = build_graph_encoder(hp, self.kg_meta) if wants_graph and hp.node_features != "lm" else None
+        hf = self.build_hf()
+        if wants_graph and hp.node_features == "lm":
+            encoder = build_graph_encoder(hp, self.kg_meta, hf.config.hidden_size)
         counts = self.kg_meta.get("counts", {})
         self.model = KGBert(hf, encoder, hp.fusion, hp.fusion_layers, hp.fusion_dropout,
                             graph_input=hp.graph_input, node_dim=hp.gnn_hidden,
