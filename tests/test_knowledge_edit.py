@@ -74,3 +74,4 @@ def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     assert grown["new_subjects"] == 1 and grown["training_steps"] == 0 and 0.0 <= grown["p_at_1"] <= 1.0
     assert (kg_dir / "triples.tsv").read_text() == before
     assert "wd:Qnew1" in KnowledgeGraph.load(tmp_path / "work" / "grown_kg").key_to_id
+    assert grown["majority_p_at_1"] != grown["majority_p_at_1"]  # no text facts given: NaN, not 0

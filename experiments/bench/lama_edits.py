@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     import yaml
 
     from kgllm.data.datasets import lama_facts
-    from kgllm.kg.lama import read_templates
+    from kgllm.kg.lama import read_templates, split_facts
     from kgllm.workflows.knowledge_edit import load_paraphrases, run_edits, run_new_subjects
     from kgllm.workflows.probe import default_source
 
@@ -51,8 +51,9 @@ def main(argv=None) -> int:
         known = set(facts)
         more = [f for f in lama_facts(a.data_dir, args["relations"], args["max_facts"] + a.new_per_relation)
                 if f not in known]
+        text = split_facts(facts, args["kg_only_fraction"], args.get("split_seed", 0)).text
         res.update({f"new_{k}": v for k, v in run_new_subjects(a.ckpt, a.kg, more, templates, out / f"seed{seed}",
-                                                               seed=seed).items()})
+                                                               seed=seed, text_facts=text).items()})
         rows.append({"seed": seed, **res})
         print(json.dumps(rows[-1]), flush=True)
     (out / "edits.json").write_text(json.dumps(rows, indent=2))

@@ -142,7 +142,9 @@ def _check_meta_types(meta: dict, path: Path) -> None:
     """One line naming the field of a hand-edited meta.json whose type is wrong, or whose format
     version is newer than this kgllm reads."""
     for key, kind in _META_TYPES.items():
-        if key in meta and not isinstance(meta[key], kind) or (key == "tsv_format" and isinstance(meta.get(key), bool)):
+        if key not in meta:
+            continue
+        if not isinstance(meta[key], kind) or (kind is int and isinstance(meta[key], bool)):
             raise KGFormatError(f"{path}: {key} must be a JSON {getattr(kind, '__name__', 'object or null')}, "
                                 f"got {type(meta[key]).__name__}")
     version = meta.get("tsv_format", 1)

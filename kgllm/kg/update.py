@@ -336,6 +336,15 @@ def remove_fact(kg_dir: str | Path, head: str, relation: str, tail: str) -> Upda
         return UpdateResult(kg, change.number, {"retracted": 1})
 
 
+def _add_record(change: _Change, record: dict, doc: str, source: str) -> None:
+    """Write the facts ``record`` (with its ``sha256``) as this update's batch and make ``doc`` live."""
+    path = change.work / "facts.jsonl"
+    with atomic_open(path) as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    change.live[doc] = (record["sha256"], change.number)
+    change.new_batch([path], source)
+
+
 def import_into(kg_dir: str | Path, imported: KnowledgeGraph, name: str) -> UpdateResult:
     """Add an imported KG's entities and facts (keyed as ``kg-import`` keys them) as the record
     ``import:<name>``; importing the same content again is skipped, new content replaces it."""
@@ -352,11 +361,7 @@ def import_into(kg_dir: str | Path, imported: KnowledgeGraph, name: str) -> Upda
         work = _change(kg_dir, {"import": sha})
         change = _Change(kg_dir, work, prior)
         counts = {"replaced" if doc in change.live else "added": 1}
-        path = work / "facts.jsonl"
-        with atomic_open(path) as fh:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        change.live[doc] = (sha, change.number)
-        change.new_batch([path], name)
+        _add_record(change, record, doc, name)
         kg = change.commit({"kind": "import", "source": name, "files": imported.meta.get("imported", []),
                             "facts": len(imported.edges), **counts})
         return UpdateResult(kg, change.number, counts)
@@ -395,13 +400,9 @@ def edit_facts(kg_dir: str | Path, edits: Sequence[tuple[str, str, str, str]]) -
         doc = f"edit:{change.number}"
         record = facts_record(added, doc)
         record["sha256"] = stable_hash(record)
-        path = work / "facts.jsonl"
-        with atomic_open(path) as fh:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         new_facts = {(added.entities[a].key, added.relations[r], added.entities[b].key) for a, r, b in added.edges}
         kept = [f for f in change.meta.get("retracted", []) if tuple(f) not in new_facts]  # an edit back re-allows it
         change.meta["retracted"] = [*kept, *retract]
-        change.live[doc] = (record["sha256"], change.number)
-        change.new_batch([path], doc)
+        _add_record(change, record, doc, doc)
         kg = change.commit({"kind": "edit", "edits": len(edits), "examples": [list(e) for e in edits[:5]]})
         return UpdateResult(kg, change.number, {"edited": len(edits)})

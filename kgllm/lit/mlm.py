@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
-from kgllm.errors import KGLLMError
+from kgllm.errors import KGLLMError, check_positive
 from kgllm.lit.base import KGLitModule
 from kgllm.tasks.mlm import MaskedLM
 
@@ -50,8 +50,6 @@ class MLMModule(KGLitModule):
                  fresh_mlm_head: bool = False, copy_head: bool = False, copy_gate_weight: float = 1.0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        from kgllm.errors import check_positive
-
         check_positive(allow_zero=True, copy_gate_weight=copy_gate_weight)
         self.kg_copy_head: torch.nn.Module | None = None
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")

@@ -104,15 +104,6 @@ class KGCopyHead(nn.Module):
                 count = count.index_add(0, b[keep], torch.ones_like(b[keep], dtype=count.dtype))
         return ctx / count.clamp(min=1).unsqueeze(1)
 
-    def copyable(self, example: Tensor, offset: Tensor, node_batch: Tensor, node_pieces: Tensor,
-                 targets: Tensor) -> Tensor:
-        """Whether each mask's target wordpiece is a candidate node's piece at its offset, :math:`(M,)`:
-        the positions where copying from the graph is right (the gate's supervision)."""
-        if node_pieces.size(0) == 0:
-            return torch.zeros_like(targets, dtype=torch.bool)
-        pieces, usable = self._candidates(example, offset, node_batch, node_pieces)
-        return ((pieces == targets.unsqueeze(1)) & usable).any(1)
-
     def _candidates(self, example: Tensor, offset: Tensor, node_batch: Tensor, node_pieces: Tensor):
         k = offset.clamp(min=0, max=node_pieces.size(1) - 1)  # (M,)
         pieces = node_pieces[:, k].t()  # (M, N): each node's wordpiece at the mask's offset
@@ -137,7 +128,8 @@ class KGCopyHead(nn.Module):
                 node_batch: Tensor, node_pieces: Tensor, linked: Tensor, edge_index: Tensor,
                 edge_type: Tensor, gate_target: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Log-probabilities of the mixture, :math:`(M, V)`; with ``gate_target`` (the targets' wordpiece
-        ids) also the gate's binary cross-entropy against :meth:`copyable`."""
+        ids) also the gate's binary cross-entropy against "the target is a candidate's piece here"
+        (where copying from the graph is right)."""
         log_vocab = torch.log_softmax(vocab_logits.float(), dim=-1)  # (M, V)
         if hidden.size(0) == 0 or node_states.size(0) == 0:
             out = log_vocab + 0.0 * sum(p.sum() for p in self.parameters())  # keep every parameter in the graph

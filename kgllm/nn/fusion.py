@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
-from kgllm.errors import ConfigError
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 from torch_geometric.utils import scatter, to_dense_batch
+
+from kgllm.errors import ConfigError
 
 
 @dataclass

@@ -17,23 +17,26 @@ from pathlib import Path
 from typing import Sequence
 
 
+def relation_objects(kg) -> dict[str, list[int]]:
+    """Each relation's distinct object ids in ``kg``, sorted (the pools distractors and edits draw from)."""
+    objects: dict[str, set[int]] = {}
+    for (h, r, t) in kg.edges:
+        objects.setdefault(kg.relations[r], set()).add(t)
+    return {name: sorted(ts) for name, ts in objects.items()}
+
+
 def relation_distractors(kg, probed: list, seed: int = 0) -> list[tuple[int, str, int]]:
-    """Edges that make copying the subject's only neighbour fail: every probed subject gets an edge
-    of each other probed relation it lacks, to a real T-REx object of that relation where the KG
-    has one for it, else to an object drawn (seeded) from that relation's objects. A distractor is
+    """Edges that make copying the subject's only neighbour fail: every probed subject that has no
+    edge of a probed relation (neither a probed fact nor a T-REx fact) gets one, to an object drawn
+    (seeded) from that relation's objects in the KG. A distractor is
     never a probed fact: its relation is one the subject has no probed fact of, and its object is
     none of the subject's probed objects. Returns ``(head id, relation, tail id)`` edges, not yet added."""
     import random
 
     rng = random.Random(seed)
     relations = sorted({f.relation for f in probed})
-    objects: dict[str, list[int]] = {r: [] for r in relations}
-    for (h, r, t) in kg.edges:  # every object the KG holds for each probed relation
-        name = kg.relations[r]
-        if name in objects:
-            objects[name].append(t)
-    for name in objects:
-        objects[name] = sorted(set(objects[name]))
+    held = relation_objects(kg)  # every object the KG holds for each probed relation
+    objects = {r: held.get(r, []) for r in relations}
     has: dict[int, set[str]] = {}
     for (h, r, t) in kg.edges:
         has.setdefault(h, set()).add(kg.relations[r])

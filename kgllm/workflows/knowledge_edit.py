@@ -55,12 +55,11 @@ def single_piece(label: str, tokenizer) -> int | None:
 def choose_edits(kg, facts: list, n: int, tokenizer, seed: int = 0) -> list[tuple]:
     """Up to ``n`` probed facts (subject and object in the KG, single-wordpiece objects) each with a
     new object: another single-wordpiece object of the same relation in the KG (seeded)."""
+    from kgllm.workflows.knowledge import relation_objects
+
     rng = random.Random(seed)
-    objects: dict[str, list[int]] = {}
-    for (h, r, t) in kg.edges:
-        objects.setdefault(kg.relations[r], []).append(t)
-    pool = {r: sorted({t for t in ts if single_piece(kg.entities[t].label, tokenizer) is not None})
-            for r, ts in objects.items()}
+    pool = {r: [t for t in ts if single_piece(kg.entities[t].label, tokenizer) is not None]
+            for r, ts in relation_objects(kg).items()}
     usable = [f for f in facts if f.sub_key in kg.key_to_id and f.obj_key in kg.key_to_id
               and (kg.key_to_id[f.sub_key], kg.rel_to_id.get(f.relation, -1), kg.key_to_id[f.obj_key]) in kg.edges
               and single_piece(f.obj_label, tokenizer) is not None]
@@ -161,10 +160,12 @@ def run_edits(ckpt: str, kg_dir: str | Path, facts: list, paraphrases: dict[str,
 
 
 def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: dict[str, str], work: Path,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, text_facts: list | None = None) -> dict:
     """Facts about subjects the KG did not hold when ``ckpt`` was trained, added to a copy of
     ``kg_dir`` by one update (as ``kg-import --into`` does), each new subject with relation
-    distractors like the probed ones; then P@1 of the model on them with no training step."""
+    distractors like the probed ones; then P@1 of the model on them with no training step, with the
+    KG off (the graph-removed control) and, given the training ``text_facts``, the relation-majority
+    baseline on the same facts."""
     from kgllm.config import SubgraphConfig
     from kgllm.data.subgraph import SubgraphSampler
     from kgllm.kg.store import KnowledgeGraph
@@ -180,9 +181,9 @@ def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: 
     facts = [f for f in new_facts if f.sub_key not in kg.key_to_id and f.relation in templates
              and single_piece(f.obj_label, tokenizer) is not None]
     facts = list({f.sub_key: f for f in facts}.values())  # one probed fact per new subject
-    objects: dict[str, list[int]] = {}
-    for (h, r, t) in kg.edges:
-        objects.setdefault(kg.relations[r], []).append(t)
+    from kgllm.workflows.knowledge import relation_objects
+
+    objects = relation_objects(kg)
     relations = sorted({f.relation for f in facts})
     added = KnowledgeGraph({})
     for f in facts:
@@ -190,7 +191,7 @@ def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: 
         t = added.add_entity(f.obj_key, f.obj_label, "ENT", sources=("new",))
         added.add_edge(h, f.relation, t, (*f.source, -1, -1, 1.0))
         for rel in relations:  # distractors: an object of every other relation, as the probed subjects have
-            pool = [o for o in sorted(set(objects.get(rel, []))) if kg.entities[o].key != f.obj_key]
+            pool = [o for o in objects.get(rel, []) if kg.entities[o].key != f.obj_key]
             if rel != f.relation and pool:
                 o = kg.entities[pool[rng.randrange(len(pool))]]
                 d = added.add_entity(o.key, o.label, o.etype, sources=("new",))
@@ -212,7 +213,11 @@ def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: 
     with_kg = predict(model, tokenizer, items, sampler, use_kg=True) if items else []
     without = predict(model, tokenizer, items, sampler, use_kg=False) if items else []
     hits = [p == it["object_id"] for p, it in zip(with_kg, items)]
+    from kgllm.workflows.knowledge import majority_baseline
+
+    majority = majority_baseline(text_facts, facts) if text_facts is not None else float("nan")
     return {"new_subjects": len(facts), "p_at_1": sum(hits) / len(hits) if hits else float("nan"),
+            "majority_p_at_1": majority,
             "p_at_1_without_kg": (sum(p == it["object_id"] for p, it in zip(without, items)) / len(items)
                                   if items else float("nan")),
             "update_seconds": seconds, "training_steps": 0}
