@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
-from kgllm.errors import KGLLMError, check_positive
+from kgllm.errors import ConfigError, KGLLMError, check_fraction, check_positive
 from kgllm.lit.base import KGLitModule
 from kgllm.tasks.mlm import MaskedLM
 
@@ -43,14 +43,20 @@ class MLMModule(KGLitModule):
             the one trained by ``kgllm prepare-backbone`` and shipped with kgllm (for comparison).
         copy_head: add the KG copy head (above).
         copy_gate_weight: weight of the copy gate's supervision (above).
+        copy_fact_dropout: in training, the share of examples whose masked answer is removed from the
+            copy head's candidates (as if the fact were missing from the graph): the gate learns to
+            close, and the vocabulary to answer, when the graph lacks the fact (0 = off).
         **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
     """
 
     def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
                  fresh_mlm_head: bool = False, copy_head: bool = False, copy_gate_weight: float = 1.0,
-                 **kwargs) -> None:
+                 copy_fact_dropout: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         check_positive(allow_zero=True, copy_gate_weight=copy_gate_weight)
+        check_fraction(copy_fact_dropout=copy_fact_dropout)
+        if copy_fact_dropout and not copy_head:
+            raise ConfigError("copy_fact_dropout needs copy_head: true")
         self.kg_copy_head: torch.nn.Module | None = None
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
                                             for m in ("loss", "acc")})
@@ -109,7 +115,7 @@ class MLMModule(KGLitModule):
         return F.binary_cross_entropy_with_logits(scores, target)
 
     def _copy(self, hidden: torch.Tensor, sel: torch.Tensor, logits: torch.Tensor, batch: dict,
-              target: torch.Tensor | None = None):
+              target: torch.Tensor | None = None, hide: torch.Tensor | None = None):
         """Log-probabilities of the copy head's mixture at the ``sel`` positions, :math:`(M, V)` (with
         ``target``, also the gate's supervision loss)."""
         from kgllm.nn.copy_head import mask_offsets
@@ -121,7 +127,8 @@ class MLMModule(KGLitModule):
         node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
         pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
         return self.kg_copy_head(hidden[sel], logits, example, mask_offsets(sel)[sel], self.model.encoded_nodes,
-                                 node_batch, pieces, linked, graph.edge_index, graph.edge_type, gate_target=target)
+                                 node_batch, pieces, linked, graph.edge_index, graph.edge_type, gate_target=target,
+                                 hide_target=None if hide is None else hide[example])
 
     @torch.no_grad()
     def masked_token_logits(self, batch: dict, mask_token_id: int, use_kg: bool = True) -> torch.Tensor:
@@ -147,7 +154,9 @@ class MLMModule(KGLitModule):
         target = labels[sel]
         gate = None
         if self.kg_copy_head is not None and self.model.encoded_nodes is not None:
-            logits, gate = self._copy(hidden, sel, logits, batch, target)  # log-probabilities of the mixture
+            rate = hp.get("copy_fact_dropout", 0.0)
+            hide = torch.rand(sel.size(0), device=sel.device) < rate if stage == "train" and rate else None  # (B,)
+            logits, gate = self._copy(hidden, sel, logits, batch, target, hide)  # log-probabilities of the mixture
             mlm = F.nll_loss(logits, target) if target.numel() else hidden.sum() * 0.0 + logits.sum() * 0.0
         else:
             mlm = F.cross_entropy(logits, target) if target.numel() else hidden.sum() * 0.0

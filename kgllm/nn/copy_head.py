@@ -126,16 +126,21 @@ class KGCopyHead(nn.Module):
 
     def forward(self, hidden: Tensor, vocab_logits: Tensor, example: Tensor, offset: Tensor, node_states: Tensor,
                 node_batch: Tensor, node_pieces: Tensor, linked: Tensor, edge_index: Tensor,
-                edge_type: Tensor, gate_target: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                edge_type: Tensor, gate_target: Tensor | None = None,
+                hide_target: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Log-probabilities of the mixture, :math:`(M, V)`; with ``gate_target`` (the targets' wordpiece
         ids) also the gate's binary cross-entropy against "the target is a candidate's piece here"
-        (where copying from the graph is right)."""
+        (where copying from the graph is right). ``hide_target`` :math:`(M,)` bool removes, at those
+        masks, every candidate whose piece is the target (the fact is then missing from the graph, the
+        gate's target is 0 and the loss falls on the vocabulary: training for deleted facts)."""
         log_vocab = torch.log_softmax(vocab_logits.float(), dim=-1)  # (M, V)
         if hidden.size(0) == 0 or node_states.size(0) == 0:
             out = log_vocab + 0.0 * sum(p.sum() for p in self.parameters())  # keep every parameter in the graph
             return (out, out.sum() * 0.0) if gate_target is not None else out
         scores = self.scores(hidden, node_states, linked, edge_index, edge_type)  # (M, N)
         pieces, usable = self._candidates(example, offset, node_batch, node_pieces)
+        if hide_target is not None and gate_target is not None:
+            usable = usable & ~((pieces == gate_target.unsqueeze(1)) & hide_target.unsqueeze(1))
         has = usable.any(1)  # (M,)
         p_node = torch.softmax(scores.masked_fill(~usable, float("-inf")).masked_fill(~has.unsqueeze(1), 0.0),
                                dim=-1) * usable  # (M, N)

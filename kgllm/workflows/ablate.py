@@ -45,7 +45,7 @@ CONTROLS: dict[str, list[str]] = {
     "ia3": ["--model.peft", "ia3"],
     "adapter": ["--model.peft", "adapter"],
     "frozen": ["--model.freeze_backbone", "true"],
-    "copy": ["--model.copy_head", "true"],
+    "copy": ["--model.copy_head", "true", "--model.copy_fact_dropout", "0.25"],
     "lm_features": ["--model.node_features", "lm"],
 }
 

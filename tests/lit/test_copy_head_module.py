@@ -51,3 +51,19 @@ def test_copy_head_changes_the_reading_only_with_the_kg(batch, kg_dir):
         plain = model.model.hf.cls(hidden[masked["input_ids"] == mask_id])
     torch.testing.assert_close(off, plain)
     assert not torch.allclose(on, torch.log_softmax(plain, -1))
+
+
+def test_copy_fact_dropout_acts_in_training_only(batch, kg_dir):
+    from kgllm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="copy_fact_dropout needs copy_head"):
+        MLMModule(backbone="tiny", kg_dir=str(kg_dir), copy_fact_dropout=0.5)
+    model = _module(kg_dir, "none", "id")
+    model.hparams.copy_fact_dropout = 1.0
+    torch.manual_seed(0)
+    val = model._step(batch, "val")
+    train = model._step(batch, "train")  # every answer hidden: the gate's target is 0 everywhere
+    model.hparams.copy_fact_dropout = 0.0
+    plain = model._step(batch, "train")
+    torch.testing.assert_close(val, plain)
+    assert not torch.allclose(train, plain)

@@ -72,6 +72,54 @@ def test_copying_through_the_relation_is_learned_and_generalises():
     assert acc > 0.95, acc
 
 
+def _gate(head, inputs):
+    scores = head.scores(inputs["hidden"], inputs["node_states"], inputs["linked"], inputs["edge_index"],
+                         inputs["edge_type"])
+    _, usable = head._candidates(inputs["example"], inputs["offset"], inputs["node_batch"], inputs["node_pieces"])
+    return torch.sigmoid(head.gate_logits(inputs["hidden"], scores, usable))
+
+
+def test_fact_dropout_teaches_the_gate_to_close_when_the_fact_is_missing():
+    """Trained with the answer hidden from the candidates in a share of examples (``hide_target``), the
+    gate opens where the asked relation's edge exists and closes where it was deleted: the reading
+    falls back to the vocabulary, as for a model without the graph."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    head = KGCopyHead(16, 8, num_relations=2)
+    opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(200):
+        inputs, target = _relational_batch(gen)
+        hide = torch.rand(target.size(0), generator=gen) < 0.3
+        out, gate_loss = head(**inputs, gate_target=target, hide_target=hide)
+        loss = nn.functional.nll_loss(out, target) + gate_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        inputs, target = _relational_batch(torch.Generator().manual_seed(7), examples=200)
+        present = _gate(head, inputs)
+        asked = inputs["hidden"][:, :2].argmax(1)  # the relation each mask asks
+        src = inputs["edge_index"][0]
+        keep = inputs["edge_type"] != asked[inputs["node_batch"][src]]  # delete the asked relation's edge
+        deleted = _gate(head, dict(inputs, edge_index=inputs["edge_index"][:, keep],
+                                   edge_type=inputs["edge_type"][keep]))
+    assert present.mean() > 0.8 and deleted.mean() < 0.3, (present.mean(), deleted.mean())
+    assert (present > deleted).float().mean() > 0.95
+
+
+def test_hidden_targets_are_no_candidates():
+    head = KGCopyHead(16, 8, num_relations=2)
+    args = (torch.randn(2, 16), torch.zeros(2, 50), torch.tensor([0, 1]), torch.tensor([0, 0]), torch.randn(4, 8),
+            torch.tensor([0, 0, 1, 1]), torch.tensor([[5], [7], [9], [11]]), torch.tensor([True, False, True, False]),
+            torch.tensor([[0, 2], [1, 3]]), torch.tensor([0, 0]))
+    target = torch.tensor([7, 11])
+    shown, shown_gate = head(*args, gate_target=target)
+    hidden, hidden_gate = head(*args, gate_target=target, hide_target=torch.tensor([True, False]))
+    assert hidden[0, 7] < shown[0, 7] and hidden[0, 5] > shown[0, 5]  # mass moved off the hidden answer
+    torch.testing.assert_close(hidden[1], shown[1])  # not hidden: unchanged
+    assert hidden_gate != shown_gate  # the gate's target flipped to "not in the graph" for mask 0
+
+
 def test_without_candidates_the_vocabulary_is_kept():
     head = KGCopyHead(16, 8, num_relations=2)
     logits = torch.randn(3, 50)
@@ -80,7 +128,8 @@ def test_without_candidates_the_vocabulary_is_kept():
                torch.tensor([[0], [1]]), torch.tensor([1]))
     torch.testing.assert_close(out[1:], torch.log_softmax(logits[1:], -1))  # example 1 has no nodes / not a mask
     assert out[0].exp().sum().item() == pytest.approx(1.0, abs=1e-5)
-    assert out[0, 5] > torch.log_softmax(logits[0], -1)[5]  # copy mass on a node's piece
+    vocab = torch.softmax(logits[0], -1)
+    assert out[0, [5, 7]].exp().sum() > vocab[[5, 7]].sum()  # copy mass on the nodes' pieces
 
 
 def test_lm_node_inputs_embed_entities_added_after_training():
