@@ -44,6 +44,18 @@ def test_variants():
         variant_overrides("magic")
 
 
+def test_a_command_line_option_that_replaces_a_variants_setting_is_named(tmp_path, caplog):
+    from kgllm.workflows.ablate import main, option_keys
+
+    assert option_keys(["--model.node_features", "id", "--trainer.max_epochs=2", "3"]) == {
+        "--model.node_features", "--trainer.max_epochs"}
+    with caplog.at_level("WARNING"), pytest.raises(KGLLMError):  # stops at the unknown variant, after the check
+        main(["--config", "c.yaml", "--variants", "none+lm_features,magic", "--out", str(tmp_path / "o"),
+              "--model.node_features", "id"])
+    assert "variant none+lm_features: --model.node_features from the command line replaces" in caplog.text
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
     from tests.conftest import FIXTURE_DATASET_ARGS

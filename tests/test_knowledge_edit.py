@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgllm.workflows.knowledge_edit import edit_scores, load_paraphrases
+from kgllm.workflows.knowledge_edit import edit_report, edit_scores, load_paraphrases
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +20,16 @@ def test_edit_scores_on_hand_made_predictions():
     assert scores == {"efficacy": 0.75, "paraphrase": 0.75, "specificity_same_subject": 0.8,
                       "specificity_other_subjects": 1.0}
     assert edit_scores([], [], [], [], {}, {})["efficacy"] != edit_scores([], [], [], [], {}, {})["efficacy"]  # NaN
+
+
+def test_edit_report_aggregates_over_checkpoints():
+    rows = [{"ckpt": "a", "edit_seed": 0, "edits": 200, "efficacy": 0.8, "seconds_per_edit": 0.02},
+            {"ckpt": "b", "edit_seed": 0, "edits": 200, "efficacy": 1.0, "seconds_per_edit": 0.04}]
+    md = edit_report(rows)
+    assert "2 runs: 2 checkpoints x 1 edit draws; 200 edits" in md
+    line = next(x for x in md.splitlines() if x.startswith("| efficacy |"))
+    assert "0.900 ± 0.141" in line and "≥ 0.9" in line  # mean and sample std of 0.8, 1.0
+    assert "| seconds_per_edit | 0.030 ± 0.014" in md and "paraphrase" not in md  # absent metrics left out
 
 
 def test_paraphrase_file_is_checked(tmp_path):
@@ -75,3 +85,13 @@ def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     assert (kg_dir / "triples.tsv").read_text() == before
     assert "wd:Qnew1" in KnowledgeGraph.load(tmp_path / "work" / "grown_kg").key_to_id
     assert grown["majority_p_at_1"] != grown["majority_p_at_1"]  # no text facts given: NaN, not 0
+
+    import lama_edits  # the bench script over an experiment's runs folder: every seed's checkpoint
+
+    runs = next((tmp_path / "res").rglob("lama_all/results.csv")).parent
+    assert lama_edits.main(["--runs", str(runs), "--kg", str(kg_dir), "--n", "2", "--data-dir", str(data_dir),
+                            "--new-per-relation", "5", "--out", str(tmp_path / "edits")]) == 0
+    rows = json.loads((tmp_path / "edits" / "edits.json").read_text())
+    assert [r["train_seed"] for r in rows] == [0] and rows[0]["edits"] == 2
+    assert "| efficacy |" in (tmp_path / "edits" / "results.md").read_text()
+    assert (kg_dir / "triples.tsv").read_text() == before

@@ -7,7 +7,8 @@
 2. Two KGs: ``lama_all`` holds every probed fact plus, as distractors, all T-REx train/dev facts of
    all 41 relations; ``lama_no_kgonly`` is the same without the KG-only facts' edges.
 3. ``kgllm ablate`` trains each variant x seed on the same text, order and budget; ``none`` runs once.
-   Fused variants also run on ``lama_no_kgonly`` (the knowledge must then vanish).
+   With ``--removed-kg``, fused variants also train on ``lama_no_kgonly`` (the knowledge must then
+   vanish); copy variants are always also probed with the KG-only facts deleted after training.
 4. ``kgllm probe`` of each best checkpoint: P@1 on KG-only facts (the headline) and on text facts,
    with the KG fused and with fusion switched off at inference, and by subject degree.
 
@@ -44,6 +45,9 @@ def main(argv=None) -> int:
                         "(the probe's wording; KG-only facts never)")
     p.add_argument("--distractors", type=int, default=None, metavar="SEED",
                    help="give every probed subject an edge of each other probed relation (seeded draws)")
+    p.add_argument("--removed-kg", action="store_true",
+                   help="also train the fused arms on the KG without the KG-only facts (the knowledge must vanish; "
+                        "the 'deleted after training' arm of copy variants needs no retraining)")
     p.add_argument("--num-hops", type=int, default=1, help="subgraph depth at probe time")
     p.add_argument("--out", default="results/lama")
     p.add_argument("--graphs", default="graphs")
@@ -57,7 +61,8 @@ def main(argv=None) -> int:
         sub = "" if split is None else f"split{split}"
         table, report = run_experiment(CONFIG, a.variants.split(","), a.seeds, Path(a.out) / tag / sub,
                                        Path(a.graphs) / graphs_tag / sub if (sub or a.distractors is not None) else Path(a.graphs),
-                                       a.data_dir, a.node_features, a.num_hops, extra=extra, split_seed=split,
+                                       a.data_dir, a.node_features, a.num_hops, removed_kg=a.removed_kg,
+                                       extra=extra, split_seed=split,
                                        distractor_seed=a.distractors,
                                        dataset_args={"template_sentences": True} if a.template_sentences else None)
         print(report + "\n" + verdict(table))

@@ -68,6 +68,11 @@ def variant_overrides(variant: str) -> list[str]:
     return out
 
 
+def option_keys(args: Sequence[str]) -> set[str]:
+    """The ``--section.key`` names set by command-line overrides (``--a.b v`` or ``--a.b=v``)."""
+    return {a.split("=", 1)[0] for a in args if a.startswith("--")}
+
+
 def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: Sequence[str]) -> dict:
     """Fit and test one variant x seed; returns its metrics and where its checkpoints are."""
     from kgllm.cli.lightning import fit_and_test
@@ -245,8 +250,11 @@ def main(argv: Sequence[str]) -> int:
     a, extra = p.parse_known_args(argv)
     out = Path(a.out)
     variants = a.variants.split(",")
+    given = option_keys(extra)
     for v in variants:
-        variant_overrides(v)  # fail early on a typo, before --out exists
+        clash = sorted(option_keys(variant_overrides(v)) & given)  # fail early on a typo, before --out exists
+        if clash:
+            log.warning("variant %s: %s from the command line replaces the variant's own setting", v, ", ".join(clash))
     out.mkdir(parents=True, exist_ok=True)
     rows = read_rows(out / "results.csv")
     done = {(r["variant"], int(r["seed"])) for r in rows}

@@ -224,8 +224,9 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
     facts = lama_facts(data_dir, relations, max_facts)
     split = split_facts(facts, fraction, split_seed)
     full, held = build_kgs(data_dir, facts, split.kg_only, Path(graphs), distractor_seed)
-    common = ["--seeds", seeds, "--model.node_features", node_features, "--data.dataset_args", json.dumps(args),
-              *extra]
+    common = ["--seeds", seeds, "--data.dataset_args", json.dumps(args), *extra]
+    if node_features != cfg["model"]["init_args"].get("node_features", "id"):  # else a variant's lm_features decides
+        common += ["--model.node_features", node_features]
     if data_dir:
         common += ["--data.data_dir", str(data_dir)]
     groups = {"kg_only": split.kg_only, "text": split.text, **seen_groups(split, split.kg_only)}

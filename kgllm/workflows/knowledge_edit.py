@@ -221,3 +221,27 @@ def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: 
             "p_at_1_without_kg": (sum(p == it["object_id"] for p, it in zip(without, items)) / len(items)
                                   if items else float("nan")),
             "update_seconds": seconds, "training_steps": 0}
+
+
+#: the metrics of :func:`edit_report` with their targets ("–": reported, no target)
+EDIT_METRICS = (("efficacy", "≥ 0.9"), ("paraphrase", "≥ 0.8"), ("specificity_same_subject", "≥ 0.95"),
+                ("specificity_other_subjects", "≥ 0.95"), ("efficacy_before", "–"), ("seconds_per_edit", "< 1"),
+                ("new_p_at_1", "≥ 0.5"), ("new_p_at_1_without_kg", "–"), ("new_majority_p_at_1", "–"))
+
+
+def edit_report(rows: list[dict]) -> str:
+    """A markdown table of each metric's mean +- std and 95% t-interval over ``rows`` (one per
+    checkpoint and edit draw), with the target where there is one."""
+    from kgllm.stats import fmt_ci, mean_ci
+
+    lines = [f"# Knowledge edits and new subjects ({len(rows)} runs: "
+             f"{len({r.get('ckpt') for r in rows})} checkpoints x {len({r.get('edit_seed') for r in rows})} edit draws; "
+             f"{rows[0]['edits'] if rows else 0} edits per run in one update, 0 training steps)", "",
+             "| metric | mean ± std [95% CI] | target |", "|---|---|---|"]
+    for name, target in EDIT_METRICS:
+        values = [float(r[name]) for r in rows if isinstance(r.get(name), (int, float))]
+        if not values:
+            continue
+        m = mean_ci(values)
+        lines.append(f"| {name} | {m['mean']:.3f} ± {m['std']:.3f} {fmt_ci(m['ci'], 3)} | {target} |")
+    return "\n".join(lines) + "\n"

@@ -52,20 +52,32 @@ def _relational_batch(gen: torch.Generator, examples: int = 16, distractors: int
                 edge_type=torch.tensor(types)), torch.stack(targets)
 
 
-def test_copying_through_the_relation_is_learned_and_generalises():
-    """On a hand-made KG where the relation is the only way to score (chance 1/6 among an example's
-    nodes, 1/2 between its two neighbours), the head learns to copy the asked relation's neighbour,
-    and keeps doing so on new graphs, new node states and labels it never saw."""
+def _trained_head(steps: int, hide_rate: float | None = None) -> KGCopyHead:
+    """A head trained on :func:`_relational_batch` (with ``hide_rate``: gate supervision, the answer
+    hidden from the candidates in that share of examples)."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     head = KGCopyHead(16, 8, num_relations=2)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for _ in range(150):
+    for _ in range(steps):
         inputs, target = _relational_batch(gen)
-        loss = nn.functional.nll_loss(head(**inputs), target)
+        if hide_rate is None:
+            loss = nn.functional.nll_loss(head(**inputs), target)
+        else:
+            hide = torch.rand(target.size(0), generator=gen) < hide_rate
+            out, gate_loss = head(**inputs, gate_target=target, hide_target=hide)
+            loss = nn.functional.nll_loss(out, target) + gate_loss
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return head
+
+
+def test_copying_through_the_relation_is_learned_and_generalises():
+    """On a hand-made KG where the relation is the only way to score (chance 1/6 among an example's
+    nodes, 1/2 between its two neighbours), the head learns to copy the asked relation's neighbour,
+    and keeps doing so on new graphs, new node states and labels it never saw."""
+    head = _trained_head(steps=150)
     with torch.no_grad():
         inputs, target = _relational_batch(torch.Generator().manual_seed(123), examples=200)
         acc = (head(**inputs).argmax(-1) == target).float().mean().item()
@@ -83,18 +95,7 @@ def test_fact_dropout_teaches_the_gate_to_close_when_the_fact_is_missing():
     """Trained with the answer hidden from the candidates in a share of examples (``hide_target``), the
     gate opens where the asked relation's edge exists and closes where it was deleted: the reading
     falls back to the vocabulary, as for a model without the graph."""
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    head = KGCopyHead(16, 8, num_relations=2)
-    opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for _ in range(200):
-        inputs, target = _relational_batch(gen)
-        hide = torch.rand(target.size(0), generator=gen) < 0.3
-        out, gate_loss = head(**inputs, gate_target=target, hide_target=hide)
-        loss = nn.functional.nll_loss(out, target) + gate_loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    head = _trained_head(steps=200, hide_rate=0.3)
     with torch.no_grad():
         inputs, target = _relational_batch(torch.Generator().manual_seed(7), examples=200)
         present = _gate(head, inputs)
