@@ -52,12 +52,16 @@ def test_demo_end_to_end_on_fixtures(tmp_path, data_dir, capsys, monkeypatch):
                  "--seeds", "0,1", "--removed-kg"])
     assert code == 0
     rows = list(csv.DictReader(open(out / "lama_all" / "results.csv")))
-    assert sorted((r["variant"], r["seed"]) for r in rows) == [("none", "0"), ("none", "1"), ("xattn", "0"),
-                                                              ("xattn", "1")]
+    assert sorted((r["variant"], r["seed"]) for r in rows) == [("none", "0"), ("none", "1"), ("none+copy", "0"),
+                                                              ("none+copy", "1")]
     table = (out / "results.md").read_text()
-    assert "| none | 2 |" in table and "| xattn | 2 |" in table and "xattn (KG-only facts removed) | 2 |" in table
-    assert "**Answer:** xattn vs none on kg_only_p_at_1" in table and "seeds): fusion " in table
-    assert (out / "lama_all" / "runs" / "xattn-seed0" / "config.yaml").is_file()  # resolved config per run
+    assert "| none | 2 |" in table and "| none+copy | 2 |" in table and "none+copy (KG-only facts removed) | 2 |" in table
+    assert "| none+copy, KG-only facts deleted after training | 2 |" in table and "majority (no model)" in table
+    assert "relation distractors (seed 0)" in table and "stated once in their relation templates" in table
+    assert "**Answer:** none+copy vs none on kg_only_p_at_1" in table
+    assert (out / "lama_all" / "runs" / "none+copy-seed0" / "config.yaml").is_file()  # resolved config per run
+    assert sorted(p.name for p in (out / "lama_all" / "probes").iterdir())[:2] == [  # probes kept for a rerun
+        "none+copy-seed0-on-lama_all.json", "none+copy-seed0-on-lama_no_kgonly.json"]
     assert "**Answer:**" in capsys.readouterr().out
 
 

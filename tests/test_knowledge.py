@@ -87,3 +87,34 @@ def test_template_sentences_state_only_text_facts(data_dir):
     assert sum(map(len, more.values())) > sum(map(len, plain.values()))
     example = next(e for part in more.values() for e in part if e.text in stated)
     assert len(example.links) == 2  # subject and object linked, as in evidence sentences
+
+
+def test_probe_cache_reuses_only_a_matching_result(tmp_path):
+    import os
+
+    from kgllm.kg.lama import LamaFact
+    from kgllm.workflows.knowledge import cached_probe
+
+    ckpt, kg = tmp_path / "best.ckpt", tmp_path / "kg"
+    ckpt.write_bytes(b"weights")
+    kg.mkdir()
+    (kg / "triples.tsv").write_text("a\tP19\tb\n")
+    facts = [LamaFact("P19", "wd:Q1", "A", "wd:Q2", "B")]
+    calls = []
+
+    def probe_fn():
+        calls.append(1)
+        return {"with_kg": len(calls)}
+
+    cache = tmp_path / "probes" / "none-seed0.json"
+    first = cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 1, probe_fn)
+    assert cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 1, probe_fn) == first and len(calls) == 1
+    cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 2, probe_fn)  # another depth: probed again
+    (kg / "triples.tsv").write_text("a\tP19\tc\n")  # the KG changed
+    cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 2, probe_fn)
+    ckpt.write_bytes(b"other weights")
+    os.utime(ckpt, ns=(1, 1))  # the checkpoint changed
+    cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 2, probe_fn)
+    cache.write_text("{not json")  # a damaged cache is probed again
+    assert cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 2, probe_fn) == {"with_kg": 5}
+    assert len(calls) == 5

@@ -196,6 +196,36 @@ def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
     plt.close(fig)
 
 
+def cached_probe(cache: Path, ckpt: str, kg_dir: Path, facts: list, groups: dict, num_hops: int, probe_fn) -> dict:
+    """``probe_fn()`` once per checkpoint, KG and probed facts: the result is kept in ``cache`` (a JSON
+    file) under a key of the checkpoint's path, size and mtime, the KG's files and the facts, and
+    reused while the key matches (an experiment grown by an arm or a seed re-probes only the new runs)."""
+    import hashlib
+
+    from kgllm.io import atomic_write_json
+
+    h = hashlib.sha256()
+    st = Path(ckpt).stat()
+    h.update(f"{Path(ckpt).resolve()}|{st.st_size}|{st.st_mtime_ns}|{num_hops}".encode())
+    for name in ("entities.tsv", "triples.tsv", "meta.json"):
+        f = Path(kg_dir) / name
+        h.update(f.read_bytes() if f.is_file() else b"-")
+    h.update(json.dumps([[f.sub_key, f.relation, f.obj_key] for f in facts]).encode())
+    h.update(json.dumps({k: [[f.sub_key, f.relation, f.obj_key] for f in v] for k, v in sorted(groups.items())}).encode())
+    key = h.hexdigest()
+    if cache.is_file():
+        try:
+            held = json.loads(cache.read_text())
+            if held.get("key") == key:
+                return held["result"]
+        except (ValueError, KeyError, AttributeError):
+            pass  # a damaged cache is probed again and rewritten
+    result = probe_fn()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cache, {"key": key, "result": result})
+    return result
+
+
 def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path, graphs: Path,
                    data_dir=None, node_features: str = "id", num_hops: int = 1, removed_kg: bool = True,
                    extra: Sequence[str] = (), split_seed: int | None = None,
@@ -209,6 +239,7 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
     whether their object's label occurs in the training text."""
     import yaml
 
+    from kgllm.io import atomic_write_text
     from kgllm.workflows.ablate import main as ablate, read_rows
     from kgllm.data.datasets import lama_facts
     from kgllm.kg.lama import split_facts
@@ -242,12 +273,16 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
         for row in read_rows(out / kg.name / "results.csv"):
             if row["variant"] not in runs or str(row["seed"]) not in seeds.split(","):
                 continue
-            res = probe(row["best_ckpt"], default_source(data_dir), facts=facts, groups=groups, kg_dir=str(kg),
-                        num_hops=num_hops)
+            def probed(on: Path) -> dict:
+                name = f"{row['variant']}-seed{row['seed']}-on-{on.name}.json"
+                return cached_probe(out / kg.name / "probes" / name, row["best_ckpt"], on, facts, groups, num_hops,
+                                    lambda: probe(row["best_ckpt"], default_source(data_dir), facts=facts,
+                                                  groups=groups, kg_dir=str(on), num_hops=num_hops))
+
+            res = probed(kg)
             readings = [(True, "with_kg", res), (False, "without_kg", res)]
             if kg == full and row["variant"] != "none":  # the same model after the facts are deleted from its KG
-                gone = probe(row["best_ckpt"], default_source(data_dir), facts=facts, groups=groups, kg_dir=str(held),
-                             num_hops=num_hops)
+                gone = probed(held)
                 readings.append((True, "deleted", {"deleted": gone["with_kg"]}))
             for fused, key, res in readings:
                 if row["variant"] == "none" and not fused:
@@ -273,7 +308,7 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
         for k in ("kg_only_p_at_1", "text_p_at_1"):
             r["none_" + k] = base[r["seed"]][k] if r["seed"] in base else float("nan")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "probe.json").write_text(json.dumps(table, indent=2))
+    atomic_write_text(out / "probe.json", json.dumps(table, indent=2))
     first = next((r for r in table if "kg_only_facts" in r), {"kg_only_facts": 0, "text_facts": 0,
                                                               "kg_only_seen_facts": 0})
     distract = (f"; relation distractors (seed {distractor_seed}): every probed subject has an edge of each "
@@ -289,7 +324,7 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
               f"Relation-majority baseline (each relation's most frequent text-fact object): {majority:.3f}.\n\n"
               + summary_table(table, ["kg_only_p_at_1", "text_p_at_1", "kg_only_seen_p_at_1", "kg_only_unseen_p_at_1"])
               + "\n")
-    (out / "results.md").write_text(report)
+    atomic_write_text(out / "results.md", report)
     if table:
         plot(table, out / "results.png")
     return table, report
