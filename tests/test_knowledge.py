@@ -118,3 +118,21 @@ def test_probe_cache_reuses_only_a_matching_result(tmp_path):
     cache.write_text("{not json")  # a damaged cache is probed again
     assert cached_probe(cache, str(ckpt), kg, facts, {"kg_only": facts}, 2, probe_fn) == {"with_kg": 5}
     assert len(calls) == 5
+
+
+def test_distractor_objects_are_drawn_as_often_as_the_kg_uses_them():
+    """"French" on 9 of 10 P103 edges is drawn about 9 times in 10, never a probed object of the subject."""
+    import random
+
+    from kgllm.workflows.knowledge import draw_object, edge_objects
+
+    kg = KnowledgeGraph({})
+    french, basque = kg.add_entity("wd:fr", "French", "ENT"), kg.add_entity("wd:eu", "Basque", "ENT")
+    for i in range(10):
+        kg.add_edge(kg.add_entity(f"wd:p{i}", f"P{i}", "ENT"), "P103", french if i < 9 else basque, ("t", i, -1, -1, 1.0))
+    pool = edge_objects(kg)["P103"]
+    rng = random.Random(0)
+    draws = [draw_object(rng, pool, set()) for _ in range(2000)]
+    assert 0.85 < draws.count(french) / len(draws) < 0.95
+    assert {draw_object(rng, pool, {french}) for _ in range(50)} == {basque}
+    assert draw_object(rng, pool, {french, basque}) is None and draw_object(rng, [], set()) is None

@@ -25,18 +25,45 @@ def relation_objects(kg) -> dict[str, list[int]]:
     return {name: sorted(ts) for name, ts in objects.items()}
 
 
+#: how :func:`relation_distractors` draws objects (recorded in a LAMA KG's meta.json)
+DISTRACTOR_DRAW = "object per edge"
+
+
+def edge_objects(kg) -> dict[str, list[int]]:
+    """Each relation's object ids once per edge (a draw from it picks an object as often as the KG
+    uses it): the pool relation distractors are drawn from."""
+    objects: dict[str, list[int]] = {}
+    for (h, r, t) in kg.edges:
+        objects.setdefault(kg.relations[r], []).append(t)
+    return objects
+
+
+def draw_object(rng, pool: list[int], exclude) -> int | None:
+    """One object from ``pool`` (once per edge) that is not in ``exclude``, or ``None`` if 100 draws
+    all hit it (rejection: the pools hold thousands of edges, the exclusions a few objects)."""
+    for _ in range(100 if pool else 0):
+        o = pool[rng.randrange(len(pool))]
+        if o not in exclude:
+            return o
+    return None
+
+
 def relation_distractors(kg, probed: list, seed: int = 0) -> list[tuple[int, str, int]]:
     """Edges that make copying the subject's only neighbour fail: every probed subject that has no
     edge of a probed relation (neither a probed fact nor a T-REx fact) gets one, to an object drawn
-    (seeded) from that relation's objects in the KG. A distractor is
-    never a probed fact: its relation is one the subject has no probed fact of, and its object is
-    none of the subject's probed objects. Returns ``(head id, relation, tail id)`` edges, not yet added."""
+    (seeded) from that relation's edges in the KG, so each object is drawn as often as the KG uses
+    it: distractors look like answers ("French", "Paris", "Islam" as often as real facts name them),
+    and a model cannot tell the answer from a distractor by how familiar its entity is (a uniform
+    draw over distinct objects gives mostly rare entities, never seen in training, which a copy head
+    learns to pass over). A distractor is never a probed fact: its relation is one the subject has
+    no probed fact of, and its object is none of the subject's probed objects. Returns
+    ``(head id, relation, tail id)`` edges, not yet added."""
     import random
 
     rng = random.Random(seed)
     relations = sorted({f.relation for f in probed})
-    held = relation_objects(kg)  # every object the KG holds for each probed relation
-    objects = {r: held.get(r, []) for r in relations}
+    pools = edge_objects(kg)
+    objects = {r: pools.get(r, []) for r in relations}
     has: dict[int, set[str]] = {}
     for (h, r, t) in kg.edges:
         has.setdefault(h, set()).add(kg.relations[r])
@@ -48,9 +75,9 @@ def relation_distractors(kg, probed: list, seed: int = 0) -> list[tuple[int, str
         for rel in relations:
             if rel in has.get(subject, set()) or not objects[rel]:
                 continue  # a real edge of this relation exists (a probed fact or a T-REx fact)
-            pool = [o for o in objects[rel] if o not in truth[subject] and o != subject]
-            if pool:
-                out.append((subject, rel, pool[rng.randrange(len(pool))]))
+            o = draw_object(rng, objects[rel], truth[subject] | {subject})
+            if o is not None:
+                out.append((subject, rel, o))
     return out
 
 
@@ -72,6 +99,7 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path, distractor_seed:
              "hash": stable_hash(sorted((f.sub_key, f.relation, f.obj_key) for f in kg_only))}
     if distractor_seed is not None:
         split["distractor_seed"] = distractor_seed
+        split["distractor_draw"] = DISTRACTOR_DRAW
     existing = [d for d in (full_dir, held_dir) if d.exists()]
     for d in existing:  # a KG of another split would silently mix protocols
         if {k: v for k, v in (read_meta(d).get("probe_facts") or {}).items() if k != "distractors"} != split:

@@ -181,9 +181,9 @@ def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: 
     facts = [f for f in new_facts if f.sub_key not in kg.key_to_id and f.relation in templates
              and single_piece(f.obj_label, tokenizer) is not None]
     facts = list({f.sub_key: f for f in facts}.values())  # one probed fact per new subject
-    from kgllm.workflows.knowledge import relation_objects
+    from kgllm.workflows.knowledge import draw_object, edge_objects
 
-    objects = relation_objects(kg)
+    objects = edge_objects(kg)  # distractors drawn as the probed subjects' are (relation_distractors)
     relations = sorted({f.relation for f in facts})
     added = KnowledgeGraph({})
     for f in facts:
@@ -191,9 +191,9 @@ def run_new_subjects(ckpt: str, kg_dir: str | Path, new_facts: list, templates: 
         t = added.add_entity(f.obj_key, f.obj_label, "ENT", sources=("new",))
         added.add_edge(h, f.relation, t, (*f.source, -1, -1, 1.0))
         for rel in relations:  # distractors: an object of every other relation, as the probed subjects have
-            pool = [o for o in objects.get(rel, []) if kg.entities[o].key != f.obj_key]
-            if rel != f.relation and pool:
-                o = kg.entities[pool[rng.randrange(len(pool))]]
+            o = None if rel == f.relation else draw_object(rng, objects.get(rel, []), {kg.key_to_id.get(f.obj_key)})
+            if o is not None:
+                o = kg.entities[o]
                 d = added.add_entity(o.key, o.label, o.etype, sources=("new",))
                 added.add_edge(h, rel, d, ("distractor:new", 0, -1, -1, 1.0))
     grown = Path(work) / "grown_kg"
