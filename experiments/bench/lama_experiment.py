@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="none,gated,xattn,interaction")
     p.add_argument("--seeds", default="0,1,2,3,4")
-    p.add_argument("--node-features", default="id", choices=("id", "text", "both", "lm"))
+    p.add_argument("--node-features", default="id", choices=("id", "text", "text_norm", "both", "lm"))
     p.add_argument("--split-seeds", default=None, help="text / KG-only splits to run (e.g. 0,1); default: the "
                    "config's split_seed")
     p.add_argument("--template-sentences", action="store_true",

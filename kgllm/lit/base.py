@@ -113,7 +113,8 @@ class KGLitModule(L.LightningModule):
         graph_encoder: ``gat`` (end to end on the batch subgraphs) or ``precomputed`` (fixed node
             embeddings from ``node_embeddings_from``, an exported folder, through a trainable projection).
         node_features: GAT inputs: ``id`` embeddings, ``text`` (entity labels/descriptions encoded once
-            by MiniLM; the "text-only node features" control) or ``both``.
+            by MiniLM; the "text-only node features" control), ``text_norm`` (the same, projection
+            layer-normalised), ``both``, or ``lm`` (the backbone's word embeddings of each label).
         graph_input: ``False`` is the parameter-matched control: fusion blocks without graph input.
         peft: parameter-efficient fine-tuning (:data:`~kgllm.lit.builders.PEFT_METHODS`): ``lora`` (peft,
             query/value, rank ``peft_r``, scale ``lora_alpha``), ``ia3`` (peft: keys, values, FFN
@@ -144,8 +145,8 @@ class KGLitModule(L.LightningModule):
         if fusion not in fusion_names():  # before any data is read, as a usage error
             raise ConfigError(f"--model.fusion {fusion!r} is not a fusion block; choose one of "
                               f"{', '.join(fusion_names())} (or register one with register_fusion)")
-        if node_features not in ("id", "text", "both", "lm"):
-            raise ConfigError(f"--model.node_features must be id, text, both or lm, got {node_features!r}")
+        if node_features not in ("id", "text", "text_norm", "both", "lm"):
+            raise ConfigError(f"--model.node_features must be id, text, text_norm, both or lm, got {node_features!r}")
         if graph_encoder not in ("gat", "precomputed"):
             raise ConfigError(f"--model.graph_encoder must be gat or precomputed, got {graph_encoder!r}")
         if lora_r and peft not in ("none", "lora"):

@@ -65,7 +65,7 @@ def build_graph_encoder(hp, kg_meta: dict, word_dim: int | None = None) -> nn.Mo
     if hp.graph_encoder != "gat":
         raise KGFormatError(f"graph_encoder must be 'gat' or 'precomputed', got {hp.graph_encoder!r}")
     text = None
-    if hp.node_features in ("text", "both"):
+    if hp.node_features in ("text", "text_norm", "both"):
         from kgllm.nn.text_features import encode_texts
 
         text = encode_texts(entity_texts(hp.kg_dir), "minilm" if hp.backbone == "tiny" else hp.backbone)

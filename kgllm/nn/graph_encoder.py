@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 
-NODE_FEATURES = ("id", "text", "both", "lm")
+NODE_FEATURES = ("id", "text", "text_norm", "both", "lm")
 
 
 class RelGATEncoder(nn.Module):
@@ -40,8 +40,10 @@ class RelGATEncoder(nn.Module):
         heads (int, optional): attention heads; must divide ``hidden_channels``. (default: ``4``)
         dropout (float, optional): dropout on features and attention. (default: ``0.1``)
         add_inverse (bool, optional): add inverse edges with their own relation types. (default: ``True``)
-        node_features (str, optional): ``id``, ``text``, ``both`` or ``lm``. (default: ``"id"``)
-        text_dim (int, optional): width of the text features (``text``/``both``) or of the
+        node_features (str, optional): ``id``, ``text``, ``text_norm`` (the text projection
+            layer-normalised: unit-variance inputs, the scale of the id rows' trained updates),
+            ``both`` or ``lm``. (default: ``"id"``)
+        text_dim (int, optional): width of the text features (``text``/``text_norm``/``both``) or of the
             backbone's word embeddings (``lm``).
 
     Shapes:
@@ -70,7 +72,9 @@ class RelGATEncoder(nn.Module):
         self.add_inverse = add_inverse
         self.node_features = node_features
         self.node_emb = nn.Embedding(max(num_nodes, 1), hidden_channels) if node_features in ("id", "both") else None
-        self.text_proj = nn.Linear(text_dim, hidden_channels) if node_features in ("text", "both") else None
+        self.text_proj = (nn.Linear(text_dim, hidden_channels) if node_features in ("text", "text_norm", "both")
+                          else None)
+        self.text_norm = nn.LayerNorm(hidden_channels) if node_features == "text_norm" else None
         self.lm_proj = nn.Linear(text_dim, hidden_channels) if node_features == "lm" else None
         self.lm_norm = nn.LayerNorm(hidden_channels) if node_features == "lm" else None
         self.register_buffer("label_pieces", torch.full((max(num_nodes, 1), 1), -1, dtype=torch.long),
@@ -90,6 +94,8 @@ class RelGATEncoder(nn.Module):
             nn.init.normal_(self.node_emb.weight, std=0.1)
         if self.text_proj is not None:
             self.text_proj.reset_parameters()
+        if self.text_norm is not None:
+            self.text_norm.reset_parameters()
         if self.lm_proj is not None:
             self.lm_proj.reset_parameters()
             self.lm_norm.reset_parameters()
@@ -136,6 +142,8 @@ class RelGATEncoder(nn.Module):
             x = self.node_emb(n_id.clamp(max=self.node_emb.num_embeddings - 1))
         if self.text_proj is not None:
             t = self.text_proj(self.text_features[n_id])
+            if self.text_norm is not None:
+                t = self.text_norm(t)
             x = t if x is None else x + t
         return x
 

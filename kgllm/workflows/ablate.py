@@ -40,6 +40,7 @@ CONTROLS: dict[str, list[str]] = {
     "shuffled_links": ["--data.control", "shuffled_links"],
     "random_graph": ["--data.control", "random_graph"],
     "text_features": ["--model.node_features", "text"],
+    "text_norm_features": ["--model.node_features", "text_norm"],
     "matched": ["--model.graph_input", "false"],
     "lora": ["--model.peft", "lora"],
     "ia3": ["--model.peft", "ia3"],

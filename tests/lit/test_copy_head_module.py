@@ -27,7 +27,7 @@ def _module(kg_dir, fusion, node_features):
 
 
 @pytest.mark.parametrize("fusion", ["none", "gated", "xattn"])
-@pytest.mark.parametrize("node_features", ["id", "lm"])
+@pytest.mark.parametrize("node_features", ["id", "lm", "text_norm"])
 def test_every_copy_head_parameter_gets_a_gradient_from_the_mlm_loss(batch, kg_dir, fusion, node_features):
     model = _module(kg_dir, fusion, node_features)
     model._step(batch, "val").backward()

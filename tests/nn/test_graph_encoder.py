@@ -34,3 +34,19 @@ def test_edgeless_and_empty_graphs():
 def test_heads_must_divide_width():
     with pytest.raises(ValueError, match="divisible"):
         RelGATEncoder(5, 2, 10, heads=3)
+
+
+def test_text_norm_features_are_layer_normalised_and_trained():
+    """``text_norm``: the text projection is layer-normalised (unit variance per node, whatever the
+    features' scale), and the projection and norm get gradients through the GAT."""
+    torch.manual_seed(0)
+    enc = RelGATEncoder(5, 2, hidden_channels=8, heads=2, dropout=0.0, node_features="text_norm", text_dim=6)
+    enc.set_text_features(torch.nn.functional.normalize(torch.randn(5, 6), dim=1) * 0.01)  # tiny, like L2-normed
+    x = enc.embed_nodes(torch.arange(5))
+    torch.testing.assert_close(x.var(1, unbiased=False), torch.ones(5), atol=1e-2, rtol=0)
+    plain = RelGATEncoder(5, 2, hidden_channels=8, heads=2, node_features="text", text_dim=6)
+    plain.set_text_features(enc.text_features)
+    assert plain.embed_nodes(torch.arange(5)).var(1).mean() < 0.5 * x.var(1).mean()  # what the norm fixes
+    enc(torch.arange(5), torch.tensor([[0, 1, 2], [1, 2, 3]]), torch.tensor([0, 1, 0])).sum().backward()
+    for name in ("text_proj.weight", "text_norm.weight", "text_norm.bias"):
+        assert dict(enc.named_parameters())[name].grad.abs().sum() > 0, name
