@@ -38,7 +38,7 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
     from kgllm.kg.lama import read_lama
 
     kg_dir = tmp_path / "lama"
-    import_lama(data_dir / "lama_trex").save(kg_dir)
+    import_lama(data_dir / "lama_trex", splits=None).save(kg_dir)  # train/dev facts too: the majority's counts
     ckpt = _paris_model(tmp_path, kg_dir, tokenizer)
     facts = read_lama(data_dir / "lama_trex", splits=("test",))
     france = [f for f in facts if f.sub_label == "France"]
@@ -58,6 +58,23 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
     assert rest["p_at_1_micro"] == 0.0 and all(v["p_at_1"] == 0.0 for v in rest["by_relation"].values())
     assert sum(v["facts"] for v in rest["by_relation"].values()) == rest["facts"]
     assert sum(b["facts"] for b in res["with_kg"]["by_degree"].values()) == facts
+    # the no-model baseline: each relation's most frequent KG object, the probed facts' own edges left out
+    from collections import Counter
+
+    from kgllm.kg.store import KnowledgeGraph
+
+    kg = KnowledgeGraph.load(kg_dir)
+    probed = {(f.sub_key, f.relation, f.obj_key) for f in read_lama(data_dir / "lama_trex", splits=("test",))}
+    assert res["majority"]["predicts"]  # train/dev edges give some relation a prior
+    for pid, r in res["relations"].items():
+        labels = Counter(kg.entities[t].label for (h, rel, t) in kg.edges if kg.relations[rel] == pid
+                         and (kg.entities[h].key, pid, kg.entities[t].key) not in probed)
+        top = next((lab for lab, _ in labels.most_common() if len(tokenizer.tokenize(lab)) == 1), None)
+        assert res["majority"]["predicts"].get(pid) == (tokenizer.tokenize(top)[0] if top else None)
+        tops = read_lama(data_dir / "lama_trex", splits=("test",))
+        expect = [f.obj_label.lower() == (top or "").lower() for f in tops if f.relation == pid
+                  and len(tokenizer.tokenize(f.obj_label)) == 1]
+        assert r["majority"] == pytest.approx(sum(expect) / len(expect))
 
 
 @pytest.mark.parametrize("name,linked", [("google_re_place_of_birth.jsonl", 2), ("conceptnet.jsonl", 2),

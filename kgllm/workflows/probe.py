@@ -126,6 +126,27 @@ def _p_at_1(hits: list[tuple[bool, dict]], by_relation: bool = False) -> dict:
     return out
 
 
+def kg_prior(kg, probed: list, tokenizer) -> dict[str, int]:
+    """Each relation's most frequent single-wordpiece object label among the KG's edges, the probed
+    facts' own edges left out (so the baseline cannot read the answers): ``relation -> token id``."""
+    from collections import Counter
+
+    skip = {(f.sub_key, f.relation, f.obj_key) for f in probed}
+    counts: dict[str, Counter] = {}
+    for (h, r, t) in kg.edges:
+        rel, obj = kg.relations[r], kg.entities[t]
+        if (kg.entities[h].key, rel, obj.key) not in skip:
+            counts.setdefault(rel, Counter())[obj.label] += 1
+    out = {}
+    for rel, c in counts.items():
+        for label, _ in c.most_common():
+            ids = tokenizer(label, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                out[rel] = ids[0]
+                break
+    return out
+
+
 def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_facts: int | None = None,
           kg_dir: str | None = None, facts: list | None = None, groups: dict[str, list] | None = None,
           num_hops: int = 1, splits: Sequence[str] | None = ("test",)) -> dict:
@@ -161,6 +182,12 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
     group_of = {name: set(fs) for name, fs in (groups or {}).items()}
     result = {"checkpoint": ckpt, "kg_dir": str(kg_dir), "fusion": model.hparams.fusion, "relations": {},
               "linked": sum(it["node"] >= 0 for it in items), "probed": len(items)}
+    prior = kg_prior(kg, [it["fact"] for it in items if it.get("fact") is not None], tokenizer)
+    for pid, its in cloze.items():  # the no-model baseline: the relation's most frequent object in the KG
+        hit = [prior.get(pid) is not None and prior[pid] == it["object_id"] for it in its]
+        result["relations"].setdefault(pid, {"facts": len(its)})["majority"] = sum(hit) / len(its)
+    result["majority"] = {"p_at_1": sum(r["majority"] for r in result["relations"].values()) / max(len(cloze), 1),
+                          "predicts": {pid: tokenizer.convert_ids_to_tokens(t) for pid, t in prior.items()}}
     for use_kg in (True, False):
         tag = "with_kg" if use_kg else "without_kg"
         hits = []
@@ -202,11 +229,12 @@ def main(argv: Sequence[str]) -> int:
     if a.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{'relation':<10}{'facts':>7}{'P@1 with KG':>14}{'P@1 without':>14}")
+    print(f"{'relation':<10}{'facts':>7}{'P@1 with KG':>14}{'P@1 without':>14}{'majority':>10}  (KG prior)")
     for pid, r in res["relations"].items():
-        print(f"{pid:<10}{r['facts']:>7}{r['with_kg']:>14.3f}{r['without_kg']:>14.3f}")
+        said = res["majority"]["predicts"].get(pid, "-")
+        print(f"{pid:<10}{r['facts']:>7}{r['with_kg']:>14.3f}{r['without_kg']:>14.3f}{r['majority']:>10.3f}  {said}")
     print(f"{'mean':<10}{res['with_kg']['facts']:>7}{res['with_kg']['p_at_1']:>14.3f}"
-          f"{res['without_kg']['p_at_1']:>14.3f}")
+          f"{res['without_kg']['p_at_1']:>14.3f}{res['majority']['p_at_1']:>10.3f}")
     print(f"subjects linked to the KG: {res['linked']} of {res['probed']}")
     for b, r in res["with_kg"]["by_degree"].items():
         print(f"degree {b:<5}{r['facts']:>8} facts   P@1 with KG {r['p_at_1_micro']:.3f}   "
