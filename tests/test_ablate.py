@@ -35,7 +35,7 @@ def test_identical_differences_do_not_crash():
     rows = [{"variant": v, "seed": s, "m": x} for v, s, x in
             [("none", 0, 0.1), ("none", 1, 0.2), ("gated", 0, 0.3), ("gated", 1, 0.4)]]
     s = {e["variant"]: e for e in summarise(rows, ["m"])}
-    assert s["gated"]["m"]["diff"] == pytest.approx(0.2) and s["gated"]["m"]["p"] == 0.0
+    assert s["gated"]["m"]["diff"] == pytest.approx(0.2) and s["gated"]["m"]["p"] == 0.5  # 2 pairs: sign test
 
 
 def test_variants():
@@ -84,12 +84,18 @@ def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
     assert main(["--config", str(config), "--variants", "none,gated", "--seeds", "0,1", "--out",
                  str(tmp_path / "a"), *extra]) == 0
     assert len(list(csv.DictReader(open(tmp_path / "a" / "results.csv")))) == 4
+    with pytest.raises(KGLLMError, match="none seed 0, gated seed 0, none seed 1, gated seed 1 ran with other settings"):
+        main(["--config", str(config), "--variants", "none,gated", "--seeds", "0,1,2", "--out",
+              str(tmp_path / "a"), *extra, "--trainer.max_epochs", "3"])  # resuming with another budget: refused
 
 
 def test_a_resumed_ablation_summarises_runs_that_did_not_log_every_metric(tmp_path):
     """Rows read back from results.csv hold "" for a metric a run did not log (MLM's entity loss without
     fusion); restarting a finished ablation must still write its table."""
-    rows = [{**r, "test/entity_loss": "" if r["variant"] == "none" else 1.5} for r in ROWS]
+    from kgllm.workflows.ablate import setup_fingerprint
+
+    rows = [{**r, "test/entity_loss": "" if r["variant"] == "none" else 1.5,
+             "setup": setup_fingerprint(["unused.yaml"], [])} for r in ROWS]
     write_rows(tmp_path / "results.csv", rows)
     assert main(["--config", "unused.yaml", "--variants", "none,gated", "--seeds", "0,1,2", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "results.md").read_text()
@@ -110,3 +116,24 @@ def test_ablation_figure_has_panels_labels_pairs_and_p_values():
     assert ticks[0] == "none" and ticks[1].startswith("gated\np") and "Holm" in ticks[1]
     assert len([ln for ln in axes[0].lines if ln.get_color() == "0.75"]) == 3  # one grey line per seed
     assert fig._suptitle.get_text().startswith("finetune_sst2:")
+
+
+def test_a_resumed_ablation_refuses_rows_of_other_settings(tmp_path):
+    from kgllm.workflows.ablate import setup_fingerprint
+
+    config = tmp_path / "exp.yaml"
+    config.write_text("trainer: {max_epochs: 1}\n")
+    setup = setup_fingerprint([str(config)], ["--trainer.max_epochs", "2"])
+    assert setup == setup_fingerprint([str(config)], ["--trainer.max_epochs", "2"]) != setup_fingerprint([str(config)], [])
+    write_rows(tmp_path / "results.csv", [{**r, "setup": setup} for r in ROWS])
+    args = ["--config", str(config), "--variants", "none,gated", "--seeds", "0,1,2", "--out", str(tmp_path)]
+    assert main([*args, "--trainer.max_epochs", "2"]) == 0  # same settings: the table from the rows, no training
+    assert (tmp_path / f"{setup}.json").is_file()
+    with pytest.raises(KGLLMError, match="ran with other settings"):
+        main(args)
+    config.write_text("trainer: {max_epochs: 5}\n")  # the config file changed
+    with pytest.raises(KGLLMError, match="ran with other settings"):
+        main([*args, "--trainer.max_epochs", "2"])
+    write_rows(tmp_path / "results.csv", ROWS)  # rows from before settings were kept
+    with pytest.raises(KGLLMError, match="recorded before kgllm kept them"):
+        main(args)

@@ -136,3 +136,21 @@ def test_distractor_objects_are_drawn_as_often_as_the_kg_uses_them():
     assert 0.85 < draws.count(french) / len(draws) < 0.95
     assert {draw_object(rng, pool, {french}) for _ in range(50)} == {basque}
     assert draw_object(rng, pool, {french, basque}) is None and draw_object(rng, [], set()) is None
+
+
+def test_verdict_corrects_for_picking_the_best_arm():
+    from kgllm.stats import paired
+    from kgllm.workflows.knowledge import verdict
+
+    none = [0.30, 0.35, 0.32, 0.31, 0.36]
+    arms = {"none": none, "a": [0.40, 0.47, 0.41, 0.45, 0.44], "b": [0.31, 0.34, 0.33, 0.30, 0.37],
+            "a, KG-only facts deleted after training": [0.9] * 5, "majority (no model)": [0.99] * 5}
+    table = [{"arm": arm, "seed": s, "kg_only_p_at_1": v, "none_kg_only_p_at_1": none[s]}
+             for arm, vs in arms.items() for s, v in enumerate(vs)]
+    said = verdict(table)
+    raw = paired(arms["a"], none)["p"]
+    assert said.startswith("a vs none") and "best of 2 arms" in said and "97.5% interval" in said
+    assert f"Bonferroni p={min(1.0, 2 * raw):.3f}" in said or "p=<0.001" in said
+    assert "ahead in 5 of 5 seeds" in said and "helped" in said
+    one = verdict([r for r in table if r["arm"] in ("none", "b")])
+    assert "paired t-test" in one and "did NOT clearly help" in one

@@ -23,7 +23,9 @@ def test_paired_difference_and_interval():
     half = sps.t.ppf(0.975, 2) * 0.01 / math.sqrt(3)  # differences 0.05, 0.04, 0.03: sd 0.01
     assert r["diff_ci"] == (pytest.approx(0.04 - half), pytest.approx(0.04 + half))
     assert r["p"] == pytest.approx(2 * sps.t.sf(0.04 / (0.01 / math.sqrt(3)), df=2))
-    assert paired([1, 2], [1, 2])["p"] == 1.0 and paired([2, 3], [1, 2])["p"] == 0.0
+    assert paired([1, 2], [1, 2])["p"] == 1.0
+    assert paired([2, 3], [1, 2])["p"] == 0.5  # two pairs that moved the same way: sign test 2 * 0.5**2
+    assert paired([2, 3, 4, 5, 6], [1, 2, 3, 4, 5])["p"] == pytest.approx(0.0625)  # 2 * 0.5**5, not 0
     with pytest.raises(ValueError):
         paired([1.0], [2.0])
 

@@ -69,6 +69,20 @@ def variant_overrides(variant: str) -> list[str]:
     return out
 
 
+def setup_fingerprint(configs: Sequence[str], extra: Sequence[str]) -> str:
+    """A name for what a run was made with: the config files' bytes and the command-line overrides
+    (a resumed ablation refuses rows made with other settings; ``setup-<hash>.json`` in ``--out``
+    says what each name stands for)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for c in configs:
+        h.update(Path(c).read_bytes() if Path(c).is_file() else str(c).encode())
+        h.update(b"\0")
+    h.update(json.dumps(list(extra)).encode())
+    return "setup-" + h.hexdigest()[:16]
+
+
 def option_keys(args: Sequence[str]) -> set[str]:
     """The ``--section.key`` names set by command-line overrides (``--a.b v`` or ``--a.b=v``)."""
     return {a.split("=", 1)[0] for a in args if a.startswith("--")}
@@ -256,15 +270,26 @@ def main(argv: Sequence[str]) -> int:
         clash = sorted(option_keys(variant_overrides(v)) & given)  # fail early on a typo, before --out exists
         if clash:
             log.warning("variant %s: %s from the command line replaces the variant's own setting", v, ", ".join(clash))
-    out.mkdir(parents=True, exist_ok=True)
+    setup = setup_fingerprint(a.config, extra)
     rows = read_rows(out / "results.csv")
+    stale = [r for r in rows if r["variant"] in variants and r.get("setup") != setup]
+    if stale:
+        names = ", ".join(f"{r['variant']} seed {r['seed']}" for r in stale[:6]) + (" ..." if len(stale) > 6 else "")
+        legacy = any(not r.get("setup") for r in stale)
+        raise KGLLMError(f"{out / 'results.csv'}: {names} ran with other settings (config files or command-line "
+                         f"overrides differ{'; or recorded before kgllm kept them' if legacy else ''}): use another "
+                         "--out, or delete those rows to rerun them")
+    out.mkdir(parents=True, exist_ok=True)
+    from kgllm.io import atomic_write_json
+
+    atomic_write_json(out / f"{setup}.json", {"configs": [str(c) for c in a.config], "overrides": list(extra)})
     done = {(r["variant"], int(r["seed"])) for r in rows}
     for seed in (int(s) for s in a.seeds.split(",")):
         for variant in variants:
             if (variant, seed) in done:
                 log.info("skipping %s seed %d: already in results.csv", variant, seed)
                 continue
-            rows.append(run_one(a.config, variant, seed, out, extra))
+            rows.append({**run_one(a.config, variant, seed, out, extra), "setup": setup})
             write_rows(out / "results.csv", rows)
     rows = [r for r in rows if r["variant"] in variants]
     def reported(value) -> bool:  # read back from results.csv, a metric the run did not log is ""

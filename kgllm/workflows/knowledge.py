@@ -359,11 +359,13 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
 
 
 def verdict(table: list[dict], key: str = "kg_only_p_at_1") -> str:
-    """One plain sentence: did the best fused arm beat ``none`` on ``key``, by how much, how surely."""
+    """One plain sentence: did the best arm beat ``none`` on ``key``, by how much, how surely. The
+    best of ``m`` arms is picked after seeing them, so its p-value is Bonferroni-adjusted (times
+    ``m``) and its interval is the ``1 - 0.05 / m`` one."""
     from kgllm.stats import fmt_ci, fmt_p, paired
 
     arms = [a for a in dict.fromkeys(r["arm"] for r in table) if a != "none" and "removed" not in a
-            and "fusion off" not in a and not a.startswith("majority")]
+            and "fusion off" not in a and "deleted" not in a and not a.startswith("majority")]
     if not arms or not any(r["arm"] == "none" for r in table):
         return "no comparison with none was run"
     rows = {a: sorted((r for r in table if r["arm"] == a), key=lambda r: r["seed"]) for a in arms}
@@ -373,9 +375,13 @@ def verdict(table: list[dict], key: str = "kg_only_p_at_1") -> str:
     if len(rs) < 2:
         d = rs[0][key] - rs[0]["none_" + key]
         return f"{best} vs none on {key}: {d:+.3f} (one seed: no uncertainty can be given)"
-    c = paired([r[key] for r in rs], [r["none_" + key] for r in rs])
+    m = len(arms)
+    c = paired([r[key] for r in rs], [r["none_" + key] for r in rs], level=1 - 0.05 / m)
+    p = min(1.0, c["p"] * m)
     helped = c["diff_ci"][0] > 0
-    return (f"{best} vs none on {key}: {c['diff']:+.3f} {fmt_ci(c['diff_ci'], 3)} (paired t-test p={fmt_p(c['p'])}; "
-            f"ahead in {wins} of {len(rs)} seeds): fusion "
-            + ("helped: the 95% interval excludes 0." if helped else "did NOT clearly help here: the 95% interval "
+    chosen = f"best of {m} arms: Bonferroni p={fmt_p(p)}, {100 * (1 - 0.05 / m):.1f}% interval" if m > 1 else \
+        f"paired t-test p={fmt_p(p)}"
+    return (f"{best} vs none on {key}: {c['diff']:+.3f} {fmt_ci(c['diff_ci'], 3)} ({chosen}; "
+            f"ahead in {wins} of {len(rs)} seeds): the graph "
+            + ("helped: the interval excludes 0." if helped else "did NOT clearly help here: the interval "
                "includes 0 or lies below it."))
