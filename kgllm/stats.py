@@ -66,6 +66,29 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
     return {"diff": diff, "ci": (float(ci.low), float(ci.high)), "p": float(res.pvalue)}
 
 
+def bootstrap_seeds_items(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]] | None = None,
+                          level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the mean of ``a`` (or of ``a - b``, paired) by a two-way bootstrap:
+    seeds (rows) and test items (columns) are each resampled with replacement, the same draws for
+    ``a`` and ``b``, so the interval carries both sources of uncertainty (a t-interval over seeds
+    alone ignores that the test set is a sample too). ``a`` and ``b``: :math:`(S, N)` per-item scores."""
+    import numpy as np
+
+    x = np.asarray(a, dtype=float)
+    y = None if b is None else np.asarray(b, dtype=float)
+    if x.ndim != 2 or x.size == 0 or (y is not None and y.shape != x.shape):
+        raise ValueError("bootstrap_seeds_items needs equally shaped (seeds, items) arrays")
+    rng = np.random.default_rng(seed)
+    S, N = x.shape
+    d = x if y is None else x - y
+    means = np.empty(n_boot)
+    for i in range(n_boot):
+        rows, cols = rng.integers(S, size=S), rng.integers(N, size=N)
+        means[i] = d[np.ix_(rows, cols)].mean()
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values, in the input order."""
     m = len(pvalues)

@@ -154,3 +154,26 @@ def test_verdict_corrects_for_picking_the_best_arm():
     assert "ahead in 5 of 5 seeds" in said and "helped" in said
     one = verdict([r for r in table if r["arm"] in ("none", "b")])
     assert "paired t-test" in one and "did NOT clearly help" in one
+
+
+def test_summary_table_intervals_over_seeds_and_items():
+    from kgllm.workflows.knowledge import summary_table
+
+    facts = [f"s{i}|P19|o" for i in range(40)]
+    none = [{f: int(i % 4 == 0) for i, f in enumerate(facts)} for _ in range(3)]
+    copy = [{f: int(i % 4 != 3) for i, f in enumerate(facts)} for _ in range(3)]
+    table = []
+    for seed in range(3):
+        for arm, h in (("none", none[seed]), ("none+copy", copy[seed])):
+            table.append({"arm": arm, "seed": seed, "kg_only_p_at_1": sum(h.values()) / 40, "kg_only_hits": h,
+                          "none_kg_only_p_at_1": 0.25})
+    md = summary_table(table, ["kg_only_p_at_1"])
+    assert "kg_only_p_at_1 95% CI (seeds × items)" in md
+    copy_line = next(x for x in md.splitlines() if x.startswith("| none+copy |"))
+    cells = [c.strip() for c in copy_line.strip("|").split("|")]
+    lo, hi = (float(x) for x in cells[-2].strip("[]").split(","))
+    assert lo < 0.75 < hi  # its own interval over items (every seed alike)
+    dlo, dhi = (float(x) for x in cells[-1].strip("[]").split(","))
+    assert 0.3 < dlo < 0.5 < dhi < 0.7  # the paired difference, 0.5
+    assert summary_table([{k: v for k, v in r.items() if k != "kg_only_hits"} for r in table],
+                         ["kg_only_p_at_1"]).count("seeds × items") == 0  # without per-item hits: no such column

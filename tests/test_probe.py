@@ -52,8 +52,10 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
     assert res["with_kg"]["p_at_1_micro"] == 1 / facts
     assert res["with_kg"]["p_at_1"] == (1 / n36 + 0) / 2
     assert res["linked"] == res["probed"] == facts  # every subject is a node of the imported KG
+    france_hits = res["with_kg"]["groups"]["france"].pop("hits")
     assert res["with_kg"]["groups"]["france"] == {"p_at_1_micro": 1.0, "facts": 1,
                                                   "by_relation": {"P36": {"p_at_1": 1.0, "facts": 1}}}
+    assert france_hits == {f"{france[0].sub_key}|P36|{france[0].obj_key}": 1}  # per fact, for item intervals
     rest = res["with_kg"]["groups"]["rest"]
     assert rest["p_at_1_micro"] == 0.0 and all(v["p_at_1"] == 0.0 for v in rest["by_relation"].values())
     assert sum(v["facts"] for v in rest["by_relation"].values()) == rest["facts"]

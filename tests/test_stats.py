@@ -41,3 +41,30 @@ def test_p_values_print_without_false_zeros():
     from kgllm.stats import fmt_p
 
     assert fmt_p(0.0004) == "<0.001" and fmt_p(0.0123) == "0.012" and fmt_p(1.0) == "1.000"
+
+
+def test_bootstrap_over_seeds_and_items():
+    import numpy as np
+
+    from kgllm.stats import bootstrap_seeds_items
+
+    same = [[1, 0, 1, 1], [0, 0, 1, 1]]
+    assert bootstrap_seeds_items(same, same) == (0.0, 0.0)  # paired: identical arms differ by exactly 0
+    assert bootstrap_seeds_items([[1, 1], [1, 1]]) == (1.0, 1.0)
+    # a hand computation: one seed, items resampled with the same generator draws
+    items = [1, 0, 0, 1, 1, 0, 1, 1, 1, 0]
+    rng = np.random.default_rng(3)
+    means = []
+    for _ in range(500):
+        rng.integers(1, size=1)
+        means.append(np.mean(np.asarray(items)[rng.integers(10, size=10)]))
+    expected = tuple(np.quantile(means, [0.025, 0.975]))
+    assert bootstrap_seeds_items([items], n_boot=500, seed=3) == pytest.approx(expected)
+    # seeds that disagree widen the interval beyond the items-only one
+    rng = np.random.default_rng(0)
+    a = (rng.random((5, 400)) < np.array([[0.3], [0.5], [0.7], [0.4], [0.6]])).astype(float)
+    lo, hi = bootstrap_seeds_items(a)
+    lo1, hi1 = bootstrap_seeds_items(a[:1] * 0 + a.mean(0, keepdims=True))
+    assert hi - lo > 2 * (hi1 - lo1) and lo < a.mean() < hi
+    with pytest.raises(ValueError):
+        bootstrap_seeds_items([[1, 0]], [[1, 0, 1]])

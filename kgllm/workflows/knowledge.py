@@ -135,11 +135,14 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path, distractor_seed:
     return full_dir, held_dir
 
 
-def majority_baseline(text: list, probed: list, tokenizer=None) -> float:
-    """P@1 of predicting, for each fact of ``probed``, its relation's most frequent object label among
-    the ``text`` facts (the baseline that needs no model; ties go to the label first seen). With a
-    ``tokenizer`` only single-wordpiece objects count, as the probe keeps them."""
+def majority_hits(text: list, probed: list, tokenizer=None) -> dict[str, int]:
+    """For each fact of ``probed`` (by :func:`~kgllm.workflows.probe.fact_key`), whether its relation's
+    most frequent object label among the ``text`` facts is its object (the baseline that needs no
+    model; ties go to the label first seen). With a ``tokenizer`` only single-wordpiece objects
+    count, as the probe keeps them."""
     from collections import Counter
+
+    from kgllm.workflows.probe import fact_key
 
     def single(f) -> bool:
         return tokenizer is None or len(tokenizer(f.obj_label, add_special_tokens=False)["input_ids"]) == 1
@@ -147,11 +150,14 @@ def majority_baseline(text: list, probed: list, tokenizer=None) -> float:
     counts: dict[str, Counter] = {}
     for f in text:
         counts.setdefault(f.relation, Counter())[f.obj_label] += 1
-    scored = [f for f in probed if single(f)]
-    if not scored:
-        return 0.0
-    hits = sum(1 for f in scored if f.relation in counts and counts[f.relation].most_common(1)[0][0] == f.obj_label)
-    return hits / len(scored)
+    return {fact_key(f): int(f.relation in counts and counts[f.relation].most_common(1)[0][0] == f.obj_label)
+            for f in probed if single(f)}
+
+
+def majority_baseline(text: list, probed: list, tokenizer=None) -> float:
+    """P@1 of the relation-majority baseline (:func:`majority_hits`) over ``probed``."""
+    hits = majority_hits(text, probed, tokenizer)
+    return sum(hits.values()) / len(hits) if hits else 0.0
 
 
 def seen_groups(split, facts: list) -> dict[str, list]:
@@ -163,14 +169,22 @@ def seen_groups(split, facts: list) -> dict[str, list]:
     return {"kg_only_object_seen": seen, "kg_only_object_unseen": unseen}
 
 
-def summary_table(table: list[dict], keys: list[str]) -> str:
-    """Mean +- std [95% CI] per arm, paired difference against ``none`` with Holm-corrected p."""
-    from kgllm.stats import fmt_ci, fmt_p, holm, mean_ci, paired
+def _hit_matrix(rows: list[dict], key: str, facts: list[str]):
+    return [[r[key][f] for f in facts] for r in rows]
+
+
+def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_only_hits") -> str:
+    """Mean +- std [95% CI over seeds] per arm, paired difference against ``none`` with Holm-corrected p;
+    where rows carry per-fact ``hits`` (``fact -> 0/1``), also the first key's 95% interval by a
+    bootstrap over seeds and test items, and the difference's, paired by seed and fact."""
+    from kgllm.stats import bootstrap_seeds_items, fmt_ci, fmt_p, holm, mean_ci, paired
 
     arms = list(dict.fromkeys(r["arm"] for r in table))
     base = {r["seed"]: r for r in table if r["arm"] == "none"}
-    lines = ["| arm | seeds | " + " | ".join(keys) + f" | Δ {keys[0]} vs none (p, Holm p) |",
-             "|" + "---|" * (3 + len(keys))]
+    by_items = bool(hits) and any(r.get(hits) for r in table)
+    extra = f" | {keys[0]} 95% CI (seeds × items) | Δ 95% CI (seeds × items)" if by_items else ""
+    lines = ["| arm | seeds | " + " | ".join(keys) + f" | Δ {keys[0]} vs none (p, Holm p){extra} |",
+             "|" + "---|" * (3 + len(keys) + (2 if by_items else 0))]
     rows, ps = [], []
     for arm in arms:
         rs = sorted((r for r in table if r["arm"] == arm), key=lambda r: r["seed"])
@@ -185,14 +199,26 @@ def summary_table(table: list[dict], keys: list[str]) -> str:
         common = [r for r in rs if r["seed"] in base]
         cmp = (paired([r[keys[0]] for r in common], [r["none_" + keys[0]] for r in common])
                if arm != "none" and len(common) >= 2 else None)
-        rows.append((arm, len(rs), cells, cmp))
+        boot = ["–", "–"]
+        if by_items and all(r.get(hits) for r in rs):
+            facts = sorted(set.intersection(*(set(r[hits]) for r in rs)))
+            boot[0] = fmt_ci(bootstrap_seeds_items(_hit_matrix(rs, hits, facts)), 3) if facts else "–"
+            paired_rows = [r for r in common if base[r["seed"]].get(hits)]
+            shared = sorted(set(facts).intersection(*(set(base[r["seed"]][hits]) for r in paired_rows))) \
+                if paired_rows else []
+            if arm != "none" and shared:
+                boot[1] = fmt_ci(bootstrap_seeds_items(_hit_matrix(paired_rows, hits, shared),
+                                                       _hit_matrix([base[r["seed"]] for r in paired_rows], hits,
+                                                                   shared)), 3)
+        rows.append((arm, len(rs), cells, cmp, boot))
         if cmp:
             ps.append(cmp["p"])
     adjusted = iter(holm(ps))
-    for arm, n, cells, cmp in rows:
+    for arm, n, cells, cmp, boot in rows:
         delta = (f"{cmp['diff']:+.3f} {fmt_ci(cmp['diff_ci'], 3)} (p={fmt_p(cmp['p'])}, Holm p={fmt_p(next(adjusted))})"
                  if cmp else "–")
-        lines.append(f"| {arm} | {n} | " + " | ".join(cells) + f" | {delta} |")
+        tail = f" | {boot[0]} | {boot[1]}" if by_items else ""
+        lines.append(f"| {arm} | {n} | " + " | ".join(cells) + f" | {delta}{tail} |")
     return "\n".join(lines)
 
 
@@ -224,6 +250,10 @@ def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
     plt.close(fig)
 
 
+#: bumped when what :func:`kgllm.workflows.probe.probe` returns changes (older cached results are probed again)
+PROBE_CACHE_VERSION = 2
+
+
 def cached_probe(cache: Path, ckpt: str, kg_dir: Path, facts: list, groups: dict, num_hops: int, probe_fn) -> dict:
     """``probe_fn()`` once per checkpoint, KG and probed facts: the result is kept in ``cache`` (a JSON
     file) under a key of the checkpoint's path, size and mtime, the KG's files and the facts, and
@@ -234,7 +264,7 @@ def cached_probe(cache: Path, ckpt: str, kg_dir: Path, facts: list, groups: dict
 
     h = hashlib.sha256()
     st = Path(ckpt).stat()
-    h.update(f"{Path(ckpt).resolve()}|{st.st_size}|{st.st_mtime_ns}|{num_hops}".encode())
+    h.update(f"{PROBE_CACHE_VERSION}|{Path(ckpt).resolve()}|{st.st_size}|{st.st_mtime_ns}|{num_hops}".encode())
     for name in ("entities.tsv", "triples.tsv", "meta.json"):
         f = Path(kg_dir) / name
         h.update(f.read_bytes() if f.is_file() else b"-")
@@ -289,8 +319,9 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
     if data_dir:
         common += ["--data.data_dir", str(data_dir)]
     groups = {"kg_only": split.kg_only, "text": split.text, **seen_groups(split, split.kg_only)}
-    majority = majority_baseline(split.text, split.kg_only,
-                                 load_tokenizer(cfg["data"]["init_args"].get("backbone", "minilm")))
+    majority_items = majority_hits(split.text, split.kg_only,
+                                   load_tokenizer(cfg["data"]["init_args"].get("backbone", "minilm")))
+    majority = sum(majority_items.values()) / len(majority_items) if majority_items else 0.0
     table = []
     for kg, tag in ((full, ""), (held, " (KG-only facts removed)")):
         runs = list(variants) if kg == full else [v for v in variants if v != "none"] if removed_kg else []
@@ -324,13 +355,16 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
                               "text_p_at_1": p1["text"], "kg_only_seen_p_at_1": p1["kg_only_object_seen"],
                               "kg_only_unseen_p_at_1": p1["kg_only_object_unseen"],
                               "kg_only_by_relation": {r: v["p_at_1"] for r, v in g["kg_only"]["by_relation"].items()},
+                              "kg_only_hits": g["kg_only"].get("hits"),
                               "by_degree": res[key]["by_degree"], "kg_only_facts": g["kg_only"]["facts"],
                               "kg_only_seen_facts": g["kg_only_object_seen"]["facts"],
                               "text_facts": g["text"]["facts"]})
-                print(json.dumps({k: v for k, v in table[-1].items() if k != "by_degree"}), flush=True)
+                print(json.dumps({k: v for k, v in table[-1].items() if k not in ("by_degree", "kg_only_hits")}),
+                      flush=True)
     for s in sorted({r["seed"] for r in table}):  # the no-model baseline beside every seed (it has no seed)
         table.append({"arm": "majority (no model)", "seed": s, "kg_only_p_at_1": majority, "text_p_at_1": float("nan"),
-                      "kg_only_seen_p_at_1": float("nan"), "kg_only_unseen_p_at_1": float("nan")})
+                      "kg_only_seen_p_at_1": float("nan"), "kg_only_unseen_p_at_1": float("nan"),
+                      "kg_only_hits": majority_items})
     base = {r["seed"]: r for r in table if r["arm"] == "none"}
     for r in table:  # the baseline's values beside every row, for the paired comparison
         for k in ("kg_only_p_at_1", "text_p_at_1"):

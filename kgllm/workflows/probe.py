@@ -116,9 +116,15 @@ def predict(model, tokenizer, items: list[dict], sampler, use_kg: bool, batch_si
     return preds
 
 
+def fact_key(fact) -> str:
+    """A probed fact's name in per-item results (``subject|relation|object`` keys)."""
+    return f"{fact.sub_key}|{fact.relation}|{fact.obj_key}"
+
+
 def _p_at_1(hits: list[tuple[bool, dict]], by_relation: bool = False) -> dict:
     out = {"p_at_1_micro": sum(h for h, _ in hits) / len(hits) if hits else 0.0, "facts": len(hits)}
-    if by_relation:
+    if by_relation:  # a group: also each fact's hit, for intervals over test items
+        out["hits"] = {fact_key(it["fact"]): int(h) for h, it in hits}
         rels: dict[str, list] = {}
         for h, it in hits:
             rels.setdefault(it["fact"].relation, []).append(h)
