@@ -189,13 +189,25 @@ def _spacy_entities(examples: list[TextExample], spacy_model: str | None = None)
     return out
 
 
+def redocred_schema() -> dict[str, str]:
+    """DocRED's and Re-DocRED's relation types: Wikidata property id -> label (96; shipped as
+    ``kgllm/resources/redocred_relations.json``)."""
+    from importlib.resources import files
+
+    return json.loads((files("kgllm") / "resources" / "redocred_relations.json").read_text(encoding="utf-8"))["relations"]
+
+
 def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str = "400:500",
                         test_docs: str = "400:500", path: str | None = None, train_entities: str = "gold",
                         distant: list[str] | None = None, distant_max: int | None = None,
-                        spacy_model: str | None = None) -> tuple:
+                        spacy_model: str | None = None, schema: str = "redocred") -> tuple:
     """Whole Re-DocRED documents with their gold entities and relation triples (document-level RE).
 
-    Labels are the relation ids annotated anywhere in the file, sorted (the dataset's schema). A
+    Labels are the relation schema's ids, sorted: ``schema: redocred`` is DocRED's and Re-DocRED's
+    96 relation types (:func:`redocred_schema`), so a model trained on one file scores any other
+    file of the schema, and a file with a relation outside it is refused, naming the relation;
+    ``schema: file`` takes the relation ids annotated anywhere in the file (models trained before
+    the schema was fixed). A
     val/test triple is ``in_train`` when some pair of its entities' mention names holds the same
     relation in the training documents (DocRED's definition behind Ign F1). ``path``: another
     Re-DocRED/DocRED-format file instead of ``redocred/dev_revised.json``.
@@ -219,7 +231,18 @@ def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str 
         problem = redocred_problem(doc, sents)
         if problem:
             raise CorpusError(f"{path}: document {i}: {problem}")
-    labels = sorted({lab["r"] for doc in data for lab in doc.get("labels", [])})
+    used = {lab["r"] for doc in data for lab in doc.get("labels", [])}
+    if schema == "file":
+        labels = sorted(used)
+    elif schema == "redocred":
+        labels = sorted(redocred_schema())
+        outside = sorted(used - set(labels))
+        if outside:
+            doc = next(i for i, d in enumerate(data) if any(lab["r"] == outside[0] for lab in d.get("labels", [])))
+            raise CorpusError(f"{path}: document {doc}: relation {outside[0]!r} is not in the Re-DocRED schema "
+                              f"(96 relation types){f'; {len(outside) - 1} more outside it' if len(outside) > 1 else ''}")
+    else:
+        raise ConfigError(f"schema must be redocred or file, got {schema!r}")
     index = {r: i for i, r in enumerate(labels)}
     train_facts = {(a, b, lab["r"]) for doc in data[parse_range(train_docs)] for lab in doc.get("labels", [])
                    for a in _mention_names(doc, lab["h"]) for b in _mention_names(doc, lab["t"])}

@@ -20,9 +20,14 @@ ARGS = FIXTURE_DATASET_ARGS["redocred_docre"]
 
 
 def test_loader_gives_entities_triples_and_ign_flags(data_dir, redocred_file):
+    from kgllm.data.datasets import redocred_schema
+
     splits, labels, task = load_dataset("redocred_docre", data_dir, **ARGS)
     raw = json.loads(redocred_file.read_text())
-    assert task == "docre" and labels == sorted({lab["r"] for d in raw for lab in d["labels"]})
+    assert task == "docre" and labels == sorted(redocred_schema()) and len(labels) == 96  # the schema, not the file
+    assert {lab["r"] for d in raw for lab in d["labels"]} < set(labels)
+    _, own, _ = load_dataset("redocred_docre", data_dir, **ARGS, schema="file")
+    assert own == sorted({lab["r"] for d in raw for lab in d["labels"]})
     ex, doc = splits["train"][0], raw[0]
     assert len(ex.entities) == len(doc["vertexSet"])
     for spans, ent in zip(ex.entities, doc["vertexSet"]):
@@ -101,7 +106,7 @@ def trained(kg_dir, data_dir, tmp_path_factory):
 @pytest.mark.slow
 def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file, tmp_path):
     metrics, ckpt, _ = trained
-    assert float(metrics["train/loss"]) < 0.05
+    assert float(metrics["train/loss"]) < 0.15  # 96 schema classes, most never positive
     assert float(metrics["train/f1"]) == pytest.approx(1.0)
     # eval-re reads the checkpoint back (weights_only) and scores it: on the training documents, with no
     # documents counted as "training" for Ign F1, it must find the same perfect fit
@@ -110,12 +115,18 @@ def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file, t
     # Ign F1 drops correct predictions of training facts: scored against its own training documents, none is left
     result = evaluate(str(ckpt), f"redocred:{redocred_file}", docs="0:4", progress=False)
     assert result["train_docs"] == "0:4" and result["f1"] == pytest.approx(1.0) and result["ign_f1"] == 0.0
-    # gold data of another relation schema is refused, not scored with shifted label ids
+    # another file of the schema that holds only some of its relations is scored (a real held-out file)
     docs = json.loads(redocred_file.read_text())
+    kept = sorted({lab["r"] for d in docs for lab in d["labels"]})[:3]
+    subset = [{**d, "labels": [lab for lab in d["labels"] if lab["r"] in kept]} for d in docs]
+    (tmp_path / "subset.json").write_text(json.dumps(subset))
+    result = evaluate(str(ckpt), f"redocred:{tmp_path / 'subset.json'}", docs="0:4", train_docs="0:0", progress=False)
+    assert result["documents"] == 4 and 0.0 < result["recall"] <= 1.0
+    # gold data with a relation outside the schema is refused, naming it, not scored with shifted label ids
     docs[0]["labels"].append({"h": 0, "t": 1, "r": "P0000", "evidence": []})
     other = tmp_path / "other_schema.json"
     other.write_text(json.dumps(docs))
-    with pytest.raises(KGLLMError, match="model expects docre with 14 labels, data gives docre with 15"):
+    with pytest.raises(KGLLMError, match="other_schema.json: document 0: relation 'P0000' is not in the Re-DocRED schema"):
         evaluate(str(ckpt), f"redocred:{other}", docs="0:4", progress=False)
 
 
