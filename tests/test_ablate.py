@@ -137,3 +137,29 @@ def test_a_resumed_ablation_refuses_rows_of_other_settings(tmp_path):
     write_rows(tmp_path / "results.csv", ROWS)  # rows from before settings were kept
     with pytest.raises(KGLLMError, match="recorded before kgllm kept them"):
         main(args)
+
+
+def test_controls_flag_adds_every_control_to_graph_reading_variants():
+    from kgllm.workflows.ablate import with_controls
+
+    assert with_controls(["none", "xattn", "none+copy"]) == [
+        "none", "xattn", "xattn+matched", "xattn+random_graph", "xattn+shuffled_links", "xattn+no_edges",
+        "none+copy", "none+copy+random_graph", "none+copy+shuffled_links", "none+copy+no_edges"]
+    assert with_controls(["gated+random_graph"]) == ["gated+random_graph", "gated+random_graph+matched",
+                                                     "gated+random_graph+shuffled_links",
+                                                     "gated+random_graph+no_edges"]
+    for v in with_controls(["xattn", "none+copy"]):
+        variant_overrides(v)  # every added name is a known variant
+
+
+def test_no_edges_control_keeps_nodes_and_drops_edges():
+    import torch
+    from torch_geometric.data import Data
+
+    from kgllm.data.datamodule import without_edges
+
+    g = Data(edge_index=torch.tensor([[0, 1], [1, 2]]), edge_type=torch.tensor([0, 1]),
+             edge_weight=torch.ones(2), num_nodes=3)
+    e = without_edges(g)
+    assert e.num_nodes == 3 and e.edge_index.shape == (2, 0) and e.edge_type.numel() == e.edge_weight.numel() == 0
+    assert g.edge_index.shape == (2, 2)  # the KG's own graph is untouched

@@ -21,7 +21,7 @@ from kgllm.tasks import DataSpec, task_class
 from kgllm.tasks.mlm import MASKING
 
 log = logging.getLogger(__name__)
-CONTROLS = ("none", "shuffled_links", "random_graph")
+CONTROLS = ("none", "shuffled_links", "random_graph", "no_edges")
 #: the splits each Lightning stage reads
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
@@ -39,6 +39,16 @@ def rewire(graph, seed: int):
     g = graph.clone()
     perm = torch.randperm(g.edge_index.size(1), generator=torch.Generator().manual_seed(seed))
     g.edge_index = torch.stack([g.edge_index[0], g.edge_index[1][perm]])
+    return g
+
+
+def without_edges(graph):
+    """The same nodes (ids, rows, labels) and no edge: what entity ids alone give a fused model."""
+    g = graph.clone()
+    g.edge_index = g.edge_index[:, :0]
+    g.edge_type = g.edge_type[:0]
+    if getattr(g, "edge_weight", None) is not None:
+        g.edge_weight = g.edge_weight[:0]
     return g
 
 
@@ -67,8 +77,9 @@ class KGDataModule(L.LightningDataModule):
         spacy_model: spaCy pipeline for mention detection (``None``: the default pipeline).
         num_workers: DataLoader workers.
         control: ``none``, ``shuffled_links`` (every linked mention points at a fixed random other
-            node: a seeded bijection of node ids) or ``random_graph`` (the KG's edges rewired at
-            random, keeping every node's in- and out-degree).
+            node: a seeded bijection of node ids), ``random_graph`` (the KG's edges rewired at
+            random, keeping every node's in- and out-degree) or ``no_edges`` (entity ids and links
+            kept, every edge dropped).
         data_seed: seed of the training order, the training masks and the controls; ``None`` takes
             the run's ``seed_everything`` seed, so every ablation arm of a seed sees the same data.
     """
@@ -154,6 +165,8 @@ class KGDataModule(L.LightningDataModule):
         graph = to_pyg(self.kg)
         if hp.control == "random_graph":
             graph = rewire(graph, self.seed)
+        elif hp.control == "no_edges":
+            graph = without_edges(graph)
         self.sampler = SubgraphSampler(graph, self.subgraph)
         self.featurizer = Featurizer(tokenizer, EntityLinker.from_kg(self.kg), self.task_spec, hp.max_length)
         self.tokenizer = tokenizer

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CONTROLS: dict[str, list[str]] = {
     "shuffled_links": ["--data.control", "shuffled_links"],
     "random_graph": ["--data.control", "random_graph"],
+    "no_edges": ["--data.control", "no_edges"],
     "text_features": ["--model.node_features", "text"],
     "text_norm_features": ["--model.node_features", "text_norm"],
     "matched": ["--model.graph_input", "false"],
@@ -81,6 +82,27 @@ def setup_fingerprint(configs: Sequence[str], extra: Sequence[str]) -> str:
         h.update(b"\0")
     h.update(json.dumps(list(extra)).encode())
     return "setup-" + h.hexdigest()[:16]
+
+
+#: the controls ``kgllm ablate --controls`` adds for every variant that reads the graph
+DEFAULT_CONTROLS = ("matched", "random_graph", "shuffled_links", "no_edges")
+
+
+def with_controls(variants: Sequence[str]) -> list[str]:
+    """``variants`` and, after each one that reads the graph (a fusion block or the copy head), that
+    variant with each of :data:`DEFAULT_CONTROLS` (``matched`` only for fusion blocks: the copy head
+    has no graph-free form; the parameter-matched reading of it is ``no_edges``)."""
+    out = []
+    for v in variants:
+        out.append(v)
+        parts = v.split("+")
+        if parts[0] == "none" and "copy" not in parts:
+            continue  # reads no graph
+        for c in DEFAULT_CONTROLS:
+            if c in parts or (c == "matched" and "copy" in parts):
+                continue
+            out.append(f"{v}+{c}")
+    return list(dict.fromkeys(out))
 
 
 def option_keys(args: Sequence[str]) -> set[str]:
@@ -262,9 +284,14 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds; every variant runs every seed")
     p.add_argument("--out", required=True, help="results folder")
     p.add_argument("--metrics", default=None, help="metrics for the table (default: every test/ metric)")
+    p.add_argument("--controls", action="store_true",
+                   help="also run every graph-reading variant with the controls matched (no graph input), "
+                        "random_graph, shuffled_links and no_edges")
     a, extra = p.parse_known_args(argv)
     out = Path(a.out)
     variants = a.variants.split(",")
+    if a.controls:
+        variants = with_controls(variants)
     given = option_keys(extra)
     for v in variants:
         clash = sorted(option_keys(variant_overrides(v)) & given)  # fail early on a typo, before --out exists
