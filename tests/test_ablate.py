@@ -79,6 +79,9 @@ def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
             {k: v for k, v in rb.items() if k.startswith("test/")}
     md = (tmp_path / "a" / "results.md").read_text()
     assert "| gated | 2 |" in md and "paired t-test" in md
+    items = (tmp_path / "a" / "runs" / "gated-seed1" / "test_items.csv").read_text().splitlines()
+    assert items[0] == "idx,correct" and len(items) > 1 and {x.split(",")[1] for x in items[1:]} <= {"0", "1"}
+    assert "test accuracy 95% CI (seeds × test items)" in md
     assert (tmp_path / "a" / "results.png").read_bytes()[:4] == b"\x89PNG"
     # a re-run skips what is done
     assert main(["--config", str(config), "--variants", "none,gated", "--seeds", "0,1", "--out",
@@ -163,3 +166,19 @@ def test_no_edges_control_keeps_nodes_and_drops_edges():
     e = without_edges(g)
     assert e.num_nodes == 3 and e.edge_index.shape == (2, 0) and e.edge_type.numel() == e.edge_weight.numel() == 0
     assert g.edge_index.shape == (2, 2)  # the KG's own graph is untouched
+
+
+def test_intervals_over_seeds_and_test_items(tmp_path):
+    from kgllm.workflows.ablate import read_test_items
+
+    items = {("none", s): {i: int(i % 2 == 0) for i in range(50)} for s in range(3)}
+    items.update({("gated", s): {i: int(i % 5 != 0) for i in range(50)} for s in range(3)})
+    summary = summarise(ROWS, ["test/f1"], items=items)
+    gated = next(e for e in summary if e["variant"] == "gated")["items"]
+    assert gated["items"] == 50 and gated["ci"][0] < 0.8 < gated["ci"][1]  # 40 of 50 right in every seed
+    assert gated["diff_ci"][0] < 0.3 < gated["diff_ci"][1] and gated["diff_ci"][0] > 0  # 0.8 - 0.5
+    md = format_markdown(summary, ["test/f1"])
+    assert "(seeds × test items)" in md and "(50 items)" in md
+    assert "seeds × test items" not in format_markdown(summarise(ROWS, ["test/f1"]), ["test/f1"])
+    (tmp_path / "test_items.csv").write_text("idx,correct\n0,1\n3,0\n")
+    assert read_test_items(tmp_path) == {0: 1, 3: 0} and read_test_items(tmp_path / "none") is None

@@ -83,6 +83,7 @@ class KGCollator:
         offset = graph.ptr[:-1].unsqueeze(1).expand(B, T)  # (B, T)
         token_node = torch.where(token_node >= 0, token_node + offset, token_node)
         batch = {"input_ids": input_ids, "attention_mask": attention, "token_node": token_node, "graph": graph,
+                 "idx": torch.tensor([int(f.get("idx", b)) for b, f in enumerate(feats)], dtype=torch.long),
                  **targets}
         self.task.collate(batch, feats)
         padding = torch.tensor([bool(f.get("padding")) for f in feats])

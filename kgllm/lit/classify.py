@@ -6,7 +6,7 @@ import logging
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import CatMetric, MeanMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from kgllm.errors import KGLLMError
@@ -99,6 +99,8 @@ class ClassifierModule(KGLitModule):
         self.eval_loss = nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
         # test confusion matrix of single-label tasks (synced over ranks like the other metrics)
         self.test_confusion = MulticlassConfusionMatrix(hp.num_labels, ignore_index=-100)
+        # each test example's correctness (single-label tasks), for intervals over test items
+        self.test_items = nn.ModuleDict({"idx": CatMetric(), "correct": CatMetric()})
 
     def head_reads(self) -> str:
         return self._resolve().head_reads
@@ -125,6 +127,10 @@ class ClassifierModule(KGLitModule):
         metrics.update(logits.detach(), labels)
         if stage == "test" and not labels.is_floating_point() and logits.dim() == labels.dim() + 1:
             self.test_confusion.update(logits.detach().argmax(-1), labels)
+            if labels.dim() == 1 and "idx" in batch:
+                valid = labels != -100  # DDP evaluation padding is no test item
+                self.test_items["idx"].update(batch["idx"][valid].float())
+                self.test_items["correct"].update((logits.detach().argmax(-1) == labels)[valid].float())
         if stage == "train":  # the mean over ranks: the global batch's loss under DDP
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
         else:
@@ -144,6 +150,7 @@ class ClassifierModule(KGLitModule):
             return
         cm = confusion.compute().cpu()
         confusion.reset()
+        items = self._test_item_rows()  # a collective under DDP: every rank computes it
         trainer = self.trainer
         loggers = trainer.loggers if trainer is not None else []
         log_dir = getattr(loggers[0], "log_dir", None) if loggers else None
@@ -156,9 +163,28 @@ class ClassifierModule(KGLitModule):
                    "data")
         title = f"{self.hparams.task} on {dataset}: test confusion matrix (n = {int(cm.sum()):,})"
         paths = write_report(cm, labels, log_dir, title)
+        if items:
+            from pathlib import Path
+
+            from kgllm.io import atomic_write_text
+
+            atomic_write_text(Path(log_dir) / "test_items.csv",
+                              "idx,correct\n" + "".join(f"{i},{c}\n" for i, c in items))
         rows = [r for r in per_class(cm, labels) if r["support"]]
         worst = ", ".join(f"{r['label']} {r['f1']:.2f}" for r in sorted(rows, key=lambda r: r["f1"])[:3])
         log.info("per-class test scores: %s (lowest F1: %s)", paths[0], worst)
+
+
+    def _test_item_rows(self) -> list[tuple[int, int]]:
+        """Each test example's index and whether it was classified correctly, over all ranks (written
+        as ``test_items.csv``: what ``kgllm ablate`` resamples for intervals over seeds and test items)."""
+        items = self.test_items
+        if not items["idx"].update_called:
+            return []
+        idx, correct = items["idx"].compute(), items["correct"].compute()
+        items["idx"].reset()
+        items["correct"].reset()
+        return sorted({int(i): int(c) for i, c in zip(idx.flatten().tolist(), correct.flatten().tolist())}.items())
 
 
 class DocREModule(ClassifierModule):

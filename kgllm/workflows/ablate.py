@@ -167,10 +167,41 @@ def write_rows(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") -> list[dict]:
+def read_test_items(run_dir: Path) -> dict[int, int] | None:
+    """A run's ``test_items.csv`` (test example index -> correct), or ``None`` without one."""
+    path = Path(run_dir) / "test_items.csv"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return {int(r["idx"]): int(r["correct"]) for r in csv.DictReader(fh)}
+
+
+def _item_intervals(runs: dict, base: dict | None) -> dict | None:
+    """Accuracy's 95% interval over seeds and test items, and the paired difference's against the
+    baseline's runs of the same seeds (``runs``/``base``: seed -> item -> correct)."""
+    from kgllm.stats import bootstrap_seeds_items
+
+    if not runs or any(v is None for v in runs.values()):
+        return None
+    seeds = sorted(runs)
+    items = sorted(set.intersection(*(set(runs[s]) for s in seeds)))
+    if not items:
+        return None
+    out = {"ci": bootstrap_seeds_items([[runs[s][i] for i in items] for s in seeds]), "items": len(items)}
+    common = [s for s in seeds if base and base.get(s) is not None]
+    shared = sorted(set(items).intersection(*(set(base[s]) for s in common))) if common else []
+    if shared:
+        out["diff_ci"] = bootstrap_seeds_items([[runs[s][i] for i in shared] for s in common],
+                                               [[base[s][i] for i in shared] for s in common])
+    return out
+
+
+def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", items: dict | None = None) -> list[dict]:
     """Per variant and metric: mean, std and 95% t-interval over seeds; against ``baseline``, the mean
     paired difference (seeds are the pairs) with its 95% interval, the paired t-test p-value and the
-    Holm-adjusted p-value over all variants compared in this table (``p_holm``)."""
+    Holm-adjusted p-value over all variants compared in this table (``p_holm``). With per-run test
+    ``items`` (``(variant, seed) -> {example: correct}``), also accuracy's interval by a bootstrap
+    over seeds and test items, and its paired difference's (``entry["items"]``)."""
     from kgllm.stats import holm, mean_ci, paired
 
     by = {}
@@ -184,6 +215,9 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") 
             common = sorted(set(seeds) & set(by.get(baseline, {})))
             if variant != baseline and len(common) >= 2:
                 entry[m].update(paired([seeds[s][m] for s in common], [by[baseline][s][m] for s in common]))
+        if items:
+            base = {s: items.get((baseline, s)) for s in by.get(baseline, {})} if variant != baseline else None
+            entry["items"] = _item_intervals({s: items.get((variant, s)) for s in seeds}, base)
         out.append(entry)
     for m in metrics:
         compared = [e[m] for e in out if "p" in e[m]]
@@ -195,15 +229,21 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none") 
 def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str = "none") -> str:
     from kgllm.stats import fmt_ci, fmt_p
 
+    by_items = any(e.get("items") for e in summary)
     head = ("| variant | runs | " + " | ".join(f"{m} (mean ± std [95% CI])" for m in metrics)
-            + f" | Δ {metrics[0]} vs {baseline} [95% CI] (paired t-test p, Holm p) |")
-    lines = [head, "|" + "---|" * (3 + len(metrics))]
+            + f" | Δ {metrics[0]} vs {baseline} [95% CI] (paired t-test p, Holm p) |"
+            + (f" test accuracy 95% CI (seeds × test items) | Δ accuracy vs {baseline} (seeds × test items) |"
+               if by_items else ""))
+    lines = [head, "|" + "---|" * (3 + len(metrics) + (2 if by_items else 0))]
     for e in summary:
         cells = [f"{e[m]['mean']:.4f} ± {e[m]['std']:.4f} {fmt_ci(e[m]['ci'])}" for m in metrics]
         main = e[metrics[0]]
         delta = (f"{main['diff']:+.4f} (p={fmt_p(main['p'])}, Holm p={fmt_p(main['p_holm'])}, n={main['pairs']}) "
                  f"{fmt_ci(main['diff_ci'])}" if "diff" in main else "–")
-        lines.append(f"| {e['variant']} | {e['runs']} | " + " | ".join(cells) + f" | {delta} |")
+        it = e.get("items") or {}
+        tail = (f" {fmt_ci(it.get('ci'))} ({it['items']} items) | {fmt_ci(it.get('diff_ci'))} |" if it
+                else " – | – |") if by_items else ""
+        lines.append(f"| {e['variant']} | {e['runs']} | " + " | ".join(cells) + f" | {delta} |{tail}")
     return "\n".join(lines)
 
 
@@ -324,7 +364,8 @@ def main(argv: Sequence[str]) -> int:
 
     metrics = a.metrics.split(",") if a.metrics else sorted(k for k in rows[0] if k.startswith("test/")
                                                             and reported(rows[0][k]))
-    summary = summarise(rows, metrics, variants[0] if "none" not in variants else "none")
+    items = {(r["variant"], r["seed"]): read_test_items(out / "runs" / f"{r['variant']}-seed{r['seed']}") for r in rows}
+    summary = summarise(rows, metrics, variants[0] if "none" not in variants else "none", items=items)
     table = format_markdown(summary, metrics, "none" if "none" in variants else variants[0])
     seeds = sorted({r["seed"] for r in rows})
     report = (f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n\n"
