@@ -91,7 +91,7 @@ def test_lama_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch)
                                  "--graphs", str(tmp_path / "graphs"), "--data-dir", str(data_dir),
                                  "--data.backbone", "tiny", "--model.fusion_layers", "[0]", "--model.gnn_hidden", "16",
                                  "--model.gnn_heads", "2", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
-                                 "--trainer.enable_progress_bar", "false"]) == 0
+                                 "--trainer.enable_progress_bar", "false", "--removed-kg"]) == 0
     table = json.loads((tmp_path / "res" / "id" / "probe.json").read_text())
     arms = {r["arm"] for r in table}
     assert arms == {"none", "xattn", "xattn, fusion off at inference", "xattn (KG-only facts removed)",

@@ -127,7 +127,8 @@ class ClassifierModule(KGLitModule):
         metrics.update(logits.detach(), labels)
         if stage == "test" and not labels.is_floating_point() and logits.dim() == labels.dim() + 1:
             self.test_confusion.update(logits.detach().argmax(-1), labels)
-            if labels.dim() == 1 and "idx" in batch:
+            per_example = batch.get("labels")
+            if "idx" in batch and per_example is not None and per_example.dim() == 1 and labels.shape == batch["idx"].shape:
                 valid = labels != -100  # DDP evaluation padding is no test item
                 self.test_items["idx"].update(batch["idx"][valid].float())
                 self.test_items["correct"].update((logits.detach().argmax(-1) == labels)[valid].float())

@@ -124,7 +124,7 @@ def run_update_experiment(config: Path, seeds: str, out: Path, graphs: Path, dat
         row(f"{variant}, updated KG, no retraining", seed, after["with_kg"], before["with_kg"]["hits"])
         for arm, ckpt, kg, hits in ((variant, fused, upd["kg"], before["with_kg"]["hits"]),
                                     ("none", base, full, none_before["hits"])):
-            cont = out / "continued" / arm
+            cont = out / "continued" / arm / f"seed{seed}"  # each seed continues from its own checkpoint
             ablate(["--config", str(config), "--variants", arm, "--seeds", str(seed), "--out", str(cont),
                     "--data.kg_dir", str(kg), "--model.init_from", str(ckpt),
                     "--trainer.max_epochs", str(continue_epochs), *common])
