@@ -89,6 +89,25 @@ def bootstrap_seeds_items(a: Sequence[Sequence[float]], b: Sequence[Sequence[flo
     return float(lo), float(hi)
 
 
+def item_intervals(runs: dict, base: dict | None = None) -> dict | None:
+    """The mean's 95% interval over seeds and test items, and the paired difference's against
+    ``base`` over the seeds both have (:func:`bootstrap_seeds_items`); ``runs``/``base``:
+    ``seed -> {item: score}``, on the items every run holds. ``None`` when a run has no items."""
+    if not runs or any(not v for v in runs.values()):
+        return None
+    seeds = sorted(runs)
+    items = sorted(set.intersection(*(set(runs[s]) for s in seeds)))
+    if not items:
+        return None
+    out = {"ci": bootstrap_seeds_items([[runs[s][i] for i in items] for s in seeds]), "items": len(items)}
+    common = [s for s in seeds if base and base.get(s)]
+    shared = sorted(set(items).intersection(*(set(base[s]) for s in common))) if common else []
+    if shared:
+        out["diff_ci"] = bootstrap_seeds_items([[runs[s][i] for i in shared] for s in common],
+                                               [[base[s][i] for i in shared] for s in common])
+    return out
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values, in the input order."""
     m = len(pvalues)

@@ -176,33 +176,13 @@ def read_test_items(run_dir: Path) -> dict[int, int] | None:
         return {int(r["idx"]): int(r["correct"]) for r in csv.DictReader(fh)}
 
 
-def _item_intervals(runs: dict, base: dict | None) -> dict | None:
-    """Accuracy's 95% interval over seeds and test items, and the paired difference's against the
-    baseline's runs of the same seeds (``runs``/``base``: seed -> item -> correct)."""
-    from kgllm.stats import bootstrap_seeds_items
-
-    if not runs or any(v is None for v in runs.values()):
-        return None
-    seeds = sorted(runs)
-    items = sorted(set.intersection(*(set(runs[s]) for s in seeds)))
-    if not items:
-        return None
-    out = {"ci": bootstrap_seeds_items([[runs[s][i] for i in items] for s in seeds]), "items": len(items)}
-    common = [s for s in seeds if base and base.get(s) is not None]
-    shared = sorted(set(items).intersection(*(set(base[s]) for s in common))) if common else []
-    if shared:
-        out["diff_ci"] = bootstrap_seeds_items([[runs[s][i] for i in shared] for s in common],
-                                               [[base[s][i] for i in shared] for s in common])
-    return out
-
-
 def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", items: dict | None = None) -> list[dict]:
     """Per variant and metric: mean, std and 95% t-interval over seeds; against ``baseline``, the mean
     paired difference (seeds are the pairs) with its 95% interval, the paired t-test p-value and the
     Holm-adjusted p-value over all variants compared in this table (``p_holm``). With per-run test
     ``items`` (``(variant, seed) -> {example: correct}``), also accuracy's interval by a bootstrap
     over seeds and test items, and its paired difference's (``entry["items"]``)."""
-    from kgllm.stats import holm, mean_ci, paired
+    from kgllm.stats import holm, item_intervals, mean_ci, paired
 
     by = {}
     for r in rows:
@@ -217,7 +197,7 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", 
                 entry[m].update(paired([seeds[s][m] for s in common], [by[baseline][s][m] for s in common]))
         if items:
             base = {s: items.get((baseline, s)) for s in by.get(baseline, {})} if variant != baseline else None
-            entry["items"] = _item_intervals({s: items.get((variant, s)) for s in seeds}, base)
+            entry["items"] = item_intervals({s: items.get((variant, s)) for s in seeds}, base)
         out.append(entry)
     for m in metrics:
         compared = [e[m] for e in out if "p" in e[m]]

@@ -169,15 +169,11 @@ def seen_groups(split, facts: list) -> dict[str, list]:
     return {"kg_only_object_seen": seen, "kg_only_object_unseen": unseen}
 
 
-def _hit_matrix(rows: list[dict], key: str, facts: list[str]):
-    return [[r[key][f] for f in facts] for r in rows]
-
-
 def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_only_hits") -> str:
     """Mean +- std [95% CI over seeds] per arm, paired difference against ``none`` with Holm-corrected p;
     where rows carry per-fact ``hits`` (``fact -> 0/1``), also the first key's 95% interval by a
     bootstrap over seeds and test items, and the difference's, paired by seed and fact."""
-    from kgllm.stats import bootstrap_seeds_items, fmt_ci, fmt_p, holm, mean_ci, paired
+    from kgllm.stats import fmt_ci, fmt_p, holm, item_intervals, mean_ci, paired
 
     arms = list(dict.fromkeys(r["arm"] for r in table))
     base = {r["seed"]: r for r in table if r["arm"] == "none"}
@@ -200,16 +196,11 @@ def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_onl
         cmp = (paired([r[keys[0]] for r in common], [r["none_" + keys[0]] for r in common])
                if arm != "none" and len(common) >= 2 else None)
         boot = ["–", "–"]
-        if by_items and all(r.get(hits) for r in rs):
-            facts = sorted(set.intersection(*(set(r[hits]) for r in rs)))
-            boot[0] = fmt_ci(bootstrap_seeds_items(_hit_matrix(rs, hits, facts)), 3) if facts else "–"
-            paired_rows = [r for r in common if base[r["seed"]].get(hits)]
-            shared = sorted(set(facts).intersection(*(set(base[r["seed"]][hits]) for r in paired_rows))) \
-                if paired_rows else []
-            if arm != "none" and shared:
-                boot[1] = fmt_ci(bootstrap_seeds_items(_hit_matrix(paired_rows, hits, shared),
-                                                       _hit_matrix([base[r["seed"]] for r in paired_rows], hits,
-                                                                   shared)), 3)
+        if by_items:
+            it = item_intervals({r["seed"]: r.get(hits) for r in rs},
+                                {s: b.get(hits) for s, b in base.items()} if arm != "none" else None)
+            if it:
+                boot = [fmt_ci(it["ci"], 3), fmt_ci(it.get("diff_ci"), 3)]
         rows.append((arm, len(rs), cells, cmp, boot))
         if cmp:
             ps.append(cmp["p"])
