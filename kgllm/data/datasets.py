@@ -24,7 +24,9 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
   ``relations`` (default: all with test facts), at most ``max_facts`` facts each, with the
   subject and object mentions linked to ``wd:<QID>`` KG nodes; every 20th sentence is validation.
   ``kg_only_fraction`` keeps only the *text facts* of a seeded split (``split_seed``): the other
-  facts are KG-only and their sentences are never seen (``kgllm.kg.lama.split_facts``).
+  facts are KG-only and their sentences are never seen (``kgllm.kg.lama.split_facts``);
+  ``link: label`` links mentions by label (a KG built from text), ``read_held`` also trains on the
+  held-out facts' sentences (the corpus experiment's reading arm).
 
 * ``hf``: any Hugging Face ``datasets`` source (CSV, TSV, JSON Lines, Parquet, a folder of split
   files, a ``save_to_disk`` folder, a hub name when online) for the task its ``task`` option names,
@@ -346,38 +348,60 @@ def lama_facts(data_dir=None, relations: list[str] | None = None, max_facts: int
     return read_lama(root, splits=("test",), relations=relations, max_facts=max_facts)
 
 
-def _linked_sentence(text: str, sub: str, obj: str, fact) -> TextExample:
+def _linked_sentence(text: str, sub: str, obj: str, fact, link: str = "key") -> TextExample:
+    """The sentence with its subject and object marked: linked by the facts' id keys (``link="key"``,
+    the LAMA KG holds them) or as mentions the linker resolves by label (``"label"``: a KG built
+    from text, whose keys are its own)."""
     links = []
     for surface, key in ((sub, fact.sub_key), (obj, fact.obj_key)):
         start = text.find(surface)
         if start >= 0 and all(start >= e or start + len(surface) <= s for s, e, _ in links):
             links.append((start, start + len(surface), key))
+    if link == "label":
+        return TextExample(text, spans=sorted((s, e, "ENT") for s, e, _ in links))
     return TextExample(text, links=sorted(links))
 
 
 def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: int = 200,
                   kg_only_fraction: float | None = None, split_seed: int = 0,
-                  template_sentences: bool = False) -> tuple:
+                  template_sentences: bool = False, link: str = "key", read_held: bool = False) -> tuple:
     """Evidence sentences of LAMA facts; with ``kg_only_fraction``, only those of the *text facts* of
     :func:`kgllm.kg.lama.split_facts` (the KG-only facts' sentences are never trained on). With
     ``template_sentences``, each of these facts is also stated once in its relation's LAMA template
-    (``[X] was born in [Y] .``): the probe's wording, learnt from the text facts only."""
+    (``[X] was born in [Y] .``): the probe's wording, learnt from the text facts only.
+
+    ``link``: ``key`` links subject and object by their Wikidata keys, ``label`` by their labels (a
+    KG built from a corpus). ``read_held``: the training split also holds the held-out facts'
+    evidence (:meth:`~kgllm.kg.lama.FactSplit.held_sentences`, the text a KG of them is built
+    from): the arm that reads the corpus instead of (or as well as) its KG. Validation stays the
+    text facts' sentences, so every arm is validated on the same sentences."""
     from kgllm.kg.lama import read_templates, split_facts
 
+    if link not in ("key", "label"):
+        raise ConfigError(f"lama_mlm: link must be 'key' or 'label', got {link!r}")
+    if read_held and kg_only_fraction is None:
+        raise ConfigError("lama_mlm: read_held needs kg_only_fraction (there are no held-out facts without a split)")
     facts = lama_facts(data_dir, relations, max_facts)
-    if kg_only_fraction is not None:
-        facts = split_facts(facts, kg_only_fraction, split_seed).text
-    sents = [_linked_sentence(text, sub, obj, f) for f in facts for text, sub, obj in f.evidence()]
+    split = split_facts(facts, kg_only_fraction, split_seed) if kg_only_fraction is not None else None
+    if split is not None:
+        facts = split.text
+    sents = [_linked_sentence(text, sub, obj, f, link) for f in facts for text, sub, obj in f.evidence()]
     if template_sentences:
         templates = read_templates(dataset_file("lama_trex", "relations.jsonl", root=data_dir))
         for f in facts:
             template = templates.get(f.relation)
             if template and "[X]" in template and "[Y]" in template:
                 text = template.replace("[X]", f.sub_label).replace("[Y]", f.obj_label)
-                sents.append(_linked_sentence(text, f.sub_label, f.obj_label, f))
+                sents.append(_linked_sentence(text, f.sub_label, f.obj_label, f, link))
     sents = list({e.text: e for e in sents}.values())  # one copy of repeated evidence sentences
     val = sents[::20]
     train = [s for i, s in enumerate(sents) if i % 20]
+    if read_held:
+        held = {}  # each held-out sentence once, marked as the first fact it states
+        for f in split.kg_only + split.excluded:
+            for text, sub, obj in f.evidence():
+                held.setdefault(text, (sub, obj, f))
+        train += [_linked_sentence(text, *held[text], link) for text in split.held_sentences()]
     return {"train": train, "val": val, "test": val}, []
 
 

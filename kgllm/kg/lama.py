@@ -165,6 +165,13 @@ class FactSplit:
     def training_sentences(self) -> list[str]:
         return list(dict.fromkeys(sent for f in self.text for sent, _, _ in f.evidence()))
 
+    def held_sentences(self) -> list[str]:
+        """The held-out facts' evidence (KG-only and excluded draws), less any sentence that is also
+        training text: the corpus "part B" a KG can be built from and a reading arm can read."""
+        train = set(self.training_sentences())
+        return [s for s in dict.fromkeys(sent for f in self.kg_only + self.excluded for sent, _, _ in f.evidence())
+                if s not in train]
+
 
 def split_facts(facts: list[LamaFact], kg_only_fraction: float = 0.5, seed: int = 0) -> FactSplit:
     """Seeded, disjoint split of ``facts`` into text facts and KG-only facts, per relation.

@@ -169,17 +169,19 @@ def seen_groups(split, facts: list) -> dict[str, list]:
     return {"kg_only_object_seen": seen, "kg_only_object_unseen": unseen}
 
 
-def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_only_hits") -> str:
-    """Mean +- std [95% CI over seeds] per arm, paired difference against ``none`` with Holm-corrected p;
+def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_only_hits", base: str = "none",
+                  base_prefix: str = "none_") -> str:
+    """Mean +- std [95% CI over seeds] per arm, paired difference against the ``base`` arm (its values
+    in each row under ``base_prefix + key``) with Holm-corrected p;
     where rows carry per-fact ``hits`` (``fact -> 0/1``), also the first key's 95% interval by a
     bootstrap over seeds and test items, and the difference's, paired by seed and fact."""
     from kgllm.stats import fmt_ci, fmt_p, holm, item_intervals, mean_ci, paired
 
     arms = list(dict.fromkeys(r["arm"] for r in table))
-    base = {r["seed"]: r for r in table if r["arm"] == "none"}
+    base_rows = {r["seed"]: r for r in table if r["arm"] == base}
     by_items = bool(hits) and any(r.get(hits) for r in table)
     extra = f" | {keys[0]} 95% CI (seeds × items) | Δ 95% CI (seeds × items)" if by_items else ""
-    lines = ["| arm | seeds | " + " | ".join(keys) + f" | Δ {keys[0]} vs none (p, Holm p){extra} |",
+    lines = ["| arm | seeds | " + " | ".join(keys) + f" | Δ {keys[0]} vs {base} (p, Holm p){extra} |",
              "|" + "---|" * (3 + len(keys) + (2 if by_items else 0))]
     rows, ps = [], []
     for arm in arms:
@@ -192,13 +194,13 @@ def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_onl
                 continue
             s = mean_ci(values)
             cells.append(f"{s['mean']:.3f} ± {s['std']:.3f} {fmt_ci(s['ci'], 3)}")
-        common = [r for r in rs if r["seed"] in base]
-        cmp = (paired([r[keys[0]] for r in common], [r["none_" + keys[0]] for r in common])
-               if arm != "none" and len(common) >= 2 else None)
+        common = [r for r in rs if r["seed"] in base_rows]
+        cmp = (paired([r[keys[0]] for r in common], [r[base_prefix + keys[0]] for r in common])
+               if arm != base and len(common) >= 2 else None)
         boot = ["–", "–"]
         if by_items:
             it = item_intervals({r["seed"]: r.get(hits) for r in rs},
-                                {s: b.get(hits) for s, b in base.items()} if arm != "none" else None)
+                                {s: b.get(hits) for s, b in base_rows.items()} if arm != base else None)
             if it:
                 boot = [fmt_ci(it["ci"], 3), fmt_ci(it.get("diff_ci"), 3)]
         rows.append((arm, len(rs), cells, cmp, boot))
@@ -275,6 +277,43 @@ def cached_probe(cache: Path, ckpt: str, kg_dir: Path, facts: list, groups: dict
     return result
 
 
+def probe_readings(row: dict, kg: Path, deleted: Path | None, out: Path, data_dir, facts: list, groups: dict,
+                   num_hops: int) -> list[tuple[str, dict]]:
+    """Probe one trained run (a row of ``kgllm ablate``'s ``results.csv``) on ``kg``: its readings
+    ``with_kg`` and ``without_kg`` (fusion off at inference) and, for a fused variant given a
+    ``deleted`` KG (the same KG without the probed facts' edges), ``deleted``: the same model after
+    the facts are deleted from its KG. Results are cached in ``out/probes``."""
+    from kgllm.workflows.probe import default_source, probe
+
+    def probed(on: Path) -> dict:
+        name = f"{row['variant']}-seed{row['seed']}-on-{on.name}.json"
+        return cached_probe(out / "probes" / name, row["best_ckpt"], on, facts, groups, num_hops,
+                            lambda: probe(row["best_ckpt"], default_source(data_dir), facts=facts,
+                                          groups=groups, kg_dir=str(on), num_hops=num_hops))
+
+    res = probed(kg)
+    readings = [("with_kg", res["with_kg"]), ("without_kg", res["without_kg"])]
+    if deleted is not None and row["variant"] != "none":
+        readings.append(("deleted", probed(deleted)["with_kg"]))
+    return readings
+
+
+def table_row(arm: str, seed, res: dict) -> dict:
+    """One row of a LAMA table from one probe reading (P@1 per fact group; NaN for an empty group)."""
+    g = res["groups"]
+    p1 = {name: v["p_at_1_micro"] if v["facts"] else float("nan") for name, v in g.items()}
+    row = {"arm": arm, "seed": seed, "kg_only_p_at_1": p1["kg_only"],
+           "text_p_at_1": p1["text"], "kg_only_seen_p_at_1": p1["kg_only_object_seen"],
+           "kg_only_unseen_p_at_1": p1["kg_only_object_unseen"],
+           "kg_only_by_relation": {r: v["p_at_1"] for r, v in g["kg_only"]["by_relation"].items()},
+           "kg_only_hits": g["kg_only"].get("hits"),
+           "by_degree": res["by_degree"], "kg_only_facts": g["kg_only"]["facts"],
+           "kg_only_seen_facts": g["kg_only_object_seen"]["facts"],
+           "text_facts": g["text"]["facts"]}
+    print(json.dumps({k: v for k, v in row.items() if k not in ("by_degree", "kg_only_hits")}), flush=True)
+    return row
+
+
 def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path, graphs: Path,
                    data_dir=None, node_features: str = "id", num_hops: int = 1, removed_kg: bool = True,
                    extra: Sequence[str] = (), split_seed: int | None = None,
@@ -293,8 +332,6 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
     from kgllm.data.datasets import lama_facts
     from kgllm.kg.lama import split_facts
     from kgllm.nn.backbone import load_tokenizer
-    from kgllm.workflows.probe import default_source, probe
-
     cfg = yaml.safe_load(Path(config).read_text())
     args = {**cfg["data"]["init_args"]["dataset_args"], **(dataset_args or {})}
     if split_seed is not None:
@@ -323,35 +360,14 @@ def run_experiment(config: Path, variants: Sequence[str], seeds: str, out: Path,
         for row in read_rows(out / kg.name / "results.csv"):
             if row["variant"] not in runs or str(row["seed"]) not in seeds.split(","):
                 continue
-            def probed(on: Path) -> dict:
-                name = f"{row['variant']}-seed{row['seed']}-on-{on.name}.json"
-                return cached_probe(out / kg.name / "probes" / name, row["best_ckpt"], on, facts, groups, num_hops,
-                                    lambda: probe(row["best_ckpt"], default_source(data_dir), facts=facts,
-                                                  groups=groups, kg_dir=str(on), num_hops=num_hops))
-
-            res = probed(kg)
-            readings = [(True, "with_kg", res), (False, "without_kg", res)]
-            if kg == full and row["variant"] != "none":  # the same model after the facts are deleted from its KG
-                gone = probed(held)
-                readings.append((True, "deleted", {"deleted": gone["with_kg"]}))
-            for fused, key, res in readings:
-                if row["variant"] == "none" and not fused:
+            for reading, res in probe_readings(row, kg, held if kg == full else None, out / kg.name, data_dir, facts,
+                                               groups, num_hops):
+                if row["variant"] == "none" and reading == "without_kg":
                     continue
-                arm = row["variant"] + tag + ("" if fused or row["variant"] == "none" else ", fusion off at inference")
-                if key == "deleted":
+                arm = row["variant"] + tag + (", fusion off at inference" if reading == "without_kg" else "")
+                if reading == "deleted":
                     arm = row["variant"] + ", KG-only facts deleted after training"
-                g = res[key]["groups"]
-                p1 = {name: v["p_at_1_micro"] if v["facts"] else float("nan") for name, v in g.items()}  # NaN: no fact
-                table.append({"arm": arm, "seed": row["seed"], "kg_only_p_at_1": p1["kg_only"],
-                              "text_p_at_1": p1["text"], "kg_only_seen_p_at_1": p1["kg_only_object_seen"],
-                              "kg_only_unseen_p_at_1": p1["kg_only_object_unseen"],
-                              "kg_only_by_relation": {r: v["p_at_1"] for r, v in g["kg_only"]["by_relation"].items()},
-                              "kg_only_hits": g["kg_only"].get("hits"),
-                              "by_degree": res[key]["by_degree"], "kg_only_facts": g["kg_only"]["facts"],
-                              "kg_only_seen_facts": g["kg_only_object_seen"]["facts"],
-                              "text_facts": g["text"]["facts"]})
-                print(json.dumps({k: v for k, v in table[-1].items() if k not in ("by_degree", "kg_only_hits")}),
-                      flush=True)
+                table.append(table_row(arm, row["seed"], res))
     for s in sorted({r["seed"] for r in table}):  # the no-model baseline beside every seed (it has no seed)
         table.append({"arm": "majority (no model)", "seed": s, "kg_only_p_at_1": majority, "text_p_at_1": float("nan"),
                       "kg_only_seen_p_at_1": float("nan"), "kg_only_unseen_p_at_1": float("nan"),
