@@ -180,3 +180,40 @@ def test_every_command_line_option_has_help_and_shows_its_default(capsys):
     out = capsys.readouterr().out
     assert exit_.value.code == 0 and "(default: id)" in out and "(default: turtle)" in out
     assert "--overwrite" in out and "(default: False)" not in out  # nothing to say for a flag
+
+
+@pytest.mark.slow
+def test_a_test_from_the_checkpoint_alone_never_touches_the_fit_record(tmp_path, monkeypatch, data_dir, kg_dir):
+    """fit; test with only --ckpt_path (the run's config.yaml is read); test again with --config RUN/config.yaml
+    (its logger version names the fit's folder); the fit's files stay byte for byte, each test gets its own
+    folder, and plot counts one run."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from kgllm.workflows.plot_runs import find_runs
+    from tests.conftest import FIXTURE_DATASET_ARGS
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KGLLM_RUN_VERSION", raising=False)
+    args = ["--config", str(root / "experiments" / "pretrain_redocred.yaml"), "--data.backbone", "tiny",
+            "--data.kg_dir", str(kg_dir),
+            "--data.data_dir", str(data_dir), "--model.fusion", "none",
+            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred"]), "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
+            "--trainer.enable_progress_bar", "false"]
+    assert main(["fit", *args]) == 0
+    run = Path("runs/pretrain_redocred/latest").resolve()
+    record = {p.relative_to(run): hashlib.sha256(p.read_bytes()).hexdigest() for p in run.rglob("*") if p.is_file()}
+    best = run / "checkpoints" / "best.ckpt"
+    assert main(["test", "--ckpt_path", str(best), "--trainer.enable_progress_bar", "false",
+                 "--data.data_dir", str(data_dir)]) == 0
+    assert main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(best),
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    after = {p.relative_to(run): hashlib.sha256(p.read_bytes()).hexdigest() for p in run.rglob("*")
+             if p.is_file() and not p.relative_to(run).parts[0].startswith("test-")}
+    assert after == record
+    tests = sorted(p for p in run.iterdir() if p.name.startswith("test-"))
+    assert len(tests) == 2 and all((t / "metrics.csv").is_file() for t in tests)
+    assert [p.resolve() for p in find_runs(["runs/pretrain_redocred"])] == [run]

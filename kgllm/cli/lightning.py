@@ -81,16 +81,17 @@ class KGLightningCLI(LightningCLI):
             return
         if not all(str(getattr(lg, "class_path", "")).endswith(RUN_LOGGERS) for lg in loggers):
             return
-        if any(lg.init_args.get("version") is not None for lg in loggers):
-            return
         child = os.environ.get("LOCAL_RANK", "0") != "0"  # a process DDP started: take rank 0's folder
         ckpt = cfg.get("ckpt_path")
         if sub in ("validate", "test", "predict") and ckpt and Path(str(ckpt)).parent.name == "checkpoints":
+            # even a version the config sets (the run's own config.yaml does): never the fit's files
             run = Path(str(ckpt)).resolve().parents[1]
-            stamp = (os.environ.get(RUN_ENV) if child else None) or f"{sub}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+            stamp = (os.environ.get(RUN_ENV) if child else None) or _fresh_name(run, f"{sub}-{_dt.datetime.now():%Y%m%d-%H%M%S}")
             for lg in loggers:
                 lg.init_args.save_dir, lg.init_args.name, lg.init_args.version = str(run), "", stamp
             os.environ[RUN_ENV] = stamp  # DDP processes started later parse the same command
+            return
+        if any(lg.init_args.get("version") is not None for lg in loggers):
             return
         if sub != "fit":
             return
@@ -215,7 +216,8 @@ def raise_weights_only_false() -> None:
 
 #: messages of other libraries that say nothing about this run (the CLI drops them; library use keeps them)
 NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "You are resizing the embedding layer",
-         "The new embeddings will be initialized from", "Trainer already configured with model summary")
+         "The new embeddings will be initialized from", "Trainer already configured with model summary",
+         "Seed set to")  # the seed is in the run's config.yaml and folder name
 
 
 class _DropNoise(logging.Filter):
@@ -227,8 +229,9 @@ class _DropNoise(logging.Filter):
 def quiet_third_party() -> None:
     """Drop known third-party noise from the command line's output: Lightning's litlogger tip,
     a torch ``_pytree`` deprecation warning, transformers' embedding-resize notice and its
-    weight-loading progress bar."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch", "transformers"):
+    weight-loading progress bar, and the "Seed set to" line before anything else is said."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch", "transformers",
+                 "lightning.fabric.utilities.seed", "lightning_fabric.utilities.seed"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) for f in logger.filters):
             logger.addFilter(_DropNoise())
@@ -243,11 +246,45 @@ def quiet_third_party() -> None:
         pass
 
 
+def _fresh_name(folder, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``, ... : the first that is not yet a sub-folder of ``folder``
+    (two evaluations in one second never share a folder)."""
+    from pathlib import Path
+
+    taken, n, out = Path(folder), 1, name
+    while (taken / out).exists():
+        n += 1
+        out = f"{name}-{n}"
+    return out
+
+
+def with_run_config(args: list[str]) -> list[str]:
+    """``validate``/``test``/``predict --ckpt_path RUN/checkpoints/X.ckpt`` with no ``--config``:
+    the run's own ``RUN/config.yaml`` is read first (its model, data and KG), and the options given
+    override it, so a checkpoint is all a test needs. Other command lines are returned unchanged."""
+    from pathlib import Path
+
+    if not args or args[0] not in ("validate", "test", "predict"):
+        return args
+    if any(a in ("--config", "-c") or a.startswith("--config=") for a in args):
+        return args
+    ckpt = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ckpt_path"), None)
+    ckpt = ckpt or next((a.split("=", 1)[1] for a in args if a.startswith("--ckpt_path=")), None)
+    if not ckpt or "://" in ckpt or Path(ckpt).parent.name != "checkpoints":
+        return args
+    config = Path(ckpt).resolve().parents[1] / "config.yaml"
+    if not config.is_file():
+        return args
+    logging.getLogger(__name__).info("%s: reading the run's config (options given here override it)", config)
+    return [args[0], "--config", str(config), *args[1:]]
+
+
 def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningCLI:
     """Run (or, with ``run=False``, only build) the CLI on ``args`` (default: ``sys.argv``)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_third_party()
-    args = list(args) if args is not None else None
+    given = list(args) if args is not None else sys.argv[1:]
+    args = with_run_config(given)
     if args == sys.argv[1:]:
         args = None  # LightningCLI warns when given both args and a command line
     with warnings.catch_warnings():

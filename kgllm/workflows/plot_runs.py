@@ -18,13 +18,16 @@ from kgllm.errors import KGLLMError
 
 
 def find_runs(paths: Sequence[str | Path]) -> list[Path]:
-    """Run folders (each holding ``metrics.csv``) under ``paths``, in the order given, then by name."""
+    """Run folders (each holding ``metrics.csv``) under ``paths``, in the order given, then by name;
+    evaluation folders inside a run (``RUN/test-<time>``) are not runs."""
     runs = []
     for path in map(Path, paths):
         if (path / "metrics.csv").is_file():
             runs.append(path)
             continue
         found = sorted({p.parent for p in path.rglob("metrics.csv")}) if path.is_dir() else []
+        # a test/validate of a run's checkpoint logs into a sub-folder of that run: not a run of its own
+        found = [f for f in found if not any(a in found for a in f.parents)]
         if not found:
             raise KGLLMError(f"{path}: no metrics.csv here or below (a run folder of kgllm fit or kgllm ablate)")
         runs += found
