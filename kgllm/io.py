@@ -35,6 +35,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the result follows the umask like open()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -108,6 +108,9 @@ def test_datasets_lists_tasks_and_typed_options(capsys):
     assert "hf  (task: its task option)" in out and "columns: dict[str, str] | None = None" in out
     assert main(["datasets", "sst3"]) == 2
     assert "unknown dataset 'sst3'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["datasets", "--help"])
+    assert exit_.value.code == 0 and "usage: kgllm datasets" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flag,value,message", [

@@ -44,3 +44,23 @@ def test_no_import_cycles():
                 graph.add_edge(name, target)  # (a module importing its own package is not a cycle)
     cycles = list(nx.simple_cycles(graph))
     assert not cycles, cycles[:5]
+
+
+def test_the_package_exports_its_main_objects_lazily():
+    """``from kgllm import X`` works for every name in ``kgllm.__all__``, each is the object its module
+    defines, and ``import kgllm`` alone loads neither torch nor any of them."""
+    import importlib
+    import subprocess
+    import sys
+
+    import kgllm
+
+    for name in kgllm.__all__:
+        assert getattr(kgllm, name) is getattr(importlib.import_module(kgllm._EXPORTS[name]), name)
+    code = "import sys, kgllm; print('torch' in sys.modules, 'kgllm.kg.store' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        kgllm.nothing  # noqa: B018

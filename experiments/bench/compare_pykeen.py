@@ -8,6 +8,9 @@ Regimes (``--regimes``):
   weights of the best validation MRR tested, as kgllm does -- plus what kgllm does not get: up to
   ``--pykeen-epochs`` epochs (default 5x kgllm's) with early stopping, and the learning rate chosen
   per dataset and model from ``--lrs`` by validation MRR on the first seed (``hpo.jsonl``);
+* ``unconstrained`` (DistMult only): the tuned regime with DistMult's own defaults switched off --
+  its entity constrainer (unit-norm entity embeddings after every step) and its L_p regulariser --
+  so the model is the same as kgllm's plain DistMult; its learning rate is chosen the same way;
 * ``default``: PyKEEN's pipeline defaults (sLCWA, one negative, no inverse triples, last epoch,
   kgllm's epochs), for ``--default-models``, kept beside it because that is how PyKEEN is first run.
 
@@ -57,19 +60,26 @@ def kgllm_settings(dataset: str) -> dict:
             "batch_size": cfg["data"]["init_args"]["batch_size"]}
 
 
+#: model kwargs that switch a PyKEEN model's own defaults off (the ``unconstrained`` regime)
+UNCONSTRAINED = {"DistMult": {"entity_constrainer": None, "regularizer": None}}
+
+
 def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dict:
     import torch
     from pykeen.evaluation import RankBasedEvaluator
     from pykeen.pipeline import pipeline
     from pykeen.triples import TriplesFactory
 
-    inverse = regime == "tuned" and model.lower() != "rgcn"
+    if regime == "unconstrained" and model not in UNCONSTRAINED:
+        raise SystemExit(f"compare_pykeen: the unconstrained regime is defined for {sorted(UNCONSTRAINED)}, not {model}")
+    inverse = regime in ("tuned", "unconstrained") and model.lower() != "rgcn"
     train = TriplesFactory.from_path(folder / "train.txt", create_inverse_triples=inverse)
     kw = dict(entity_to_id=train.entity_to_id, relation_to_id=train.relation_to_id, create_inverse_triples=inverse)
     valid, test = (TriplesFactory.from_path(folder / f"{x}.txt", **kw) for x in ("valid", "test"))
     args = dict(training=train, validation=valid, testing=test, model=model, random_seed=seed, device="cpu",
-                model_kwargs={"embedding_dim": s["dim"]}, evaluation_kwargs={"use_tqdm": False})
-    if regime == "tuned":
+                model_kwargs={"embedding_dim": s["dim"], **(UNCONSTRAINED[model] if regime == "unconstrained" else {})},
+                evaluation_kwargs={"use_tqdm": False})
+    if regime in ("tuned", "unconstrained"):
         args.update(training_loop="lcwa", loss="crossentropy", optimizer="Adam", optimizer_kwargs={"lr": s["lr"]},
                     training_kwargs={"num_epochs": s["epochs"], "batch_size": s["batch_size"],
                                      "label_smoothing": 0.1, "use_tqdm": False},
@@ -91,7 +101,7 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
     metrics = RankBasedEvaluator().evaluate(result.model, test.mapped_triples, use_tqdm=False,
                                             additional_filter_triples=[train.mapped_triples, valid.mapped_triples])
     return {"system": f"PyKEEN {model} ({regime})", "seed": seed, "seconds": seconds,
-            "lr": s["lr"] if regime == "tuned" else None,
+            "lr": s["lr"] if regime != "default" else None,
             "epochs": len(result.losses), "val/mrr": float(val) if val is not None else float("nan"),
             "test/mrr": float(metrics.get_metric("both.realistic.inverse_harmonic_mean_rank")),
             "test/hits@10": float(metrics.get_metric("both.realistic.hits_at_10"))}
@@ -161,7 +171,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="umls,nations,kinships")
     p.add_argument("--pykeen-models", default="DistMult,RotatE,RGCN,CompGCN")
-    p.add_argument("--regimes", default="tuned,default")
+    p.add_argument("--regimes", default="tuned,default", help="tuned, unconstrained (DistMult without its "
+                   "constrainer and regulariser), default")
     p.add_argument("--default-models", default="DistMult", help="models also run on PyKEEN's defaults")
     p.add_argument("--lrs", default="0.001,0.01", help="learning rates tried for the tuned regime (seed 0)")
     p.add_argument("--pykeen-epochs", type=int, default=0, help="tuned epoch budget (0: 5x kgllm's)")
@@ -201,15 +212,16 @@ def main(argv=None) -> int:
     hpo = [json.loads(line) for line in hpo_file.read_text().splitlines()] if hpo_file.is_file() else []
     seeds = [int(x) for x in a.seeds.split(",")]
 
-    def tuned_lr(ds: str, model: str, folder: Path, s: dict) -> float:
+    def tuned_lr(ds: str, model: str, folder: Path, s: dict, regime: str = "tuned") -> float:
         """The learning rate of the best validation MRR on the first seed (its runs are kept)."""
+        system = f"PyKEEN {model} ({regime})"
         for lr in (float(x) for x in a.lrs.split(",")):
-            if not any((h["dataset"], h["model"], h["lr"]) == (ds, model, lr) for h in hpo):
-                h = {"dataset": ds, "model": model, **pykeen_run(folder, model, "tuned", seeds[0], dict(s, lr=lr))}
+            if not any((h["dataset"], h["system"], h["lr"]) == (ds, system, lr) for h in hpo):
+                h = {"dataset": ds, "model": model, **pykeen_run(folder, model, regime, seeds[0], dict(s, lr=lr))}
                 hpo.append(h)
                 with open(hpo_file, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(h) + "\n")
-        best = max((h for h in hpo if (h["dataset"], h["model"]) == (ds, model)), key=lambda h: h["val/mrr"])
+        best = max((h for h in hpo if (h["dataset"], h["system"]) == (ds, system)), key=lambda h: h["val/mrr"])
         if (ds, best["system"], seeds[0]) not in have:
             record({k: v for k, v in best.items() if k != "model"})  # the selected run is the first seed's row
             have.add((ds, best["system"], seeds[0]))
@@ -227,9 +239,9 @@ def main(argv=None) -> int:
                             "lr": s["lr"], "epochs": r["epochs"], "val/mrr": r["val/mrr"],
                             "test/mrr": r["test/mrr"], "test/hits@10": r["test/hits@10"]})
         for regime in a.regimes.split(","):
-            models = a.pykeen_models.split(",") if regime == "tuned" else a.default_models.split(",")
-            for model in filter(None, models):
-                settings = dict(tuned, lr=tuned_lr(ds, model, folder, tuned)) if regime == "tuned" else s
+            models = {"tuned": a.pykeen_models, "unconstrained": ",".join(UNCONSTRAINED)}.get(regime, a.default_models)
+            for model in filter(None, models.split(",")):
+                settings = dict(tuned, lr=tuned_lr(ds, model, folder, tuned, regime)) if regime != "default" else s
                 for seed in seeds:
                     if (ds, f"PyKEEN {model} ({regime})", seed) not in have:
                         record({"dataset": ds, **pykeen_run(folder, model, regime, seed, settings)})

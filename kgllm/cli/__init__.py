@@ -54,9 +54,15 @@ def predict_main(argv: Sequence[str]) -> int:
 
 def datasets_main(argv: Sequence[str]) -> int:
     """``kgllm datasets [NAME]``: every dataset, its task and its typed options (``--data.dataset_args``)."""
+    import argparse
+
     from kgllm.data.datasets import DATASETS, dataset_options
 
-    names = list(argv) or list(DATASETS)
+    parser = argparse.ArgumentParser(prog="kgllm datasets", description="Every dataset kgllm loads, its task "
+                                     "and its typed options (passed as --data.dataset_args '{...}').")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"datasets to show (default: all of "
+                        f"{', '.join(sorted(DATASETS))})")
+    names = parser.parse_args(list(argv)).names or list(DATASETS)
     for name in names:
         if name not in DATASETS:
             raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")

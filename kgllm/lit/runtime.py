@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from kgllm.io import current_umask
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints are written to a temporary file in the same folder and renamed into place, so
@@ -30,6 +32,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.close(fd)
         try:
             super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; follow the umask like open()
             os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -77,3 +77,26 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         kg.save(tmp_path / "kg")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    """Results and checkpoints are written through a private temporary file but end with the mode
+    open() would give them (0644 under umask 022), not mkstemp's 0600."""
+    import os
+
+    import torch
+
+    from kgllm.io import atomic_write_json, atomic_write_text
+    from kgllm.lit.runtime import AtomicCheckpointIO
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "results.md", "x\n")
+        atomic_write_json(tmp_path / "probe.json", {"a": 1})
+        AtomicCheckpointIO().save_checkpoint({"w": torch.zeros(1)}, tmp_path / "best.ckpt")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.md", "x\n")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"results.md": 0o644, "probe.json": 0o644, "best.ckpt": 0o644, "private.md": 0o600}
