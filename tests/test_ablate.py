@@ -57,7 +57,7 @@ def test_a_command_line_option_that_replaces_a_variants_setting_is_named(tmp_pat
 
 
 @pytest.mark.slow
-def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
+def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir, capsys):
     from tests.conftest import FIXTURE_DATASET_ARGS
 
     import json
@@ -71,6 +71,9 @@ def test_tiny_ablation_end_to_end_and_reproducible(tmp_path, kg_dir, data_dir):
     for out, seeds in (("a", "0,1"), ("b", "0")):
         assert main(["--config", str(config), "--variants", "none,gated", "--seeds", seeds, "--out",
                      str(tmp_path / out), *extra]) == 0
+    said = capsys.readouterr().out
+    assert "ablate: run 1 of 4: none seed 0\n" in said and "ablate: run 2 of 4: gated seed 0, ETA" in said
+    assert said.count("ablate: finished ") == 6 and "ablate: run 1 of 2: none seed 0\n" in said
     rows_a, rows_b = (list(csv.DictReader(open(tmp_path / o / "results.csv"))) for o in ("a", "b"))
     assert [(r["variant"], r["seed"]) for r in rows_a] == [("none", "0"), ("gated", "0"), ("none", "1"), ("gated", "1")]
     assert len(rows_b) == 2

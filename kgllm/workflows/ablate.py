@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import statistics
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -295,6 +296,14 @@ def plot(rows: list[dict], metrics: Sequence[str], summary: list[dict], title: s
     plt.close(fig)
 
 
+def eta(started: float, finished: int, total: int) -> str:
+    """``", ETA 12 min"`` from the mean time of the runs finished so far (empty before the first)."""
+    if not finished:
+        return ""
+    left = (time.perf_counter() - started) / finished * (total - finished)
+    return f", ETA {left / 60:.0f} min" if left >= 60 else f", ETA {left:.0f} s"
+
+
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="kgllm ablate", description=__doc__,
                                 formatter_class=HelpFormatter)
@@ -331,13 +340,19 @@ def main(argv: Sequence[str]) -> int:
 
     atomic_write_json(out / f"{setup}.json", {"configs": [str(c) for c in a.config], "overrides": list(extra)})
     done = {(r["variant"], int(r["seed"])) for r in rows}
-    for seed in (int(s) for s in a.seeds.split(",")):
-        for variant in variants:
-            if (variant, seed) in done:
-                log.info("skipping %s seed %d: already in results.csv", variant, seed)
-                continue
-            rows.append({**run_one(a.config, variant, seed, out, extra), "setup": setup})
-            write_rows(out / "results.csv", rows)
+    todo = [(v, seed) for seed in (int(s) for s in a.seeds.split(",")) for v in variants]
+    for variant, seed in todo:
+        if (variant, seed) in done:
+            log.info("skipping %s seed %d: already in results.csv", variant, seed)
+    todo = [t for t in todo if t not in done]
+    started = time.perf_counter()
+    for k, (variant, seed) in enumerate(todo, 1):
+        print(f"ablate: run {k} of {len(todo)}: {variant} seed {seed}{eta(started, k - 1, len(todo))}", flush=True)
+        rows.append({**run_one(a.config, variant, seed, out, extra), "setup": setup})
+        write_rows(out / "results.csv", rows)
+        print(f"ablate: finished {variant} seed {seed} in {rows[-1].get('fit_seconds', float('nan')):.0f} s "
+              f"({', '.join(f'{m} {float(v):.4g}' for m, v in rows[-1].items() if m.startswith('test/') and v not in ('', None))})",
+              flush=True)
     rows = [r for r in rows if r["variant"] in variants]
     def reported(value) -> bool:  # read back from results.csv, a metric the run did not log is ""
         return value not in ("", None) and not math.isnan(float(value))
