@@ -269,5 +269,5 @@ def run_corpus_experiment(config: Path, seeds: str, out: Path, graphs: Path, dat
               + summary_table(table, keys, base="none + reading B", base_prefix="reading_") + "\n")
     atomic_write_text(out / "results.md", report)
     if table:
-        plot(table, out / "results.png")
+        plot(table, out / "results.png", title="KG of a corpus vs reading it", facts="probed part-B")
     return table, report

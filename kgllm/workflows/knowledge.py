@@ -215,7 +215,8 @@ def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_onl
     return "\n".join(lines)
 
 
-def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
+def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1", title: str = "LAMA probe",
+         facts: str | None = None) -> None:
     """P@1 per arm, one grey line per seed (the comparison is paired), mean ± 95% interval in colour."""
     import matplotlib
 
@@ -236,8 +237,8 @@ def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1") -> None:
                     markersize=7, zorder=2)
     ax.set_xticks(range(len(arms)), [a.replace(" (", "\n(").replace(", ", ",\n") for a in arms], fontsize=8)
     ax.set_xlabel("arm (grey lines join the runs of one seed)")
-    ax.set_ylabel(f"P@1 on {'KG-only' if key.startswith('kg_only') else 'text'} facts")
-    ax.set_title(f"LAMA probe, {key}: mean and 95% t-interval over seeds", fontsize=10)
+    ax.set_ylabel(f"P@1 on {facts or ('KG-only' if key.startswith('kg_only') else 'text')} facts")
+    ax.set_title(f"{title}, {key}: mean and 95% t-interval over seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
