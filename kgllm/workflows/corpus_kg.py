@@ -84,13 +84,13 @@ def fact_edges(kg, facts: list) -> dict:
     return out
 
 
-def kg_recall(kg, facts: list) -> dict[str, dict]:
+def kg_recall(kg, facts: list, found: dict | None = None) -> dict[str, dict]:
     """Per relation (and ``all``): how many facts the KG states. ``subject`` / ``object``: a node
     carries the label; ``pair``: an edge of any relation joins them; ``typed``: an edge of the
     fact's own relation does (only an extractor that writes Wikidata relation ids can)."""
     from kgllm.workflows.probe import fact_key
 
-    found = fact_edges(kg, facts)
+    found = found if found is not None else fact_edges(kg, facts)  # ``found``: fact_edges(kg, facts), if at hand
     table: dict[str, dict] = {}
     for f in facts:
         e = found[fact_key(f)]
@@ -108,7 +108,7 @@ def without_facts(kg, facts: list):
     """A copy of ``kg`` (same entity and relation ids) without any edge between a node of a fact's
     subject label and a node of its object label, either direction."""
     from kgllm.kg.normalize import normalize_label
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.workflows.knowledge import without_edges
 
     index = label_nodes(kg)
     cut = set()
@@ -116,16 +116,7 @@ def without_facts(kg, facts: list):
         for s in index.get(normalize_label(f.sub_label), ()):
             for o in index.get(normalize_label(f.obj_label), ()):
                 cut |= {(s, o), (o, s)}
-    held = KnowledgeGraph(dict(kg.meta))
-    for i, e in enumerate(kg.entities):
-        held.add_entity(e.key, e.label, e.etype, e.aliases, e.count, e.sources)
-    for name in kg.relations:
-        held.relation_id(name)
-    for (h, r, t), edge in kg.edges.items():
-        if (h, t) not in cut:
-            for prov in edge.provenance:
-                held.add_edge(h, kg.relations[r], t, prov, prov[4])
-    return held
+    return without_edges(kg, lambda h, r, t: (h, t) in cut)
 
 
 def build_corpus_kgs(split, graphs: Path, extractor: str = "dependency", re_model: str | None = None,
@@ -210,8 +201,9 @@ def run_corpus_experiment(config: Path, seeds: str, out: Path, graphs: Path, dat
     templates = (read_templates(dataset_file("lama_trex", "relations.jsonl", root=data_dir))
                  if args.get("template_sentences") else None)
     full, held = build_corpus_kgs(split, graphs, extractor, re_model, templates, progress)
-    found = fact_edges(KnowledgeGraph.load(full), split.kg_only)
-    recall = kg_recall(KnowledgeGraph.load(full), split.kg_only)
+    kg = KnowledgeGraph.load(full)
+    found = fact_edges(kg, split.kg_only)
+    recall = kg_recall(kg, split.kg_only, found)
     stated = [f for f in split.kg_only if found[fact_key(f)]["relations"]]
     groups = {"kg_only": split.kg_only, "text": split.text, **seen_groups(split, split.kg_only),
               "kg_only_stated": stated, "kg_only_not_stated": [f for f in split.kg_only if f not in set(stated)]}

@@ -81,12 +81,28 @@ def relation_distractors(kg, probed: list, seed: int = 0) -> list[tuple[int, str
     return out
 
 
+def without_edges(kg, drop):
+    """A copy of ``kg`` with the same entity and relation ids (one KG identity, so a model of one
+    reads the other) and every edge ``(h, r, t)`` for which ``drop(h, r, t)`` is false."""
+    from kgllm.kg.store import KnowledgeGraph
+
+    held = KnowledgeGraph(dict(kg.meta))
+    for e in kg.entities:
+        held.add_entity(e.key, e.label, e.etype, e.aliases, e.count, e.sources)
+    for name in kg.relations:
+        held.relation_id(name)
+    for (h, r, t), edge in kg.edges.items():
+        if not drop(h, r, t):
+            for prov in edge.provenance:
+                held.add_edge(h, kg.relations[r], t, prov, prov[4])
+    return held
+
+
 def build_kgs(data_dir, probed: list, kg_only: list, out: Path, distractor_seed: int | None = None) -> tuple[Path, Path]:
     """The KG with every probed fact and the distractors, and the same without the KG-only facts.
     With ``distractor_seed``, every probed subject also gets relation distractors
     (:func:`relation_distractors`), recorded in ``meta.json`` (``probe_facts.distractors``)."""
     from kgllm.kg.imports import import_lama
-    from kgllm.kg.store import KnowledgeGraph
     from kgllm.paths import dataset_file
 
     folder = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
@@ -120,15 +136,7 @@ def build_kgs(data_dir, probed: list, kg_only: list, out: Path, distractor_seed:
                                 "hash": stable_hash([(kg.entities[h].key, r, kg.entities[t].key) for h, r, t in added])}
     kg.meta["probe_facts"] = split
     removed = {(f.sub_key, f.relation, f.obj_key) for f in kg_only}
-    held = KnowledgeGraph(dict(kg.meta))
-    for e in kg.entities:  # same entity ids in both KGs
-        held.add_entity(e.key, e.label, e.etype, e.aliases, e.count, e.sources)
-    for name in kg.relations:  # same relation ids: one KG identity, so a model of one reads the other
-        held.relation_id(name)
-    for (h, r, t), edge in kg.edges.items():
-        if (kg.entities[h].key, kg.relations[r], kg.entities[t].key) not in removed:
-            for prov in edge.provenance:
-                held.add_edge(h, kg.relations[r], t, prov, prov[4])
+    held = without_edges(kg, lambda h, r, t: (kg.entities[h].key, kg.relations[r], kg.entities[t].key) in removed)
     for folder_, graph in ((full_dir, kg), (held_dir, held)):
         if not folder_.exists():
             graph.save(folder_)
