@@ -57,6 +57,15 @@ def test_sparql_load_benchmark_runs(kg_dir, tmp_path):
     assert rows[-1]["queries"] == 15 and not rows[-1]["unfinished_query_at_deadline"]  # 5 of each kind
 
 
+def test_query_examples_benchmark_runs(kg_dir, tmp_path):
+    env = {**__import__("os").environ, "KGLLM_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, str(ROOT / "experiments/bench/query_examples.py"), str(kg_dir),
+                          "--repeat", "1"], capture_output=True, text=True, check=True, env=env).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("cache store ready") and len(lines) == 5
+    assert all(" rows, " in line and not line.split(": ", 1)[1].startswith("0 rows") for line in lines[2:])
+
+
 @pytest.mark.slow
 def test_kg_corpus_is_exactly_the_classifiers_training_text(data_dir, tmp_path):
     """prepare_corpus --config writes the training split the config's classifier sees, nothing more."""

@@ -169,7 +169,8 @@ def kg_stats_main(argv: Sequence[str]) -> int:
     p.add_argument("kg_dir", help="a KG folder")
     p.add_argument("--top", type=positive(int), default=10, help="entities and relations listed (default %(default)s)")
     p.add_argument("--plot-dir", default=None, help="write degree_distribution.png (and the neighbourhood) here")
-    p.add_argument("--entity", default=None, help="draw this entity's neighbourhood (id, key or label)")
+    p.add_argument("--entity", default=None, help="draw this entity's neighbourhood (id, key or label; an ambiguous label draws the "
+                   "best-connected match and names the others)")
     p.add_argument("--hops", type=positive(int), default=1, help="neighbourhood depth drawn for --entity (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     a = p.parse_args(argv)
@@ -185,7 +186,7 @@ def kg_stats_main(argv: Sequence[str]) -> int:
         print(f"wrote {plot_degree_distribution(stats, str(Path(a.plot_dir) / 'degree_distribution.png'))}",
               file=sys.stderr)
         if a.entity:
-            node = find_entity(kg, a.entity)
+            node = find_entity(kg, a.entity, pick=True)
             path = Path(a.plot_dir) / f"neighbourhood_{node}.png"
             print(f"wrote {plot_neighbourhood(kg, node, str(path), a.hops)}", file=sys.stderr)
     return 0
@@ -213,12 +214,17 @@ def kg_eval_main(argv: Sequence[str]) -> int:
 
 
 def kg_query_main(argv: Sequence[str]) -> int:
+    from kgllm.kg.queries import EXAMPLES, example
     from kgllm.kg.rdf import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, query_folder
 
     p = _parser("kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
                                 "stmt:, doc:, kgo:, prov:, rdf:, rdfs:, skos:, xsd: are predefined.")
     p.add_argument("kg_dir", nargs="?", help="a KG folder (or none with --endpoint)")
-    p.add_argument("sparql", help="the query; use ?variables bound with --bind for values from text")
+    p.add_argument("sparql", nargs="?", help="the query; use ?variables bound with --bind for values from text")
+    p.add_argument("--example", default=None, choices=tuple(EXAMPLES), metavar="NAME",
+                   help="run a shipped query instead of SPARQL: " + "; ".join(
+                       f"{k}: {v.description}" for k, v in EXAMPLES.items()) + ". --show-query prints it")
+    p.add_argument("--show-query", action="store_true", help="print the query (of --example) before its answer")
     p.add_argument("--endpoint", default=None, help="send the query to this SPARQL 1.1 endpoint instead (a server "
                    "root such as http://127.0.0.1:7878 from serve-kg, or a query URL: Fuseki /ds/sparql, ...)")
     p.add_argument("--max-bytes", type=positive(int), default=64 * 1024 * 1024,
@@ -226,7 +232,8 @@ def kg_query_main(argv: Sequence[str]) -> int:
     p.add_argument("--bind", action="append", default=[], metavar="VAR=TEXT",
                    help="bind ?VAR to the string literal TEXT (safely, never spliced into the query)")
     p.add_argument("--store", default="auto", choices=("auto", "memory", "oxigraph"),
-                   help="auto: the on-disk Oxigraph store if the KG has one, else the RDF file in memory")
+                   help="auto (oxigraph): the KG's on-disk Oxigraph store, or one bulk-loaded once into the "
+                        "kgllm cache from its RDF file; memory: rdflib's pure-Python store (slow on large KGs)")
     p.add_argument("--timeout", type=positive(float), default=DEFAULT_TIMEOUT,
                    help="stop the query after this many seconds (default %(default)s)")
     p.add_argument("--max-rows", type=positive(int), default=DEFAULT_MAX_ROWS,
@@ -243,6 +250,16 @@ def kg_query_main(argv: Sequence[str]) -> int:
         if name in bindings:
             p.error(f"--bind {name}: given twice")
         bindings[name] = value
+    if a.endpoint and a.sparql is None and a.kg_dir is not None and not a.example:
+        a.kg_dir, a.sparql = None, a.kg_dir  # `--endpoint URL QUERY`: the one positional is the query
+    if a.example:
+        if a.sparql is not None:  # the folder may have been taken for the query: say which is which
+            p.error("give SPARQL or --example, not both")
+        a.sparql = example(a.example, bindings)
+    elif a.sparql is None:
+        p.error("give a SPARQL query (or --example NAME)")
+    if a.show_query:
+        print(a.sparql, file=sys.stderr)
     if a.endpoint:
         from kgllm.kg.endpoint import query_endpoint
 

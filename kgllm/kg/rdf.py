@@ -54,6 +54,8 @@ RDF_FORMATS = {"turtle": (RDF_FILE["turtle"], "TURTLE", "turtle"), "nt": (RDF_FI
 ALIASES = {"ttl": "turtle", "ntriples": "nt", "n-triples": "nt"}
 STORES = ("memory", "oxigraph")
 STORE_DIR = "oxigraph"
+CACHE_MARKER = "kgllm-oxigraph-cache.json"  # written last: a cache entry without it is incomplete
+CACHE_VERSION = 1
 
 
 def prefixes(base: str = DEFAULT_BASE) -> dict[str, str]:
@@ -149,38 +151,97 @@ def write_rdf(kg: "KnowledgeGraph", folder: Path, fmt: str = "turtle", store: st
     return path
 
 
+def cached_store(folder: str | Path) -> Path:
+    """An on-disk Oxigraph store of a KG folder's RDF file, bulk-loaded once into the kgllm cache
+    (``$KGLLM_CACHE/oxigraph/``) and reused until the file changes (keyed by its path, size, inode
+    and modification time). The folder itself is never written. A store of an older version of the
+    same file is removed when its successor is built (only stores this function wrote)."""
+    import hashlib
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    import pyoxigraph as ox
+
+    from kgllm.paths import cache_dir
+
+    path = rdf_file(Path(folder))
+    if not path.is_file():
+        raise KGFormatError(f"{path}: RDF file missing")
+    st = path.stat()
+    source = str(path.resolve())
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, source, st.st_size, st.st_ino, st.st_mtime_ns])
+                         .encode()).hexdigest()[:24]
+    root = cache_dir() / "oxigraph"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / key
+    if (target / CACHE_MARKER).is_file():
+        return target / "store"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    try:
+        db = ox.Store(str(tmp / "store"))
+        fmt = ox.RdfFormat.N_TRIPLES if path.suffix == ".nt" else ox.RdfFormat.TURTLE
+        try:
+            db.bulk_load(path=str(path), format=fmt)
+        except (SyntaxError, ValueError, OSError) as exc:  # pyoxigraph's parse errors are SyntaxError
+            raise KGFormatError(f"{path}: malformed RDF ({type(exc).__name__}: {exc})") from exc
+        db.flush()
+        del db  # closes the store (RocksDB keeps a lock until then)
+        (tmp / CACHE_MARKER).write_text(json.dumps({"source": source, "size": st.st_size,
+                                                     "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}))
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process built the same store first: use theirs
+            if not (target / CACHE_MARKER).is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in root.iterdir():  # stores of earlier versions of this same file (written here, marker checked)
+        marker = old / CACHE_MARKER
+        if old != target and marker.is_file():
+            try:
+                if json.loads(marker.read_text()).get("source") == source:
+                    shutil.rmtree(old, ignore_errors=True)
+            except (OSError, ValueError):
+                continue
+    return target / "store"
+
+
+def _oxigraph_graph(store_dir: Path) -> "rdflib.Graph":
+    import pyoxigraph as ox
+    from oxrdflib import OxigraphStore
+    from rdflib import Graph
+    from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
+
+    try:  # read-only: any number of readers, no lock held; the triples live in the default graph
+        store = OxigraphStore(store=ox.Store.read_only(str(store_dir)))
+        return Graph(store=store, identifier=DATASET_DEFAULT_GRAPH_ID)
+    except OSError as exc:
+        raise KGFormatError(f"{store_dir}: cannot open the Oxigraph store ({exc})") from exc
+
+
 def open_graph(folder: str | Path, store: str = "auto") -> "rdflib.Graph":
-    """An rdflib Graph over a KG folder's RDF: the on-disk Oxigraph store if the folder has one
-    (``auto``/``oxigraph``), else the exported file parsed into rdflib's memory store."""
+    """An rdflib Graph over a KG folder's RDF. ``auto`` (and ``oxigraph``): the folder's on-disk
+    Oxigraph store if it has one, else one bulk-loaded once into the cache (:func:`cached_store`);
+    ``memory``: the exported file parsed into rdflib's memory store (pure Python, slow on large KGs)."""
     from rdflib import Graph
 
     folder = Path(folder)
     if store not in ("auto", *STORES):
         raise ValueError(f"unknown RDF store {store!r}; choose auto, memory or oxigraph")
-    if store in ("auto", "oxigraph") and (folder / STORE_DIR).is_dir():
-        import pyoxigraph as ox
-        from oxrdflib import OxigraphStore
-        from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
-
-        try:  # read-only: any number of readers, no lock held; the triples live in the default graph
-            store = OxigraphStore(store=ox.Store.read_only(str(folder / STORE_DIR)))
-            return Graph(store=store, identifier=DATASET_DEFAULT_GRAPH_ID)
-        except OSError as exc:
-            raise KGFormatError(f"{folder / STORE_DIR}: cannot open the Oxigraph store ({exc})") from exc
+    if store in ("auto", "oxigraph"):
+        if (folder / STORE_DIR).is_dir():
+            return _oxigraph_graph(folder / STORE_DIR)
+        return _oxigraph_graph(cached_store(folder))
     path = rdf_file(folder)
     if not path.is_file():
         raise KGFormatError(f"{path}: RDF file missing")
     fmt = "N_TRIPLES" if path.suffix == ".nt" else "TURTLE"
-    if store == "oxigraph":
-        from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
-
-        g = Graph(store="Oxigraph", identifier=DATASET_DEFAULT_GRAPH_ID)
-        parse = lambda: g.parse(str(path), format=f"ox-{fmt.lower().replace('_', '')}")  # noqa: E731
-    else:
-        g = Graph()
-        parse = lambda: add_parsed(g, path, fmt)  # noqa: E731
-    try:  # pyoxigraph's parsers (linear time) for both stores
-        parse()
+    g = Graph()
+    try:  # pyoxigraph's parser (linear time)
+        add_parsed(g, path, fmt)
     except Exception as exc:  # parsers raise many types
         raise KGFormatError(f"{path}: malformed RDF ({type(exc).__name__}: {exc})") from exc
     for prefix, iri in prefixes().items():
@@ -363,6 +424,10 @@ def query_folder(folder: str | Path, sparql: str, bindings: Mapping[str, str] | 
     check_bindings(sparql, bindings)
     if timeout is not None and not (0 < timeout < 1e7):
         raise QueryError(f"--timeout must be a positive number of seconds below 10^7, got {timeout:g}")
+    if store in ("auto", "oxigraph") and not (Path(folder) / STORE_DIR).is_dir():
+        # built here, not in the child: pyoxigraph's bulk loader runs on a thread pool, and a pool
+        # made by an earlier load in this process has no threads in a forked child (it would hang)
+        cached_store(folder)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_query_worker, daemon=True,

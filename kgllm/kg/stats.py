@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
     from kgllm.kg.store import KnowledgeGraph
+
+log = logging.getLogger(__name__)
 
 
 def to_networkx(kg: "KnowledgeGraph") -> "nx.MultiDiGraph":
@@ -51,13 +54,17 @@ def format_stats(stats: dict) -> str:
              f"degree mean {stats['mean_degree']:.2f}  max {stats['max_degree']}", "", "top entities by PageRank:"]
     lines += [f"  {s:.5f}  {label}" for label, s in stats["top_pagerank"]]
     lines += ["", "most frequent relations:"]
-    lines += [f"  {n:6d}  {name}" for name, n in stats["top_relations"]]
+    from kgllm.kg.wikidata import with_label
+
+    lines += [f"  {n:6d}  {with_label(name)}" for name, n in stats["top_relations"]]
     return "\n".join(lines)
 
 
-def find_entity(kg: "KnowledgeGraph", query: str) -> int:
-    """Entity id by id number, exact key, or (normalised) label/alias; several entities with that
-    label are an error that lists them (id, key, mentions), so the caller can pass an id or key."""
+def find_entity(kg: "KnowledgeGraph", query: str, pick: bool = False) -> int:
+    """Entity id by id number, exact key, or (normalised) label/alias. Several entities with that
+    label are an error that lists them (id, key, edges, mentions), so the caller can pass an id or
+    key; with ``pick`` the best-connected one (most edges, then most mentions) is returned instead,
+    and a warning names it and the others."""
     from kgllm.errors import KGFormatError
     from kgllm.kg.normalize import normalize_label
 
@@ -70,10 +77,20 @@ def find_entity(kg: "KnowledgeGraph", query: str) -> int:
             if i not in kg.retired and norm in {normalize_label(a) for a in (e.label, *e.aliases)}]
     if not hits:
         raise KGFormatError(f"no entity matches {query!r} (by id, key, label or alias)")
-    if len(hits) > 1:
-        hits.sort(key=lambda i: -kg.entities[i].count)
-        shown = "; ".join(f"{i} {kg.entities[i].key} ({kg.entities[i].count} mentions)" for i in hits[:6])
+    if len(hits) == 1:
+        return hits[0]
+    degree = dict.fromkeys(hits, 0)
+    for h, _, t in kg.edges:
+        for node in (h, t) if h != t else (h,):
+            if node in degree:
+                degree[node] += 1
+    hits.sort(key=lambda i: (-degree[i], -kg.entities[i].count, i))
+    shown = "; ".join(f"{i} {kg.entities[i].key} ({degree[i]} edges, {kg.entities[i].count} mentions)"
+                      for i in hits[:6])
+    if not pick:
         raise KGFormatError(f"{len(hits)} entities match {query!r}: {shown}; pass an id or key")
+    log.warning("%d entities match %r; using the best-connected, %d %s (others: %s); pass an id or key "
+                "for another", len(hits), query, hits[0], kg.entities[hits[0]].key, shown.split("; ", 1)[1])
     return hits[0]
 
 
@@ -115,8 +132,8 @@ def plot_degree_distribution(stats: dict, path: str) -> str:
 
 
 def neighbourhood_figure(kg: "KnowledgeGraph", entity: int, hops: int = 1, max_nodes: int = 40):
-    """The ``hops``-neighbourhood of ``entity``: nodes coloured by entity type (legend), every
-    relation between two nodes in the edge's label, and, when there are more than ``max_nodes``
+    """The ``hops``-neighbourhood of ``entity``, in rings by hop around it: nodes coloured by entity
+    type (legend), labels outside their node, every relation between two nodes in the edge's label, and, when there are more than ``max_nodes``
     nodes, the nearest ones kept (by hop, then degree; every kept node reaches the centre through
     kept nodes) and the truncation stated in the title."""
     import matplotlib
@@ -124,6 +141,7 @@ def neighbourhood_figure(kg: "KnowledgeGraph", entity: int, hops: int = 1, max_n
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import networkx as nx
+    import numpy as np
     from matplotlib.lines import Line2D
 
     g = to_networkx(kg)
@@ -136,22 +154,59 @@ def neighbourhood_figure(kg: "KnowledgeGraph", entity: int, hops: int = 1, max_n
                        key=lambda n: (-g.degree(n), n))
         keep.update(layer[: max(0, max_nodes - len(keep))])
     sub = g.subgraph(keep)
-    pos = nx.spring_layout(sub, seed=0)
-    fig, ax = plt.subplots(figsize=(9, 7))
+    # rings by hop around the centre (a spring layout piles a star's labels onto its centre)
+    rings = [[entity]] + [sorted(n for n in keep if dist[n] == h) for h in range(1, hops + 1)]
+    rings = [r for r in rings if r]
+    pos, theta = {entity: np.zeros(2)}, {}
+    for i, n in enumerate(rings[1] if len(rings) > 1 else []):  # the first ring evenly around the centre
+        theta[n] = 2 * np.pi * i / len(rings[1]) + np.pi / 2
+    for h in range(2, len(rings)):  # later rings: each node in its parent's sector (a radial tree)
+        sector = 2 * np.pi / len(rings[h - 1])
+        children: dict = {}
+        for n in rings[h]:
+            parent = min((m for m in und[n] if m in theta and dist[m] == h - 1), key=lambda m: (theta[m], m))
+            children.setdefault(parent, []).append(n)
+        for parent, kids in children.items():
+            for k, n in enumerate(kids):
+                theta[n] = theta[parent] + 0.9 * sector * ((k + 0.5) / len(kids) - 0.5)
+    for n, angle in theta.items():
+        pos[n] = dist[n] * np.array([np.cos(angle), np.sin(angle)])
+    fig, ax = plt.subplots(figsize=(9, 8))
     colours = [TYPE_COLOURS.get(kg.entities[n].etype, "tab:gray") for n in sub]
     nx.draw_networkx_nodes(sub, pos, ax=ax, node_size=[520 if n == entity else 200 for n in sub], node_color=colours,
                            edgecolors="black", linewidths=[2.0 if n == entity else 0.0 for n in sub], alpha=0.85)
     nx.draw_networkx_edges(sub, pos, ax=ax, alpha=0.4, arrows=True, arrowsize=8)
-    nx.draw_networkx_labels(sub, pos, {n: kg.entities[n].label[:25] for n in sub}, font_size=7, ax=ax)
+    def radial(x: float, y: float) -> dict:  # text along its spoke, reading left to right
+        angle = float(np.degrees(np.arctan2(y, x)))
+        right = -90 < angle <= 90
+        return {"rotation": angle if right else angle - 180, "ha": "left" if right else "right",
+                "va": "center", "rotation_mode": "anchor"}
+
+    for n in sub:  # labels outside their node, along the spoke: ring neighbours never collide
+        x, y = pos[n]
+        r = float(np.hypot(x, y))
+        if r == 0:
+            ax.text(0, -0.1, kg.entities[n].label[:25], ha="center", va="top", fontsize=8, fontweight="bold",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+            continue
+        ax.text(x * (1 + 0.06 / r), y * (1 + 0.06 / r), kg.entities[n].label[:25], fontsize=7, **radial(x, y))
     names = kg.meta.get("relation_labels") or {}  # Wikidata ids -> readable names (learned extractor)
     edge_labels: dict = {}
     for u, v, d in sub.edges(data=True):  # several relations between the same two nodes: all named
-        edge_labels.setdefault((u, v), []).append(str(names.get(d["relation"], d["relation"]))[:20])
-    nx.draw_networkx_edge_labels(sub, pos, {k: " / ".join(sorted(set(v))) for k, v in edge_labels.items()},
-                                 font_size=6, ax=ax)
+        edge_labels.setdefault(frozenset((u, v)), []).append(str(names.get(d["relation"], d["relation"]))[:20])
+    for pair, rels in edge_labels.items():  # on the outer half of each spoke, along it
+        u, v = sorted(pair, key=lambda n: (dist[n], n)) if len(pair) == 2 else (next(iter(pair)),) * 2
+        at, d = pos[u] + 0.45 * (pos[v] - pos[u]), pos[v] - pos[u]
+        style = radial(float(d[0]), float(d[1])) if np.hypot(*d) > 0 else {"ha": "center", "va": "center"}
+        ax.text(at[0], at[1], " / ".join(sorted(set(rels))), fontsize=6, color="0.25", **style,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+    ax.set_aspect("equal")
+    ax.set_xlim(-hops - 0.75, hops + 0.75)
+    ax.set_ylim(-hops - 0.75, hops + 0.75)
     types = sorted({kg.entities[n].etype for n in sub})
     ax.legend(handles=[Line2D([], [], marker="o", linestyle="", color=TYPE_COLOURS.get(t, "tab:gray"), label=t)
-                       for t in types], title="entity type", loc="upper left", fontsize=8)
+                       for t in types], title="entity type", loc="upper left", fontsize=8, bbox_to_anchor=(0, 1.0),
+              framealpha=0.9)
     shown = f"{sub.number_of_nodes()} nodes" if total <= max_nodes else \
         f"{sub.number_of_nodes()} of {total} nodes: the nearest, by hop then degree"
     ax.set_title(f"{kg.entities[entity].label} ({kg.entities[entity].key}): {hops}-hop neighbourhood, {shown}",

@@ -67,3 +67,72 @@ def test_unknown_store(kg, tmp_path):
     with pytest.raises(ValueError, match="store"):
         KnowledgeGraph.save(kg, tmp_path / "x", store="postgres")
     assert not (tmp_path / "x").exists()
+
+
+def test_default_store_is_oxigraph_bulk_loaded_once_into_the_cache(kg, tmp_path, monkeypatch):
+    """`auto` on a folder without a store: one Oxigraph store in the cache, reused, rebuilt when the
+    RDF file changes (the old one removed); the KG folder itself is never written."""
+    import os
+
+    from kgllm.kg.rdf import CACHE_MARKER, cached_store
+
+    monkeypatch.setenv("KGLLM_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "kg"
+    kg.save(folder)
+    before = sorted(p.name for p in folder.iterdir())
+    first = cached_store(folder)
+    assert (first.parent / CACHE_MARKER).is_file() and cached_store(folder) == first
+    rows = query(open_graph(folder), Q_BORN, {"name": "Barack Obama"})
+    assert rows and rows == query(open_graph(folder, "memory"), Q_BORN, {"name": "Barack Obama"})
+    assert sorted(p.name for p in folder.iterdir()) == before
+    ttl = folder / "graph.ttl"
+    ttl.write_text(ttl.read_text() + "\n")  # a changed file (new size and time) gets a new store
+    os.utime(ttl, ns=(1, 1))
+    second = cached_store(folder)
+    assert second != first and not first.parent.exists()
+    assert [p.name for p in (tmp_path / "cache" / "oxigraph").iterdir()] == [second.parent.name]
+
+
+def test_cached_store_of_malformed_rdf_is_a_clear_error_and_leaves_nothing(kg, tmp_path, monkeypatch):
+    from kgllm.kg.rdf import cached_store
+
+    monkeypatch.setenv("KGLLM_CACHE", str(tmp_path / "cache"))
+    kg.save(tmp_path / "kg")
+    (tmp_path / "kg" / "graph.ttl").write_text("<a> <b> .\n")
+    with pytest.raises(KGFormatError, match=r"graph\.ttl: malformed RDF"):
+        cached_store(tmp_path / "kg")
+    assert list((tmp_path / "cache" / "oxigraph").iterdir()) == []
+
+
+@pytest.mark.parametrize("store", ["auto", "memory"])
+def test_example_queries_answer_on_both_stores(both, store):
+    from kgllm.kg.queries import EXAMPLES
+
+    g = open_graph(both[0], store)
+    triples = query(g, EXAMPLES["triples"].sparql, max_rows=None)
+    assert ("Barack Obama", "born_in", "Honolulu") in {(r["head"], r["relation"], r["tail"]) for r in triples}
+    hood = query(g, EXAMPLES["neighbourhood"].sparql, {"name": "Honolulu"}, max_rows=None)
+    assert any(r["direction"] == "in" and r["other"] == "Barack Obama" and r["relation"] == "born_in"
+               and r["doc"] and r["sentence"] is not None for r in hood)
+    assert {r["name"] for r in hood} == {"Honolulu"}
+    one = query(g, EXAMPLES["paths"].sparql, {"source": "Barack Obama", "target": "Honolulu"}, max_rows=None)
+    assert {"relation1": "born_in", "via": None} in [{k: r[k] for k in ("relation1", "via")} for r in one]
+    chains = [(r["head"], r["relation"], r["tail"], s["relation"], s["tail"]) for r in triples for s in triples
+              if r["tail"] == s["head"] and r["head"] != s["tail"]]
+    assert chains  # the fixture KG has two-edge paths; each one found by hand is found by the query
+    for h, r1, via, r2, t in chains[:5]:
+        got = query(g, EXAMPLES["paths"].sparql, {"source": h, "target": t}, max_rows=None)
+        assert (r1, via, r2) in {(x["relation1"], x["via"], x["relation2"]) for x in got}
+
+
+def test_kg_query_example_cli(both, capsys):
+    from kgllm.cli import main
+
+    assert main(["kg-query", str(both[0]), "--example", "neighbourhood", "--bind", "name=Honolulu", "--json"]) == 0
+    assert "Barack Obama" in capsys.readouterr().out
+    assert main(["kg-query", str(both[0]), "--example", "paths"]) != 0
+    assert "--example paths needs --bind source=TEXT --bind target=TEXT" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["kg-query", str(both[0]), "SELECT * WHERE { ?s ?p ?o }", "--example", "triples"])
+    with pytest.raises(SystemExit):
+        main(["kg-query", str(both[0])])
