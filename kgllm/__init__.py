@@ -9,6 +9,8 @@ The main objects are importable from here (loaded on first use, so ``import kgll
 
     from kgllm import KnowledgeGraph, build_kg, KGDataModule, MLMModule
     kg = build_kg("corpus.jsonl", "graphs/mine")
+    clf = KGClassifier.from_checkpoint("runs/mine/version_0/checkpoints/best.ckpt")
+    clf.predict(["Angela Merkel speaks in Paris"])  # labels, probabilities, linked KG nodes
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _EXPORTS = {
     "ClassifierModule": "kgllm.lit.classify",
     "DocREModule": "kgllm.lit.classify",
     "LinkPredModule": "kgllm.lit.linkpred",
+    "KGClassifier": "kgllm.workflows.predict",
     "probe": "kgllm.workflows.probe",
 }
 

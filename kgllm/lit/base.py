@@ -97,7 +97,9 @@ class KGLitModule(L.LightningModule):
         backbone: ``minilm``, ``tiny`` or a local HF BERT folder; ``None`` takes the datamodule's.
         kg_dir: KG folder (sizes the node-embedding table); ``None`` takes the datamodule's.
         fusion: ``none`` or a block name (``gated``).
-        fusion_layers: BERT layers to fuse at (negative counts from the top).
+        fusion_layers: BERT layers to fuse at (negative counts from the top); the default, the one
+            below the last, reaches every head (a block at the last layer changes only the positions
+            it writes, which a ``[CLS]`` head may not read).
         gnn_hidden, gnn_layers, gnn_heads, gnn_dropout: the GAT encoder.
         fusion_dropout: dropout inside fusion blocks.
         lr: learning rate of the pretrained BERT backbone.
@@ -128,7 +130,7 @@ class KGLitModule(L.LightningModule):
     """
 
     def __init__(self, backbone: str | None = None, kg_dir: str | None = None, fusion: str = "gated",
-                 fusion_layers: list[int] = [-1], gnn_hidden: int = 128, gnn_layers: int = 2, gnn_heads: int = 4,
+                 fusion_layers: list[int] = [-2], gnn_hidden: int = 128, gnn_layers: int = 2, gnn_heads: int = 4,
                  gnn_dropout: float = 0.1, fusion_dropout: float = 0.1, lr: float = 5e-5, kg_lr: float = 1e-3,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
                  init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",

@@ -41,7 +41,7 @@ class KGBert(nn.Module):
     """
 
     def __init__(self, hf_model: nn.Module, graph_encoder: nn.Module | None = None, fusion: str = "none",
-                 fusion_layers: Sequence[int] = (-1,), fusion_dropout: float = 0.1, graph_input: bool = True,
+                 fusion_layers: Sequence[int] = (-2,), fusion_dropout: float = 0.1, graph_input: bool = True,
                  node_dim: int = 128, num_relations: int = 1, head_reads: str | None = None,
                  keep_encoder: bool = False) -> None:
         super().__init__()

@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from kgllm.config import HelpFormatter
 from kgllm.errors import ConfigError, KGLLMError
@@ -104,67 +105,128 @@ def predict(ckpt: str, source: str, out: str, split: str | None = None, columns:
             dataset_args: dict | None = None, kg_dir: str | None = None, batch_size: int = 32,
             limit: int | None = None, accelerator: str = "auto", progress: bool = True) -> int:
     """Write one JSON line per row of ``source``'s ``split`` to ``out``; returns the number of rows."""
-    import lightning as L
-    import torch
-
-    from kgllm.config import SubgraphConfig
-    from kgllm.data import KGDataModule
     from kgllm.io import atomic_write_text
 
     _check_out(out, source)
-    model, task, labels, dm_hp = load_classifier(ckpt, kg_dir)
-    split = _pick_split(source, split)
-    args = {**(dataset_args or {}), "source": source, "task": task, "label_names": labels,
-            "splits": {"train": None, "val": None, "test": split}}
-    if columns:
-        args["columns"] = columns
-    dm = KGDataModule("hf", kg_dir or dm_hp.get("kg_dir") or model.hparams.kg_dir,
-                      backbone=dm_hp.get("backbone") or model.hparams.backbone,
-                      max_length=dm_hp.get("max_length", 128), batch_size=batch_size, eval_batch_size=batch_size,
-                      max_eval=limit, subgraph=SubgraphConfig(**(dm_hp.get("subgraph") or {})),
-                      spacy_model=dm_hp.get("spacy_model"), dataset_args=args)
-    trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=progress, enable_model_summary=False)
-    batches = trainer.predict(model, datamodule=dm)
-    rows = [r for b in batches for r in b]
-    feats, examples = dm.features["test"], dm.splits["test"]
-    by_example = {f["example"]: (f, r) for f, r in zip(feats, rows)}
-    keys = [(e.key, e.label) for e in dm.kg.entities]
-    lines = []
-    for i, ex in enumerate(examples):
-        line: dict = {"index": i, "text": ex.text}
-        if ex.text_pair is not None:
-            line["text_pair"] = ex.text_pair
-        if i not in by_example:
-            lines.append(json.dumps({**line, "skipped": "an entity was cut off by max_length"}, ensure_ascii=False))
-            continue
-        feat, logits = by_example[i]
-        nodes = list(dict.fromkeys(n for n in feat["token_node"] if n >= 0))
-        line["nodes"] = [{"key": keys[n][0], "label": keys[n][1]} for n in nodes]
-        if task == "token_cls":
-            n = len(feat["input_ids"])
-            tags = [labels[k] for k in logits[:n].argmax(-1).tolist()]
-            line["entities"] = _entities(ex.text, dm.tokenizer, dm.hparams.max_length, tags)
-            if ex.spans:
-                line["gold"] = [{"start": s, "end": e, "text": ex.text[s:e], "type": k} for s, e, k in ex.spans]
-        elif task == "multi_label":
-            probs = torch.sigmoid(logits).tolist()
-            line["labels"] = [labels[k] for k, p in enumerate(probs) if p >= 0.5]
-            line["probs"] = {labels[k]: round(p, 6) for k, p in enumerate(probs)}
-            if isinstance(ex.label, list) and ex.label:
-                line["gold"] = [labels[k] for k in ex.label]
-        else:
-            probs = torch.softmax(logits, -1).tolist()
-            line["label"] = labels[max(range(len(probs)), key=probs.__getitem__)]
-            line["probs"] = {labels[k]: round(p, 6) for k, p in enumerate(probs)}
-            if task == "rel_cls":
-                line["head"], line["tail"] = ex.text[slice(*ex.head)], ex.text[slice(*ex.tail)]
-            if isinstance(ex.label, int) and ex.label >= 0:
-                line["gold"] = labels[ex.label]
-        lines.append(json.dumps(line, ensure_ascii=False))
+    clf = KGClassifier.from_checkpoint(ckpt, kg_dir)
+    rows = clf.predict_source(source, split, columns, dataset_args, batch_size, limit, accelerator, progress)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, "".join(line + "\n" for line in lines))
-    return len(lines)
+    atomic_write_text(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return len(rows)
+
+
+class KGClassifier:
+    """A fine-tuned kgllm classifier and its KG, for use from Python::
+
+        from kgllm import KGClassifier
+        clf = KGClassifier.from_checkpoint("runs/sst2/version_0/checkpoints/best.ckpt")
+        clf.predict(["Angela Merkel speaks in Paris", "Quiet day"])
+        # [{"index": 0, "text": ..., "nodes": [{"key": ..., "label": "Angela Merkel"}, ...],
+        #   "label": "world", "probs": {"world": 0.81, ...}}, ...]
+
+    Each result is the JSON line ``kgllm predict`` writes (see this module's docstring): the texts
+    are linked to the KG and read by the same fused model as in training.
+    """
+
+    def __init__(self, model, task: str, labels: list[str], datamodule_hparams: dict,
+                 kg_dir: str | None = None) -> None:
+        self.model, self.task, self.labels = model, task, labels
+        self.datamodule_hparams, self.kg_dir = datamodule_hparams, kg_dir
+
+    @classmethod
+    def from_checkpoint(cls, path: str, kg_dir: str | None = None) -> "KGClassifier":
+        """Load a ClassifierModule checkpoint (``weights_only``); ``kg_dir``: another KG folder than
+        the one it was trained with (the same KG identity)."""
+        return cls(*load_classifier(path, kg_dir), kg_dir=kg_dir)
+
+    def predict(self, texts: "Sequence[str | tuple[str, str] | dict]", batch_size: int = 32,
+                accelerator: str = "cpu") -> list[dict]:
+        """Predictions for ``texts``: strings, ``(text, text_pair)`` pairs (``seq_pair``) or dicts
+        with the training columns (``rel_cls``: ``text``, ``head``, ``tail`` as in training)."""
+        import tempfile
+
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of texts, not one string")
+        rows = []
+        for i, item in enumerate(texts):
+            if isinstance(item, str):
+                rows.append({"text": item})
+            elif isinstance(item, tuple) and len(item) == 2 and all(isinstance(x, str) for x in item):
+                rows.append({"text": item[0], "text_pair": item[1]})
+            elif isinstance(item, dict):
+                rows.append(item)
+            else:
+                raise TypeError(f"texts[{i}]: expected a string, a (text, text_pair) pair or a dict, "
+                                f"got {type(item).__name__}")
+        if not rows:
+            return []
+        with tempfile.TemporaryDirectory(prefix="kgllm-predict-") as tmp:
+            source = Path(tmp) / "texts.jsonl"
+            source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            return self.predict_source(str(source), batch_size=batch_size, accelerator=accelerator, progress=False)
+
+    def predict_source(self, source: str, split: str | None = None, columns: dict | None = None,
+                       dataset_args: dict | None = None, batch_size: int = 32, limit: int | None = None,
+                       accelerator: str = "auto", progress: bool = True) -> list[dict]:
+        """Predictions for every row of ``source`` (any input of ``dataset: hf``), one dict each."""
+        import lightning as L
+        import torch
+
+        from kgllm.config import SubgraphConfig
+        from kgllm.data import KGDataModule
+
+        model, task, labels, dm_hp = self.model, self.task, self.labels, self.datamodule_hparams
+        split = _pick_split(source, split)
+        args = {**(dataset_args or {}), "source": source, "task": task, "label_names": labels,
+                "splits": {"train": None, "val": None, "test": split}}
+        if columns:
+            args["columns"] = columns
+        dm = KGDataModule("hf", self.kg_dir or dm_hp.get("kg_dir") or model.hparams.kg_dir,
+                          backbone=dm_hp.get("backbone") or model.hparams.backbone,
+                          max_length=dm_hp.get("max_length", 128), batch_size=batch_size,
+                          eval_batch_size=batch_size, max_eval=limit,
+                          subgraph=SubgraphConfig(**(dm_hp.get("subgraph") or {})),
+                          spacy_model=dm_hp.get("spacy_model"), dataset_args=args)
+        trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=progress, enable_model_summary=False)
+        batches = trainer.predict(model, datamodule=dm)
+        outputs = [r for b in batches for r in b]
+        feats, examples = dm.features["test"], dm.splits["test"]
+        by_example = {f["example"]: (f, r) for f, r in zip(feats, outputs)}
+        keys = [(e.key, e.label) for e in dm.kg.entities]
+        lines = []
+        for i, ex in enumerate(examples):
+            line: dict = {"index": i, "text": ex.text}
+            if ex.text_pair is not None:
+                line["text_pair"] = ex.text_pair
+            if i not in by_example:
+                lines.append({**line, "skipped": "an entity was cut off by max_length"})
+                continue
+            feat, logits = by_example[i]
+            nodes = list(dict.fromkeys(n for n in feat["token_node"] if n >= 0))
+            line["nodes"] = [{"key": keys[n][0], "label": keys[n][1]} for n in nodes]
+            if task == "token_cls":
+                n = len(feat["input_ids"])
+                tags = [labels[k] for k in logits[:n].argmax(-1).tolist()]
+                line["entities"] = _entities(ex.text, dm.tokenizer, dm.hparams.max_length, tags)
+                if ex.spans:
+                    line["gold"] = [{"start": s, "end": e, "text": ex.text[s:e], "type": k} for s, e, k in ex.spans]
+            elif task == "multi_label":
+                probs = torch.sigmoid(logits).tolist()
+                line["labels"] = [labels[k] for k, p in enumerate(probs) if p >= 0.5]
+                line["probs"] = {labels[k]: round(p, 6) for k, p in enumerate(probs)}
+                if isinstance(ex.label, list) and ex.label:
+                    line["gold"] = [labels[k] for k in ex.label]
+            else:
+                probs = torch.softmax(logits, -1).tolist()
+                line["label"] = labels[max(range(len(probs)), key=probs.__getitem__)]
+                line["probs"] = {labels[k]: round(p, 6) for k, p in enumerate(probs)}
+                if task == "rel_cls":
+                    line["head"], line["tail"] = ex.text[slice(*ex.head)], ex.text[slice(*ex.tail)]
+                if isinstance(ex.label, int) and ex.label >= 0:
+                    line["gold"] = labels[ex.label]
+            lines.append(line)
+        return lines
 
 
 def _json_arg(text: str | None, flag: str) -> dict | None:

@@ -59,6 +59,12 @@ def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, t
         else:
             assert set(x["labels"]) <= set(labels) and all(0 <= p <= 1 for p in x["probs"].values())
     assert {n["label"] for n in lines[0]["nodes"]} >= {"Angela Merkel", "Paris"} and lines[1]["nodes"] == []
+    from kgllm import KGClassifier  # the same predictions from Python, in memory
+
+    clf = KGClassifier.from_checkpoint(ckpt)
+    assert clf.predict(["Angela Merkel speaks in Paris", "Quiet day"]) == lines
+    with pytest.raises(TypeError, match="a list of texts"):
+        clf.predict("Quiet day")
 
 
 def test_predict_refuses_other_checkpoints_and_bad_columns(tmp_path, kg_dir):
