@@ -14,6 +14,9 @@ from lightning.pytorch.cli import LightningCLI
 RUN_LOGGERS = ("CSVLogger", "TensorBoardLogger")
 #: the run folder's version, passed to processes DDP starts later
 RUN_ENV = "KGLLM_RUN_VERSION"
+#: run folders the current fit named (folder, the topmost folder it would create): removed again,
+#: up to that one, if the fit fails before writing any file into them
+_NEW_RUN_DIRS: list = []
 #: ``ckpt_path`` values that Lightning resolves itself (not files to check)
 _SPECIAL_CKPT = ("best", "last", "hpc")
 
@@ -107,11 +110,21 @@ class KGLightningCLI(LightningCLI):
             os.environ[RUN_ENV] = version
         for lg in loggers:
             lg.init_args.version = version
+            root = Path(lg.init_args.get("save_dir") or ".") / (lg.init_args.get("name") or "lightning_logs")
+            made = [d for d in (root, *root.parents) if not d.exists()]  # folders this fit would create
+            _NEW_RUN_DIRS.append((root / version, made[-1] if made else root / version))
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False,
                             help="fit: test the best checkpoint (the last weights without one) when fit ends, "
                                  "logged into the same run folder")
+        parser.add_argument("--keep_last", type=bool, default=False,
+                            help="fit: keep last.ckpt (optimiser and loop states, 3x best.ckpt) after the run "
+                                 "finishes, to train it further with --ckpt_path last; a killed or failed run "
+                                 "keeps it anyway")
+
+    def before_fit(self) -> None:
+        apply_keep_last(self.trainer, self.config.get("fit", {}).get("keep_last", False))
 
     def after_fit(self) -> None:
         """Test the best checkpoint if ``--test_after_fit``; point ``save_dir/name/latest`` at this run
@@ -279,6 +292,15 @@ def with_run_config(args: list[str]) -> list[str]:
     return [args[0], "--config", str(config), *args[1:]]
 
 
+def apply_keep_last(trainer, keep: bool) -> None:
+    """Tell every :class:`~kgllm.lit.runtime.KGCheckpoint` whether to keep ``last.ckpt`` after fit."""
+    from kgllm.lit.runtime import KGCheckpoint
+
+    for cb in trainer.callbacks:
+        if isinstance(cb, KGCheckpoint):
+            cb.keep_last = bool(keep)
+
+
 def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningCLI:
     """Run (or, with ``run=False``, only build) the CLI on ``args`` (default: ``sys.argv``)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -287,9 +309,36 @@ def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningC
     args = with_run_config(given)
     if args == sys.argv[1:]:
         args = None  # LightningCLI warns when given both args and a command line
+    _NEW_RUN_DIRS.clear()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return _cli(args, run)
+        try:
+            return _cli(args, run)
+        except BaseException:
+            _remove_empty_run_dirs()
+            raise
+
+
+def _remove_empty_run_dirs() -> None:
+    """A failed fit leaves no empty run folder: each folder it named is removed if it holds no file
+    (only empty folders the loggers made), and so are the empty parents this fit created."""
+    import os
+
+    for folder, top in _NEW_RUN_DIRS:
+        if os.environ.get("LOCAL_RANK", "0") != "0" or not folder.is_dir():
+            continue
+        if any(p.is_file() or p.is_symlink() for p in folder.rglob("*")):
+            continue
+        for sub in sorted((p for p in folder.rglob("*")), key=lambda p: -len(p.parts)):
+            sub.rmdir()
+        folder.rmdir()
+        up = folder.parent
+        while folder != top and top in (up, *up.parents) and up.is_dir() and not any(up.iterdir()):
+            up.rmdir()
+            if up == top:
+                break
+            up = up.parent
+    _NEW_RUN_DIRS.clear()
 
 
 def _cli(args: list[str] | None, run: bool) -> KGLightningCLI:
@@ -315,6 +364,7 @@ def fit_and_test(args: Sequence[str]) -> dict:
 
     start = time.perf_counter()
     cli = run_cli(list(args), run=False)
+    apply_keep_last(cli.trainer, cli.config.get("keep_last", False))
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     fit_seconds = time.perf_counter() - start
     ckpt = cli.trainer.checkpoint_callback

@@ -82,9 +82,22 @@ class SaveKGMeta(L.Callback):
 
 
 class KGCheckpoint(L.pytorch.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` whose monitored checkpoints (``best.ckpt``) hold the weights, hyper-parameters
-    and KG metadata only; ``last.ckpt``, which ``--ckpt_path last`` resumes from, keeps the optimiser,
-    scheduler, loop and RNG states. A fused MiniLM's ``best.ckpt`` is then a third of the size."""
+    """``ModelCheckpoint`` whose monitored checkpoints (``best.ckpt``) hold the weights (in the
+    training dtype), hyper-parameters and KG metadata only; ``last.ckpt``, which ``--ckpt_path last``
+    resumes from, keeps the optimiser, scheduler, loop and RNG states. A fused MiniLM's ``best.ckpt``
+    is then a third of the size. ``last.ckpt`` lives only while the run is unfinished: it is removed
+    when fit ends normally, unless ``keep_last`` (``kgllm fit --keep_last true``), e.g. to train a
+    finished run further. A killed or failed run keeps it for resuming."""
+
+    keep_last: bool = False
+
+    def on_fit_end(self, trainer: "L.Trainer", pl_module: "L.LightningModule") -> None:
+        path = self.last_model_path
+        if self.keep_last or not path or getattr(trainer, "interrupted", False):
+            return
+        if trainer.is_global_zero and Path(path).is_file():  # a file this callback wrote
+            trainer.strategy.remove_checkpoint(path)
+        self.last_model_path = ""
 
     def _save_checkpoint(self, trainer: "L.Trainer", filepath: str) -> None:
         last = Path(filepath).name.startswith(self.CHECKPOINT_NAME_LAST or "last")

@@ -55,7 +55,8 @@ def _epoch_of(ckpt: Path) -> int:
 def test_sigkill_and_resume_matches_uninterrupted(tmp_path, kg_dir, data_dir):
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    subprocess.run(_cmd(tmp_path, "full", kg_dir, data_dir), cwd=tmp_path, env=env, check=True, capture_output=True)
+    subprocess.run(_cmd(tmp_path, "full", kg_dir, data_dir) + ["--keep_last", "true"], cwd=tmp_path, env=env,
+                   check=True, capture_output=True)
 
     cmd = _cmd(tmp_path, "killed", kg_dir, data_dir)
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
@@ -64,8 +65,10 @@ def test_sigkill_and_resume_matches_uninterrupted(tmp_path, kg_dir, data_dir):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     assert _epoch_of(last) == KILL_AT_EPOCH - 1, "the kill lands part-way, after a checkpoint"
 
-    subprocess.run(cmd + ["--ckpt_path", "last"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    subprocess.run(cmd + ["--ckpt_path", "last", "--keep_last", "true"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
     a = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert a["optimizer_states"]  # --keep_last keeps a finished run's full state
     b = torch.load(last, map_location="cpu", weights_only=True)
     assert a["epoch"] == b["epoch"] == EPOCHS - 1 and a["global_step"] == b["global_step"]
     for key, value in a["state_dict"].items():

@@ -19,7 +19,7 @@ PAYLOAD = "import pathlib\npathlib.Path({marker!r}).touch()\nclass Model:\n    p
 def trained(tmp_path_factory, kg_dir, data_dir):
     """One tiny fitted run: (folder, best.ckpt, last.ckpt)."""
     tmp = tmp_path_factory.mktemp("fitted")
-    assert main(_fit_args(tmp, kg_dir, data_dir)) == 0
+    assert main(_fit_args(tmp, kg_dir, data_dir, "--keep_last", "true")) == 0
     return tmp, next(tmp.rglob("best.ckpt")), next(tmp.rglob("last.ckpt"))
 
 

@@ -156,7 +156,7 @@ def test_init_from_another_kg_is_refused_then_remapped_by_key(tmp_path, kg_dir, 
     from kgllm.cli.lightning import run_cli
 
     assert main(_fit_args(tmp_path / "a", kg_dir, data_dir)) == 0
-    ckpt = next((tmp_path / "a").rglob("last.ckpt"))
+    ckpt = next((tmp_path / "a").rglob("best.ckpt"))
     other = _shuffled_kg(kg_dir, tmp_path / "other")
     assert main(_fit_args(tmp_path / "b", other, data_dir, "--model.init_args.init_from", str(ckpt))) == 1
     assert "allow_other_kg" in capsys.readouterr().err
@@ -194,7 +194,7 @@ def test_checkpoint_follows_an_updated_kg(tmp_path, redocred_file, data_dir, cap
                                                   "Zanzibar is a city in Tanzania."}) + "\n")
     kg = tmp_path / "kg"
     build_kg(tmp_path / "a.jsonl", kg, progress=False)
-    assert main(_fit_args(tmp_path / "fit", kg, data_dir)) == 0
+    assert main(_fit_args(tmp_path / "fit", kg, data_dir, "--keep_last", "true")) == 0
     ckpt = next((tmp_path / "fit").rglob("last.ckpt"))
     update_kg(kg, tmp_path / "b.jsonl", progress=False)
     cli = run_cli(_fit_args(tmp_path / "grown", kg, data_dir, "--model.init_args.init_from", str(ckpt),
@@ -223,9 +223,9 @@ def test_checkpoint_follows_an_updated_kg(tmp_path, redocred_file, data_dir, cap
 def test_restoring_a_checkpoint_does_not_reread_init_from(tmp_path, kg_dir, data_dir, capsys):
     """A fine-tuned checkpoint is self-contained: test/--ckpt_path works after its init_from source is gone."""
     assert main(_fit_args(tmp_path / "pre", kg_dir, data_dir)) == 0
-    pre = next((tmp_path / "pre").rglob("last.ckpt"))
+    pre = next((tmp_path / "pre").rglob("best.ckpt"))
     assert main(_fit_args(tmp_path / "ft", kg_dir, data_dir, "--model.init_args.init_from", str(pre))) == 0
-    ft = next((tmp_path / "ft").rglob("last.ckpt"))
+    ft = next((tmp_path / "ft").rglob("best.ckpt"))
     pre.rename(tmp_path / "moved.ckpt")
     args = _fit_args(tmp_path / "test", kg_dir, data_dir, "--model.init_args.init_from", str(pre), "--ckpt_path", str(ft))
     assert main(["test", *args[1:]]) == 0
