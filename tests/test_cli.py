@@ -151,17 +151,15 @@ def test_one_run_one_folder_and_test_logs_into_it(tmp_path, kg_dir, data_dir, mo
     assert folders == ["v000-gated-seed0", "v001-none-seed0"]
     for name in folders:
         files = {p.name for p in (runs / name).rglob("*")}
-        assert {"config.yaml", "metrics.csv", "best.ckpt", "last.ckpt"} <= files
+        assert {"config.yaml", "metrics.csv", "best.ckpt"} <= files and "last.ckpt" not in files  # finished
         assert any(f.startswith("events.out.tfevents") for f in files)
     assert (runs / "latest").resolve() == (runs / "v001-none-seed0").resolve()
     assert "run folder: runs/pretrain_redocred/v001-none-seed0" in capsys.readouterr().out
     best = runs / "latest" / "checkpoints" / "best.ckpt"
     import torch
 
-    weights, full = (torch.load(runs / "latest" / "checkpoints" / f, map_location="cpu", weights_only=True)
-                     for f in ("best.ckpt", "last.ckpt"))
+    weights = torch.load(runs / "latest" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert "optimizer_states" not in weights and weights["state_dict"] and weights["kg_meta"]["identity"]
-    assert full["optimizer_states"]  # resume reads last.ckpt
     assert main(["test", *args, "--model.fusion", "none", "--ckpt_path", str(best)]) == 0
     tests = [p for p in (runs / "v001-none-seed0").iterdir() if p.name.startswith("test-")]
     assert len(tests) == 1 and (tests[0] / "metrics.csv").is_file()
@@ -220,3 +218,65 @@ def test_a_test_from_the_checkpoint_alone_never_touches_the_fit_record(tmp_path,
     tests = sorted(p for p in run.iterdir() if p.name.startswith("test-"))
     assert len(tests) == 2 and all((t / "metrics.csv").is_file() for t in tests)
     assert [p.resolve() for p in find_runs(["runs/pretrain_redocred"])] == [run]
+
+
+def test_fast_help_names_only_options_the_full_parser_accepts(capsys):
+    """`kgllm fit --help` is text (no torch import); every option it names parses in LightningCLI,
+    and lands in the resolved config."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from kgllm.cli import main
+    from kgllm.cli.help import named_options
+
+    code = "import sys; from kgllm.cli import main; main(['fit', '--help']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "kgllm options:" in out and "--model.fusion" in out and out.strip().endswith("False")
+    values = {"--config": "experiments/finetune_sst2.yaml", "--ckpt_path": "last", "--seed_everything": "3",
+              "--test_after_fit": "true", "--keep_last": "true", "--data.kg_dir": "graphs/x",
+              "--data.backbone": "tiny", "--data.dataset": "sst2", "--data.dataset_args": "{}",
+              "--data.batch_size": "4", "--data.max_length": "32", "--data.control": "shuffled_links",
+              "--model.fusion": "xattn", "--model.fusion_layers": "[0]", "--model.node_features": "lm",
+              "--model.init_from": "x.ckpt", "--model.lr": "0.001", "--trainer.max_epochs": "1",
+              "--trainer.accelerator": "cpu", "--trainer.devices": "1", "--trainer.strategy": "auto",
+              "--trainer.precision": "bf16-mixed", "--trainer.enable_progress_bar": "false",
+              "--trainer.default_root_dir": "r"}
+    assert set(values) | {"--print_config"} == set(named_options())
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # --print_config (spelt with a dash here: both spellings work)
+        main(["fit", *(x for kv in values.items() for x in kv), "--print-config"])
+    assert stop.value.code in (0, None)
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["keep_last"] is True and cfg["test_after_fit"] is True and cfg["seed_everything"] == 3
+    assert cfg["data"]["init_args"]["control"] == "shuffled_links" and cfg["data"]["init_args"]["max_length"] == 32
+    model = cfg["model"]["init_args"]
+    assert (model["fusion"], model["fusion_layers"], model["node_features"]) == ("xattn", [0], "lm")
+    assert cfg["trainer"]["precision"] == "bf16-mixed" and cfg["trainer"]["default_root_dir"] == "r"
+
+
+def test_options_in_either_spelling():
+    from kgllm.cli.help import one_spelling
+
+    assert one_spelling(["--print-config", "--trainer.max-epochs=2", "--ckpt-path", "a-b"], lightning=True) == \
+        ["--print_config", "--trainer.max_epochs=2", "--ckpt_path", "a-b"]
+    assert one_spelling(["x_y", "--no_progress", "--print_config", "--trainer.max-epochs", "3", "--seed-everything"],
+                        lightning=False) == ["x_y", "--no-progress", "--print-config", "--trainer.max_epochs", "3",
+                                             "--seed_everything"]
+
+
+def test_failed_fit_leaves_no_empty_run_folder(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from kgllm.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KGLLM_RUN_VERSION", raising=False)
+    (tmp_path / "runs" / "mine").mkdir(parents=True)  # a folder the fit did not make stays
+    args = ["fit", "--config", str(root / "experiments/finetune_sst2_hf.yaml"), "--data.backbone", "tiny",
+            "--data.kg_dir", str(tmp_path / "no_kg")]
+    assert main(args) == 1
+    assert "not a KG folder" in capsys.readouterr().err
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["runs", "runs/mine"]

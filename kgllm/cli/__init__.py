@@ -12,6 +12,15 @@ LIGHTNING = ("fit", "validate", "test", "predict")
 
 
 def lightning_main(argv: Sequence[str]) -> int:
+    """LightningCLI; ``--help`` answers from :mod:`kgllm.cli.help` (no torch import), ``--help-all``
+    is LightningCLI's own help."""
+    argv = list(argv)
+    if any(a in ("-h", "--help") for a in argv[1:]):
+        from kgllm.cli.help import fast_help
+
+        print(fast_help(argv[0]))
+        return 0
+    argv = ["--help" if a == "--help-all" else a for a in argv]
     from kgllm.cli.lightning import run_cli
 
     run_cli(argv)
@@ -149,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kgllm: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr)
         return 2
     func = COMMANDS[cmd][0]
+    from kgllm.cli.help import one_spelling
+
+    lightning = func is lightning_main or (cmd == "predict" and (not rest or rest[0].startswith("-")))
+    rest = one_spelling(rest, lightning)
     try:
         return func([cmd, *rest] if func is lightning_main else rest)
     except Exception as exc:  # noqa: BLE001 - only kgllm's own errors are answered here, others re-raised
