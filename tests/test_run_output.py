@@ -19,10 +19,10 @@ def test_per_class_scores_and_confusion_figure(tmp_path):
     rows = {r["label"]: r for r in per_class(cm, ["a", "b", "c"])}
     assert rows["a"]["precision"] == 1.0 and rows["a"]["recall"] == 0.75
     assert abs(rows["b"]["f1"] - 2 * (2 / 3) * 0.5 / (2 / 3 + 0.5)) < 1e-9
-    assert rows["c"] == {"label": "c", "support": 0, "predicted": 2, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert rows["c"] == {"label": "c", "name": "", "support": 0, "predicted": 2, "precision": 0.0, "recall": 0.0, "f1": 0.0}
     paths = write_report(cm, ["a", "b", "c"], tmp_path / "run", "seq_cls on x: test confusion matrix")
     assert [p.name for p in paths] == ["per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"]
-    assert (tmp_path / "run" / "per_class.csv").read_text().splitlines()[1] == "a,4,3,1.0000,0.7500,0.8571"
+    assert (tmp_path / "run" / "per_class.csv").read_text().splitlines()[1] == "a,,4,3,1.0000,0.7500,0.8571"
     assert (tmp_path / "run" / "confusion_matrix.csv").read_text().splitlines()[2] == "b,0,2,2"
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporary left
 
@@ -35,3 +35,16 @@ def test_per_class_scores_and_confusion_figure(tmp_path):
     ax = confusion_figure(many, [f"r{i}" for i in range(40)], "t").axes[0]
     assert ax.get_title() == "t (30 most frequent of 40 classes)" and len(ax.get_yticklabels()) == 30
     assert "r0" not in {t.get_text() for t in ax.get_yticklabels()}  # the rarest classes are the ones left out
+
+
+def test_relations_show_their_wikidata_labels():
+    """Wikidata property ids show with their labels in reports, figures and statistics."""
+    from kgllm.kg.wikidata import relation_label, with_label
+    from kgllm.lit.report import confusion_figure, per_class
+
+    assert with_label("P19") == "P19 (place of birth)" and with_label("born_in") == "born_in"
+    assert relation_label("P1412") == "languages spoken, written or signed" and relation_label("P0") is None
+    cm = torch.tensor([[2, 0], [1, 1]])
+    assert [r["name"] for r in per_class(cm, ["P27", "NA"])] == ["country of citizenship", ""]
+    ax = confusion_figure(cm, ["P27", "NA"], "t").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["P27 (country of citizenship)", "NA"]

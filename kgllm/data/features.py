@@ -85,8 +85,10 @@ def class_counts(features: Sequence[dict], label_names: Sequence[str], shown: in
     labels = [f.get("label") for f in features]
     if not label_names or not labels or not all(isinstance(y, int) and 0 <= y < len(label_names) for y in labels):
         return ""
+    from kgllm.kg.wikidata import with_label
+
     counts = Counter(labels).most_common()
-    text = "; classes: " + ", ".join(f"{label_names[y]} {n:,}" for y, n in counts[:shown])
+    text = "; classes: " + ", ".join(f"{with_label(label_names[y])} {n:,}" for y, n in counts[:shown])
     if len(counts) > shown:
         text += f" and {len(counts) - shown} more"
     if len(counts) < len(label_names):

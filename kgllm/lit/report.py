@@ -15,14 +15,17 @@ from kgllm.io import atomic_open, atomic_write_text
 
 def per_class(cm: torch.Tensor, labels: Sequence[str]) -> list[dict]:
     """One row per class of the confusion matrix ``cm`` (rows: true class, columns: predicted):
-    support, predictions, precision, recall and F1 (0 where undefined)."""
+    support, predictions, precision, recall and F1 (0 where undefined); ``name``: a Wikidata
+    property's label when the class is one (``P19`` -> ``place of birth``), else empty."""
+    from kgllm.kg.wikidata import relation_label
+
     cm = cm.double()
     tp, support, predicted = cm.diag(), cm.sum(1), cm.sum(0)
     rows = []
     for i, name in enumerate(labels):
         p = float(tp[i] / predicted[i]) if predicted[i] else 0.0
         r = float(tp[i] / support[i]) if support[i] else 0.0
-        rows.append({"label": name, "support": int(support[i]), "predicted": int(predicted[i]),
+        rows.append({"label": name, "name": relation_label(name) or "", "support": int(support[i]), "predicted": int(predicted[i]),
                      "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0})
     return rows
 
@@ -46,7 +49,10 @@ def confusion_figure(cm: torch.Tensor, labels: Sequence[str], title: str, max_cl
     size = max(4.0, 0.35 * len(keep) + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
     image = ax.imshow(share.numpy(), cmap="Blues", vmin=0, vmax=1)
-    names = [labels[i] if len(labels[i]) <= 24 else labels[i][:23] + "…" for i in keep]
+    from kgllm.kg.wikidata import with_label
+
+    shown = [with_label(labels[i]) for i in keep]
+    names = [n if len(n) <= 30 else n[:29] + "…" for n in shown]
     ax.set_xticks(range(len(keep)), names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(keep)), names, fontsize=8)
     ax.set_xlabel("predicted class")
