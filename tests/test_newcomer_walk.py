@@ -64,7 +64,8 @@ def test_newcomer_walk(tmp_path, data_dir, monkeypatch, capsys):
     for run in runs.glob("v*"):
         files = {p.relative_to(run).as_posix() for p in run.rglob("*")}
         assert {"config.yaml", "hparams.yaml", "metrics.csv", "kg_meta.json", "checkpoints/best.ckpt",
-                "checkpoints/last.ckpt", "per_class.csv", "confusion_matrix.png"} <= files, run
+                "per_class.csv", "confusion_matrix.png"} <= files, run
+        assert "checkpoints/last.ckpt" not in files  # a finished run keeps best.ckpt only
         assert any(f.startswith("events.out.tfevents") for f in files)
         header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
         assert {"test/acc", "test/f1", "val/f1"} <= set(header)  # fit tested its best checkpoint here
@@ -77,3 +78,26 @@ def test_newcomer_walk(tmp_path, data_dir, monkeypatch, capsys):
                      if p.name.startswith(("test-", "validate-")))
     assert reports == ["test", "validate"]
     assert Path("curves.png").stat().st_size > 0
+
+    # test from the checkpoint alone (its run's config is read; a new folder, the fit's files untouched)
+    before = {p: p.read_bytes() for p in (runs / "v000-gated-seed0").iterdir() if p.is_file()}
+    assert main(["test", "--ckpt_path", str(best)]) == 0
+    assert {p: p.read_bytes() for p in before} == before
+    assert len([p for p in (runs / "v000-gated-seed0").iterdir() if p.name.startswith("test-")]) == 2
+
+    # from Python: the fine-tuned classifier on a new sentence, with the KG nodes it was linked to
+    from kgllm import KGClassifier
+
+    clf = KGClassifier.from_checkpoint(str(best))
+    (pred,) = clf.predict([{"text": "<e1>Barack Obama</e1> was born in <e2>Honolulu</e2> ."}])
+    assert pred["label"] in clf.labels and abs(sum(pred["probs"].values()) - 1) < 1e-4
+    assert (pred["head"], pred["tail"]) == ("Barack Obama", "Honolulu")
+    assert {"Barack Obama", "Honolulu"} <= {n["label"] for n in pred["nodes"]}
+
+    # the shipped queries on the KG built above (an Oxigraph store in the cache, built once)
+    capsys.readouterr()
+    assert main(["kg-query", "graphs/redocred100", "--example", "neighbourhood", "--bind", "name=Honolulu",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["other"] == "Barack Obama" and r["doc"] for r in rows)
+    assert main(["kg-stats", "graphs/redocred100", "--plot-dir", "plots", "--entity", "Honolulu"]) == 0
