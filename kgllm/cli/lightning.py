@@ -10,6 +10,8 @@ from typing import Sequence
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+from kgllm.lit.quiet import quiet_third_party  # noqa: F401 - also kgllm.cli.lightning's, as before
+
 #: loggers that share one run folder (:meth:`KGLightningCLI._share_run_folder`)
 RUN_LOGGERS = ("CSVLogger", "TensorBoardLogger")
 #: the run folder's version, passed to processes DDP starts later
@@ -225,38 +227,6 @@ def raise_weights_only_false() -> None:
 
     raise CheckpointError("--weights_only false is refused: a checkpoint that needs it can run code when loaded; "
                           "convert it to a tensors-only checkpoint instead")
-
-
-#: messages of other libraries that say nothing about this run (the CLI drops them; library use keeps them)
-NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "You are resizing the embedding layer",
-         "The new embeddings will be initialized from", "Trainer already configured with model summary",
-         "Seed set to")  # the seed is in the run's config.yaml and folder name
-
-
-class _DropNoise(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        return not any(n in msg for n in NOISE)
-
-
-def quiet_third_party() -> None:
-    """Drop known third-party noise from the command line's output: Lightning's litlogger tip,
-    a torch ``_pytree`` deprecation warning, transformers' embedding-resize notice and its
-    weight-loading progress bar, and the "Seed set to" line before anything else is said."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch", "transformers",
-                 "lightning.fabric.utilities.seed", "lightning_fabric.utilities.seed"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropNoise) for f in logger.filters):
-            logger.addFilter(_DropNoise())
-    for pattern in NOISE:
-        warnings.filterwarnings("ignore", message=f".*{pattern.replace('(', '.').replace(')', '.')}")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.get_logger("transformers.modeling_utils").addFilter(_DropNoise())
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
 
 
 def _fresh_name(folder, name: str) -> str:

@@ -102,6 +102,7 @@ class KGDataModule(L.LightningDataModule):
         check_fraction(below_one=True, mlm_probability=mlm_probability)
         self.subgraph = subgraph or SubgraphConfig()
         self.save_hyperparameters(ignore=["subgraph"])
+        self.progress = True  # progress bars while reading (not a hyper-parameter: kgllm predict turns it off)
         self.hparams["subgraph"] = self.subgraph.to_dict()  # a plain dict: checkpoints load with weights_only
         self.task = dataset_task(dataset, dataset_args)
         self.tokenizer = None
@@ -129,7 +130,7 @@ class KGDataModule(L.LightningDataModule):
                 continue
             if not examples:
                 raise KGLLMError(f"dataset {hp.dataset}: split '{split}' is empty")
-            found = detect_mentions([e.full_text for e in examples], hp.spacy_model)
+            found = detect_mentions([e.full_text for e in examples], hp.spacy_model, progress=self.progress)
             self.featurizer.stats = FeatureStats()  # per split, summed below
             feats = []
             for n, (ex, spans) in enumerate(zip(examples, found)):

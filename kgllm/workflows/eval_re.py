@@ -66,6 +66,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=4, help="documents per forward pass")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
+    from kgllm.lit.quiet import quiet_third_party
+
+    quiet_third_party(devices=True)
     result = evaluate(a.ckpt, a.gold, a.docs, a.train_docs, a.batch_size, progress=not a.json)
     if a.json:
         print(json.dumps(result))

@@ -100,5 +100,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="folder to write (appears only when complete)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export at --out")
     a = p.parse_args(argv)
+    from kgllm.lit.quiet import quiet_third_party
+
+    quiet_third_party(devices=True)
     print(f"{export(a.checkpoint, a.out, a.overwrite)}: exported", file=sys.stderr)
     return 0

@@ -186,7 +186,7 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--top-nodes", type=int, default=3, help="attended nodes shown per token (xattn; default 3)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     a = p.parse_args(argv)
-    from kgllm.cli.lightning import quiet_third_party
+    from kgllm.lit.quiet import quiet_third_party
 
     quiet_third_party()
     if a.top_nodes < 1:

@@ -169,6 +169,20 @@ class KGClassifier:
                        dataset_args: dict | None = None, batch_size: int = 32, limit: int | None = None,
                        accelerator: str = "auto", progress: bool = True) -> list[dict]:
         """Predictions for every row of ``source`` (any input of ``dataset: hf``), one dict each."""
+        import datasets
+
+        was_on = datasets.is_progress_bar_enabled()
+        if not progress:  # datasets' "Generating split" bars too
+            datasets.disable_progress_bars()
+        try:
+            return self._predict_source(source, split, columns, dataset_args, batch_size, limit, accelerator,
+                                        progress)
+        finally:
+            if was_on and not progress:
+                datasets.enable_progress_bars()
+
+    def _predict_source(self, source, split, columns, dataset_args, batch_size, limit, accelerator,
+                        progress) -> list[dict]:
         import lightning as L
         import torch
 
@@ -187,6 +201,7 @@ class KGClassifier:
                           eval_batch_size=batch_size, max_eval=limit,
                           subgraph=SubgraphConfig(**(dm_hp.get("subgraph") or {})),
                           spacy_model=dm_hp.get("spacy_model"), dataset_args=args)
+        dm.progress = progress
         trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                             enable_progress_bar=progress, enable_model_summary=False)
         batches = trainer.predict(model, datamodule=dm)
@@ -256,6 +271,9 @@ def main(argv=None) -> int:
     p.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    from kgllm.lit.quiet import quiet_third_party
+
+    quiet_third_party(devices=True)
     n = predict(a.checkpoint, a.input, a.out, a.split, _json_arg(a.columns, "--columns"),
                 _json_arg(a.dataset_args, "--dataset-args"), a.kg_dir, a.batch_size, a.limit, a.accelerator,
                 not a.no_progress)

@@ -227,6 +227,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--max-facts", type=int, default=None, help="first N facts per relation")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
+    from kgllm.lit.quiet import quiet_third_party
+
+    quiet_third_party(devices=True)
     if a.num_hops < 1 or (a.max_facts is not None and a.max_facts < 1):
         p.error("--num-hops and --max-facts must be positive")
     source = a.facts or default_source(a.data_dir)

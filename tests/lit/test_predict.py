@@ -40,7 +40,7 @@ def _train(tmp_path, kg_dir, task, rows, columns):
 
 
 @pytest.mark.parametrize("task", ["seq_cls", "multi_label"])
-def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, task):
+def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, task, capfd):
     from kgllm.cli import main
 
     columns = {"text": "headline", "label": "topic"}
@@ -48,8 +48,12 @@ def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, t
     ckpt, labels = _train(tmp_path, kg_dir, task, rows, columns)
     new = _csv(tmp_path / "new.csv", ["headline"], [("Angela Merkel speaks in Paris",), ("Quiet day",)])
     out = tmp_path / "preds" / "p.jsonl"
+    capfd.readouterr()  # training's own output
     assert main(["predict", ckpt, "--input", str(new), "--columns", '{"text": "headline"}', "--out", str(out),
                  "--accelerator", "cpu", "--no-progress"]) == 0
+    said = "".join(capfd.readouterr())
+    assert not any(noise in said for noise in ("GPU available", "litlogger", "LeafSpec", "jit.script", "Generating",
+                                              "NER:")), said
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [x["text"] for x in lines] == ["Angela Merkel speaks in Paris", "Quiet day"]
     for x in lines:
