@@ -28,8 +28,8 @@ def run(strategy: str, fusion: str, a) -> dict:
 
     torch.manual_seed(0)
     tok = load_tokenizer(a.backbone)
-    from kgllm.kg.store import KnowledgeGraph
-    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.kg.graph.store import KnowledgeGraph
+    from kgllm.kg.graph.to_pyg import to_pyg
 
     graph = to_pyg(KnowledgeGraph.load(a.kg))
     n_nodes = graph.num_nodes

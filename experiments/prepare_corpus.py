@@ -27,7 +27,7 @@ def training_texts(dataset: str, data_dir=None, dataset_args: dict | None = None
 def main(argv=None) -> int:
     import yaml
 
-    from kgllm.io import atomic_open
+    from kgllm.util.io import atomic_open
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", nargs="?", help="a kgllm dataset name (fewrel, sst2, redocred_rc, ...)")

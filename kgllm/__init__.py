@@ -21,11 +21,11 @@ __version__ = "0.1.0"
 
 #: public name -> the module that defines it
 _EXPORTS = {
-    "KnowledgeGraph": "kgllm.kg.store",
-    "build_kg": "kgllm.kg.build",
-    "query_folder": "kgllm.kg.rdf",
-    "to_pyg": "kgllm.kg.to_pyg",
-    "to_networkx": "kgllm.kg.stats",
+    "KnowledgeGraph": "kgllm.kg.graph.store",
+    "build_kg": "kgllm.kg.extraction.build",
+    "query_folder": "kgllm.kg.sparql.local",
+    "to_pyg": "kgllm.kg.graph.to_pyg",
+    "to_networkx": "kgllm.kg.quality.stats",
     "EntityLinker": "kgllm.linking.linker",
     "KGDataModule": "kgllm.data.datamodule",
     "LinkPredDataModule": "kgllm.data.linkpred",
@@ -34,7 +34,7 @@ _EXPORTS = {
     "DocREModule": "kgllm.lit.classify",
     "LinkPredModule": "kgllm.lit.linkpred",
     "KGClassifier": "kgllm.workflows.predict",
-    "probe": "kgllm.workflows.probe",
+    "probe": "kgllm.workflows.knowledge.probe",
 }
 
 __all__ = sorted(_EXPORTS)

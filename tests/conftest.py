@@ -51,7 +51,7 @@ def redocred_file() -> Path:
 @pytest.fixture(scope="session")
 def kg_dir(tmp_path_factory, redocred_file) -> Path:
     """A KG folder built from the six fixture Re-DocRED documents."""
-    from kgllm.kg.build import build_kg
+    from kgllm.kg.extraction.build import build_kg
 
     out = tmp_path_factory.mktemp("kg") / "tiny"
     build_kg(redocred_file, out, "redocred", progress=False)
@@ -60,14 +60,14 @@ def kg_dir(tmp_path_factory, redocred_file) -> Path:
 
 @pytest.fixture(scope="session")
 def kg(kg_dir):
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     return KnowledgeGraph.load(kg_dir, provenance=True)
 
 
 @pytest.fixture(scope="session")
 def nlp():
-    from kgllm.kg.extract import load_pipeline
+    from kgllm.kg.extraction.extract import load_pipeline
 
     return load_pipeline()
 

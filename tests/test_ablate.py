@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from kgllm.workflows.ablate import format_markdown, main, read_rows, summarise, variant_overrides, write_rows
-from kgllm.errors import KGLLMError
+from kgllm.util.errors import KGLLMError
 
 ROWS = [{"variant": v, "seed": s, "test/f1": f1, "test/acc": acc}
         for v, s, f1, acc in [("none", 0, 0.50, 0.60), ("none", 1, 0.52, 0.61), ("none", 2, 0.48, 0.59),

@@ -73,7 +73,7 @@ def test_demo_without_data_says_how_to_get_it(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("backbone", ["/nonexistent/bert", "some-org/some-bert-that-is-not-here"])
 def test_unloadable_backbone_is_a_clear_error(backbone):
-    from kgllm.errors import BackboneError
+    from kgllm.util.errors import BackboneError
     from kgllm.nn.backbone import load_tokenizer
 
     with pytest.raises(BackboneError, match="backbone"):

@@ -59,7 +59,7 @@ PARAMS = [pytest.param(c, a, marks=[pytest.mark.slow] if a is not None else [],
 
 @pytest.mark.parametrize("config,ablation", PARAMS)
 def test_fast_dev_run(config, ablation, kg_dir, data_dir, tmp_path, monkeypatch):
-    from kgllm.cli.lightning import run_cli
+    from kgllm.lit.runner import run_cli
 
     monkeypatch.chdir(tmp_path)
     cfg = yaml.safe_load(config.read_text())

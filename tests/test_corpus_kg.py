@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kgllm.errors import ConfigError, KGLLMError
-from kgllm.kg.lama import LamaFact, read_lama, split_facts
-from kgllm.kg.store import KnowledgeGraph
-from kgllm.workflows.corpus_kg import build_corpus_kgs, corpus_documents, kg_recall, without_facts
+from kgllm.util.errors import ConfigError, KGLLMError
+from kgllm.kg.sources.lama import LamaFact, read_lama, split_facts
+from kgllm.kg.graph.store import KnowledgeGraph
+from kgllm.workflows.knowledge.corpus import build_corpus_kgs, corpus_documents, kg_recall, without_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 

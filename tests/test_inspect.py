@@ -69,7 +69,7 @@ def test_closed_gates_change_nothing_and_masks_are_predicted(tmp_path, kg_dir, d
 
 
 def test_inspect_refuses_what_it_cannot_read(tmp_path):
-    from kgllm.errors import KGLLMError
+    from kgllm.util.errors import KGLLMError
     from kgllm.workflows.inspect import inspect_text
 
     with pytest.raises(KGLLMError, match="checkpoint not found"):

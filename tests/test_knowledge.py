@@ -2,10 +2,10 @@
 
 import pytest
 
-from kgllm.errors import KGLLMError
-from kgllm.kg.lama import read_lama, split_facts
-from kgllm.kg.store import KnowledgeGraph
-from kgllm.workflows.knowledge import build_kgs
+from kgllm.util.errors import KGLLMError
+from kgllm.kg.sources.lama import read_lama, split_facts
+from kgllm.kg.graph.store import KnowledgeGraph
+from kgllm.workflows.knowledge.protocol import build_kgs
 
 
 def test_kgs_of_a_split_and_refusal_of_another(data_dir, tmp_path):
@@ -50,8 +50,8 @@ def test_relation_distractors_never_hold_a_probed_fact(data_dir, tmp_path):
 
 
 def test_majority_baseline_and_seen_groups():
-    from kgllm.kg.lama import LamaFact
-    from kgllm.workflows.knowledge import majority_baseline
+    from kgllm.kg.sources.lama import LamaFact
+    from kgllm.workflows.knowledge.protocol import majority_baseline
 
     def fact(rel, sub, obj):
         return LamaFact(rel, f"wd:{sub}", sub, f"wd:{obj}", obj)
@@ -64,7 +64,7 @@ def test_majority_baseline_and_seen_groups():
     assert majority_baseline(text, []) == 0.0
     from types import SimpleNamespace
 
-    from kgllm.workflows.knowledge import seen_groups
+    from kgllm.workflows.knowledge.protocol import seen_groups
 
     split = SimpleNamespace(training_sentences=lambda: ["Jean speaks French at home ."])
     groups = seen_groups(split, probed)
@@ -73,7 +73,7 @@ def test_majority_baseline_and_seen_groups():
 
 def test_template_sentences_state_only_text_facts(data_dir):
     from kgllm.data.datasets import load_lama_mlm
-    from kgllm.kg.lama import read_templates
+    from kgllm.kg.sources.lama import read_templates
 
     plain, _ = load_lama_mlm(data_dir, max_facts=150, kg_only_fraction=0.5)
     more, _ = load_lama_mlm(data_dir, max_facts=150, kg_only_fraction=0.5, template_sentences=True)
@@ -92,8 +92,8 @@ def test_template_sentences_state_only_text_facts(data_dir):
 def test_probe_cache_reuses_only_a_matching_result(tmp_path):
     import os
 
-    from kgllm.kg.lama import LamaFact
-    from kgllm.workflows.knowledge import cached_probe
+    from kgllm.kg.sources.lama import LamaFact
+    from kgllm.workflows.knowledge.protocol import cached_probe
 
     ckpt, kg = tmp_path / "best.ckpt", tmp_path / "kg"
     ckpt.write_bytes(b"weights")
@@ -124,7 +124,7 @@ def test_distractor_objects_are_drawn_as_often_as_the_kg_uses_them():
     """"French" on 9 of 10 P103 edges is drawn about 9 times in 10, never a probed object of the subject."""
     import random
 
-    from kgllm.workflows.knowledge import draw_object, edge_objects
+    from kgllm.workflows.knowledge.protocol import draw_object, edge_objects
 
     kg = KnowledgeGraph({})
     french, basque = kg.add_entity("wd:fr", "French", "ENT"), kg.add_entity("wd:eu", "Basque", "ENT")
@@ -139,8 +139,8 @@ def test_distractor_objects_are_drawn_as_often_as_the_kg_uses_them():
 
 
 def test_verdict_corrects_for_picking_the_best_arm():
-    from kgllm.stats import paired
-    from kgllm.workflows.knowledge import verdict
+    from kgllm.util.stats import paired
+    from kgllm.workflows.knowledge.protocol import verdict
 
     none = [0.30, 0.35, 0.32, 0.31, 0.36]
     arms = {"none": none, "a": [0.40, 0.47, 0.41, 0.45, 0.44], "b": [0.31, 0.34, 0.33, 0.30, 0.37],
@@ -157,7 +157,7 @@ def test_verdict_corrects_for_picking_the_best_arm():
 
 
 def test_summary_table_intervals_over_seeds_and_items():
-    from kgllm.workflows.knowledge import summary_table
+    from kgllm.workflows.knowledge.protocol import summary_table
 
     facts = [f"s{i}|P19|o" for i in range(40)]
     none = [{f: int(i % 4 == 0) for i, f in enumerate(facts)} for _ in range(3)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgllm.workflows.knowledge_edit import edit_report, edit_scores, load_paraphrases
+from kgllm.workflows.knowledge.edit import edit_report, edit_scores, load_paraphrases
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def test_paraphrase_file_is_checked(tmp_path):
     assert all(len(t) >= 2 for t in shipped.values()) and {"P19", "P20", "P103", "P140", "P1412", "P27"} <= set(shipped)
     bad = tmp_path / "p.jsonl"
     bad.write_text('{"relation": "P19", "templates": ["no slots"]}\n')
-    from kgllm.errors import KGFormatError
+    from kgllm.util.errors import KGFormatError
 
     with pytest.raises(KGFormatError, match="p.jsonl:1: every template needs"):
         load_paraphrases(bad)
@@ -47,9 +47,9 @@ def test_paraphrase_file_is_checked(tmp_path):
 def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     """A tiny copy-head model trained one epoch, then two facts edited through kg-edit: the metrics
     are all there, nothing was trained, and the KG it was trained on is unchanged."""
-    from kgllm.kg.lama import read_lama, read_templates
-    from kgllm.kg.store import KnowledgeGraph
-    from kgllm.workflows.knowledge_edit import run_edits
+    from kgllm.kg.sources.lama import read_lama, read_templates
+    from kgllm.kg.graph.store import KnowledgeGraph
+    from kgllm.workflows.knowledge.edit import run_edits
 
     monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
     import lama_experiment
@@ -73,8 +73,8 @@ def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     edited = KnowledgeGraph.load(tmp_path / "work" / "edited_kg")
     assert edited.identity() == KnowledgeGraph.load(kg_dir).identity() and len(edited.meta["retracted"]) == 2
 
-    from kgllm.kg.lama import LamaFact
-    from kgllm.workflows.knowledge_edit import run_new_subjects
+    from kgllm.kg.sources.lama import LamaFact
+    from kgllm.workflows.knowledge.edit import run_new_subjects
 
     city = next(f for f in facts if f.relation == "P19")
     new = [LamaFact("P19", "wd:Qnew1", "Zork Blimpton", city.obj_key, city.obj_label, source=("new", 1)),

@@ -4,8 +4,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
-from kgllm.errors import KGLLMError
-from kgllm.mlm_head import HEAD_KEYS, accuracy, load_head, masked_states, packaged_head
+from kgllm.util.errors import KGLLMError
+from kgllm.nn.mlm_head import HEAD_KEYS, load_head, packaged_head
+from kgllm.workflows.prepare_backbone import accuracy, masked_states
 
 
 def test_head_round_trip_and_shape_check(tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kgllm.errors import KGLLMError
+from kgllm.util.errors import KGLLMError
 from kgllm.workflows.plot_runs import curves_figure, find_runs
 
 

@@ -4,7 +4,7 @@ import torch
 
 import pytest
 
-from kgllm.workflows.probe import default_source, load_cloze, probe
+from kgllm.workflows.knowledge.probe import default_source, load_cloze, probe
 
 
 def test_cloze_items(data_dir, tokenizer):
@@ -34,8 +34,8 @@ def _paris_model(tmp_path, kg_dir, tokenizer):
 
 
 def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenizer):
-    from kgllm.kg.imports import import_lama
-    from kgllm.kg.lama import read_lama
+    from kgllm.kg.sources.imports import import_lama
+    from kgllm.kg.sources.lama import read_lama
 
     kg_dir = tmp_path / "lama"
     import_lama(data_dir / "lama_trex", splits=None).save(kg_dir)  # train/dev facts too: the majority's counts
@@ -63,7 +63,7 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
     # the no-model baseline: each relation's most frequent KG object, the probed facts' own edges left out
     from collections import Counter
 
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph.load(kg_dir)
     probed = {(f.sub_key, f.relation, f.obj_key) for f in read_lama(data_dir / "lama_trex", splits=("test",))}
@@ -83,7 +83,7 @@ def test_p_at_1_with_a_model_that_always_says_paris(tmp_path, data_dir, tokenize
                                          ("squad.jsonl", 0)])
 def test_every_lama_format_probes(tmp_path, data_dir, tokenizer, name, linked):
     """Each format's facts probe against a KG imported from them (subjects linked by id or label)."""
-    from kgllm.kg.imports import import_lama
+    from kgllm.kg.sources.imports import import_lama
 
     source = data_dir / "lama_formats" / name
     kg_dir = tmp_path / "kg"

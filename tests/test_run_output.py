@@ -39,7 +39,7 @@ def test_per_class_scores_and_confusion_figure(tmp_path):
 
 def test_relations_show_their_wikidata_labels():
     """Wikidata property ids show with their labels in reports, figures and statistics."""
-    from kgllm.kg.wikidata import relation_label, with_label
+    from kgllm.kg.graph.wikidata import relation_label, with_label
     from kgllm.lit.report import confusion_figure, per_class
 
     assert with_label("P19") == "P19 (place of birth)" and with_label("born_in") == "born_in"

@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from kgllm.stats import holm, mean_ci, paired
+from kgllm.util.stats import holm, mean_ci, paired
 
 
 def test_mean_ci_is_the_t_interval():
@@ -38,7 +38,7 @@ def test_holm_by_hand():
 
 
 def test_p_values_print_without_false_zeros():
-    from kgllm.stats import fmt_p
+    from kgllm.util.stats import fmt_p
 
     assert fmt_p(0.0004) == "<0.001" and fmt_p(0.0123) == "0.012" and fmt_p(1.0) == "1.000"
 
@@ -46,7 +46,7 @@ def test_p_values_print_without_false_zeros():
 def test_bootstrap_over_seeds_and_items():
     import numpy as np
 
-    from kgllm.stats import bootstrap_seeds_items
+    from kgllm.util.stats import bootstrap_seeds_items
 
     same = [[1, 0, 1, 1], [0, 0, 1, 1]]
     assert bootstrap_seeds_items(same, same) == (0.0, 0.0)  # paired: identical arms differ by exactly 0

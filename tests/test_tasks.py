@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import torch
 
-from kgllm.errors import ConfigError
+from kgllm.util.errors import ConfigError
 from kgllm.nn.fusion import HEAD_POSITIONS
 from kgllm.tasks import TASKS, Task, get_task, register_task, task_class
 
@@ -55,7 +55,7 @@ def test_a_new_task_is_one_file(tmp_path, monkeypatch, kg_dir, kg, tokenizer):
     from kgllm.data.datasets import TextExample
     from kgllm.data.features import Featurizer
     from kgllm.data.subgraph import SubgraphSampler
-    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.kg.graph.to_pyg import to_pyg
     from kgllm.linking import EntityLinker
     from kgllm.lit import ClassifierModule
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 
 def corpus_texts(root: Path, max_words: int) -> list[str]:
-    from kgllm.kg.corpus import read_corpus
+    from kgllm.kg.extraction.corpus import read_corpus
 
     texts, words = [], 0
     for doc in read_corpus(root / "redocred" / "dev_revised.json", "redocred"):
@@ -49,7 +49,7 @@ def corpus_texts(root: Path, max_words: int) -> list[str]:
 
 
 def spacy_alone(texts: list[str], n_process: int, batch_size: int) -> float:
-    from kgllm.kg.extract import load_pipeline
+    from kgllm.kg.extraction.extract import load_pipeline
 
     nlp = load_pipeline()
     start = time.perf_counter()
@@ -61,8 +61,8 @@ def spacy_alone(texts: list[str], n_process: int, batch_size: int) -> float:
 def whole_build(path: Path, out: Path, n_process: int, batch_size: int, engine: str = "local") -> float:
     """Seconds of one build: ``n_process`` spaCy processes (local) or Ray workers (``engine="ray"``,
     on the running Ray instance, else one started and stopped inside and counted)."""
-    from kgllm.config import ExtractConfig
-    from kgllm.kg.build import BuildSettings, run_build
+    from kgllm.kg.extraction.config import ExtractConfig
+    from kgllm.kg.extraction.build import BuildSettings, run_build
 
     cfg = ExtractConfig(n_process=n_process if engine == "local" else 1, batch_size=batch_size)
     start = time.perf_counter()
@@ -74,8 +74,8 @@ def whole_build(path: Path, out: Path, n_process: int, batch_size: int, engine: 
 def merge_seconds(kg_dir: Path) -> float:
     """The single-process merge step of a build (assembly of every shard's records in shard order,
     TSV and RDF writing): the part of a build that more workers do not shorten."""
-    from kgllm.kg.assemble import Assembler, Batch, batch_files, update_dir
-    from kgllm.kg.folder import read_meta
+    from kgllm.kg.extraction.assemble import Assembler, Batch, batch_files, update_dir
+    from kgllm.kg.graph.folder import read_meta
 
     out = Path(tempfile.mkdtemp(prefix="kgllm-merge-"))
     try:
@@ -135,7 +135,7 @@ def projection(ray: dict, targets=(1e8, 3e9), workers=(1, 16, 128, 1024)) -> str
 
 
 def main() -> int:
-    from kgllm.paths import data_root
+    from kgllm.util.paths import data_root
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=None)

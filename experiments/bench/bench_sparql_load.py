@@ -7,7 +7,7 @@ its own connection) every client runs the mix in turn until it has sent ``--quer
 ``--seconds`` have passed. Reports queries/s, p50 and p99 latency per query kind, and errors;
 Each query kind is checked once through ``kg-query --endpoint``'s
 client; the load itself skips that client's rdflib parse (serialised by a lock, it would cap the
-rate at the client). Then the same mix through rdflib's in-memory store (``kgllm.kg.rdf.query`` on
+rate at the client). Then the same mix through rdflib's in-memory store (``kgllm.kg.sparql.local.query`` on
 the parsed RDF file), one client in a child process stopped after ``--rdflib-seconds`` (rdflib
 cannot interrupt a query). Bounded in count and time; the server binds 127.0.0.1 only.
 
@@ -37,7 +37,7 @@ QUERIES = {
 
 
 def labels(kg_dir: Path, n: int, seed: int) -> list[str]:
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph.load(kg_dir)
     ends = sorted({h for h, _, _ in kg.edges} | {t for _, _, t in kg.edges})
@@ -88,7 +88,7 @@ def run_level(run_query, clients: int, names: list[str], seconds: float, per_cli
 
 
 def _rdflib_child(kg_dir: str, names: list[str], per_kind: int, out) -> None:
-    from kgllm.kg.rdf import open_graph, query
+    from kgllm.kg.sparql.local import open_graph, query
 
     start = time.perf_counter()
     graph = open_graph(kg_dir, "memory")
@@ -146,8 +146,8 @@ def rdflib_rows(kg_dir: Path, names: list[str], seconds: float, per_kind: int) -
 def main(argv=None) -> int:
     import urllib.request
 
-    from kgllm.kg.endpoint import DEFAULT_MAX_BYTES, _prologue, _request, query_endpoint, with_bindings
-    from kgllm.kg.server import serve
+    from kgllm.kg.sparql.endpoint import DEFAULT_MAX_BYTES, _prologue, _request, query_endpoint, with_bindings
+    from kgllm.kg.sparql.server import serve
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kg_dir")

@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 
 STEP = """
 import json, resource, sys, time
-from kgllm.kg.build import build_kg
-from kgllm.kg.update import update_kg
+from kgllm.kg.extraction.build import build_kg
+from kgllm.kg.extraction.update import update_kg
 kind, corpus, out = sys.argv[1:4]
 start = time.perf_counter()
 if kind == "build":
@@ -58,8 +58,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE))
     from bench_build_kg import corpus_texts
 
-    from kgllm.kg.diff import diff_folders
-    from kgllm.paths import data_root
+    from kgllm.kg.graph.diff import diff_folders
+    from kgllm.util.paths import data_root
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=None)

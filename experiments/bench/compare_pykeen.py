@@ -110,7 +110,7 @@ def pykeen_run(folder: Path, model: str, regime: str, seed: int, s: dict) -> dic
 def table(rows: list[dict]) -> str:
     """One row per dataset and system; ``vs GAT``: the kgllm GAT's mean minus this system's, with the
     Welch 95% interval (the seeds of two systems are independent runs, not pairs)."""
-    from kgllm.stats import fmt_ci, fmt_p, mean_ci, welch
+    from kgllm.util.stats import fmt_ci, fmt_p, mean_ci, welch
 
     import math
 
@@ -141,7 +141,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kgllm.stats import mean_ci
+    from kgllm.util.stats import mean_ci
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     # PyKEEN writes checkpoints under PYKEEN_HOME; keep them in a folder this run owns
     os.environ["PYKEEN_HOME"] = tempfile.mkdtemp(prefix="pykeen-", dir=out)
     _no_inference_mode()
-    from kgllm.paths import data_root
+    from kgllm.util.paths import data_root
     from linkpred_table import run
 
     done = out / "rows.jsonl"

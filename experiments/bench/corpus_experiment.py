@@ -1,12 +1,12 @@
 """The corpus experiment: is a KG built from a corpus worth more than reading that corpus?
 
-LAMA T-REx facts are split in two (``kgllm.kg.lama.split_facts``). Every arm reads part A (the
+LAMA T-REx facts are split in two (``kgllm.kg.sources.lama.split_facts``). Every arm reads part A (the
 text facts' evidence, and with ``--template-sentences`` each stated once in its template). A KG is
 built by ``build-kg`` from parts A and B (labels, no Wikidata ids). The probe asks the part-B facts
 that no part-A sentence states. Arms: ``none``; ``none + reading B`` (MLM on A and B); ``none+copy``
 with the KG; ``none+copy`` + reading B; ``none+copy`` with the probed facts' edges deleted after
 training; and the relation-majority baseline. ``results.md`` also gives how many probed facts the
-KG states, per relation. The logic lives in :mod:`kgllm.workflows.corpus_kg`.
+KG states, per relation. The logic lives in :mod:`kgllm.workflows.knowledge.corpus`.
 
 Run:  KGLLM_DATA=../shared/data python experiments/bench/corpus_experiment.py [--seeds 0,1,2,3,4]
       [--extractor dependency|dependency+cooccurrence|learned --re-model CKPT] [--split-seed 0]
@@ -26,7 +26,7 @@ CONFIG = ROOT / "experiments" / "pretrain_lama.yaml"
 
 
 def main(argv=None) -> int:
-    from kgllm.workflows.corpus_kg import run_corpus_experiment
+    from kgllm.workflows.knowledge.corpus import run_corpus_experiment
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2,3,4")
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--template-sentences", action="store_true",
                    help="part A also states each of its facts once in its relation's template (never part B)")
     p.add_argument("--arms", default=None, help="comma-separated arm names to train (default: all four; "
-                   "see kgllm.workflows.corpus_kg.ARMS)")
+                   "see kgllm.workflows.knowledge.corpus.ARMS)")
     p.add_argument("--num-hops", type=int, default=1)
     p.add_argument("--out", default="results/corpus")
     p.add_argument("--graphs", default="graphs/corpus")

@@ -44,7 +44,7 @@ def read_arm(spec: str) -> tuple[str, dict[int, dict[str, float]]]:
 
 
 def table(arms: list[tuple[str, dict]]) -> str:
-    from kgllm.stats import fmt_ci, fmt_p, mean_ci, paired
+    from kgllm.util.stats import fmt_ci, fmt_p, mean_ci, paired
 
     head = ["arm", "runs (seeds)", *[m.removeprefix("test/") for m in METRICS], "Δ F1 vs first [95% CI] (p)",
             "Δ Ign F1 vs first [95% CI] (p)"]
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     text = table([read_arm(s) for s in a.arms])
     print(text, end="")
     if a.out:
-        from kgllm.io import atomic_write_text
+        from kgllm.util.io import atomic_write_text
 
         atomic_write_text(a.out, text)
     return 0

@@ -40,13 +40,13 @@ def timed_model(extractor_cls):
 
 
 def main(argv=None) -> int:
-    from kgllm.config import ExtractConfig
+    from kgllm.kg.extraction.config import ExtractConfig
     from kgllm.data.datasets import parse_range
-    from kgllm.io import atomic_write_text
-    from kgllm.kg.build import build_kg
-    from kgllm.kg.evaluate import evaluate_redocred
+    from kgllm.util.io import atomic_write_text
+    from kgllm.kg.extraction.build import build_kg
+    from kgllm.kg.quality.evaluate import evaluate_redocred
     from kgllm.lit.learned_extractor import LearnedExtractor
-    from kgllm.paths import dataset_file
+    from kgllm.util.paths import dataset_file
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--re-model", default=None, help="DocREModule checkpoint for the learned extractor")

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(dataset: str, variant: str, extra: list[str], out: Path) -> dict:
-    from kgllm.cli.lightning import fit_and_test
+    from kgllm.lit.runner import fit_and_test
 
     configs = ["--config", str(ROOT / f"experiments/linkpred_{dataset}.yaml")]
     if variant == "plain":

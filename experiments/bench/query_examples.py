@@ -15,7 +15,7 @@ import time
 
 
 def _defaults(graph) -> dict[str, str]:
-    from kgllm.kg.rdf import query
+    from kgllm.kg.sparql.local import query
 
     hub = query(graph, """SELECT ?name (COUNT(*) AS ?n) WHERE { ?e rdfs:label ?name . ?st rdf:object ?e }
                            GROUP BY ?name ORDER BY DESC(?n) LIMIT 1""", max_rows=1)
@@ -28,8 +28,8 @@ def _defaults(graph) -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    from kgllm.kg.queries import EXAMPLES
-    from kgllm.kg.rdf import cached_store, open_graph, query
+    from kgllm.kg.sparql.queries import EXAMPLES
+    from kgllm.kg.sparql.local import cached_store, open_graph, query
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kg_dir")

@@ -6,7 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from kgllm.cli import kg as cli_kg  # noqa: I001 - the kg-* front ends
-from kgllm.errors import ConfigError, KGLLMError
+from kgllm.util.errors import ConfigError, KGLLMError
 
 LIGHTNING = ("fit", "validate", "test", "predict")
 
@@ -21,7 +21,7 @@ def lightning_main(argv: Sequence[str]) -> int:
         print(fast_help(argv[0]))
         return 0
     argv = ["--help" if a == "--help-all" else a for a in argv]
-    from kgllm.cli.lightning import run_cli
+    from kgllm.lit.runner import run_cli
 
     run_cli(argv)
     return 0
@@ -34,13 +34,13 @@ def ablate_main(argv: Sequence[str]) -> int:
 
 
 def probe_main(argv: Sequence[str]) -> int:
-    from kgllm.workflows.probe import main as probe
+    from kgllm.workflows.knowledge.probe import main as probe
 
     return probe(argv)
 
 
 def prepare_backbone_main(argv: Sequence[str]) -> int:
-    from kgllm.mlm_head import main as prepare
+    from kgllm.workflows.prepare_backbone import main as prepare
 
     return prepare(argv)
 
@@ -99,7 +99,7 @@ def inspect_main(argv: Sequence[str]) -> int:
 
 
 def demo_main(argv: Sequence[str]) -> int:
-    from kgllm.workflows.demo import main as demo
+    from kgllm.workflows.knowledge.demo import main as demo
 
     return demo(argv)
 
@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func([cmd, *rest] if func is lightning_main else rest)
     except Exception as exc:  # noqa: BLE001 - only kgllm's own errors are answered here, others re-raised
-        from kgllm.io import terminal_safe
+        from kgllm.util.io import terminal_safe
 
         ours = _own_error(exc)
         if ours is None and isinstance(exc, OSError) and exc.filename:  # a path that cannot be read or written

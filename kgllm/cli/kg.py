@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 from typing import Sequence
-from kgllm.config import HelpFormatter
-from kgllm.errors import KGFormatError
-from kgllm.io import terminal_safe
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import KGFormatError
+from kgllm.util.io import terminal_safe
 
 
 
@@ -64,11 +64,11 @@ def parse_with_config(p: argparse.ArgumentParser, argv: Sequence[str]) -> argpar
 
 
 def build_kg_main(argv: Sequence[str]) -> int:
-    from kgllm.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
-    from kgllm.kg.build import BuildSettings, run_build
-    from kgllm.kg.corpus import FORMATS
-    from kgllm.kg.extractors import EXTRACTORS
-    from kgllm.kg.prepare import PrepareConfig
+    from kgllm.kg.extraction.config import DEFAULT_EXCLUDED_LABELS, ExtractConfig
+    from kgllm.kg.extraction.build import BuildSettings, run_build
+    from kgllm.kg.extraction.corpus import FORMATS
+    from kgllm.kg.extraction.extractors import EXTRACTORS
+    from kgllm.kg.extraction.prepare import PrepareConfig
 
     p = _parser("kgllm build-kg", description="Build a KG folder from a corpus with spaCy.")
     p.add_argument("corpus", nargs="?", help="a .txt file or folder of them, a .jsonl file, or a Re-DocRED .json file")
@@ -162,8 +162,8 @@ def build_kg_main(argv: Sequence[str]) -> int:
 
 
 def kg_stats_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.stats import find_entity, format_stats, kg_stats, plot_degree_distribution, plot_neighbourhood
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.quality.stats import find_entity, format_stats, kg_stats, plot_degree_distribution, plot_neighbourhood
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     p = _parser("kgllm kg-stats", description="Statistics and pictures of a KG folder.")
     p.add_argument("kg_dir", help="a KG folder")
@@ -193,7 +193,7 @@ def kg_stats_main(argv: Sequence[str]) -> int:
 
 
 def kg_eval_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.evaluate import evaluate_redocred, format_eval
+    from kgllm.kg.quality.evaluate import evaluate_redocred, format_eval
 
     p = _parser("kgllm kg-eval", description="Evaluate a KG against gold annotations.")
     p.add_argument("kg_dir", help="a KG folder built from the gold file's documents")
@@ -214,8 +214,8 @@ def kg_eval_main(argv: Sequence[str]) -> int:
 
 
 def kg_query_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.queries import EXAMPLES, example
-    from kgllm.kg.rdf import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, query_folder
+    from kgllm.kg.sparql.queries import EXAMPLES, example
+    from kgllm.kg.sparql.local import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, query_folder
 
     p = _parser("kgllm kg-query", description="SPARQL over a KG folder. Prefixes ent:, rel:, "
                                 "stmt:, doc:, kgo:, prov:, rdf:, rdfs:, skos:, xsd: are predefined.")
@@ -261,7 +261,7 @@ def kg_query_main(argv: Sequence[str]) -> int:
     if a.show_query:
         print(a.sparql, file=sys.stderr)
     if a.endpoint:
-        from kgllm.kg.endpoint import query_endpoint
+        from kgllm.kg.sparql.endpoint import query_endpoint
 
         if a.kg_dir:
             p.error("give a KG folder or --endpoint, not both")
@@ -283,9 +283,9 @@ def kg_query_main(argv: Sequence[str]) -> int:
 
 
 def kg_import_main(argv: Sequence[str]) -> int:
-    from kgllm.io import check_replaceable
-    from kgllm.kg.imports import IMPORT_FORMATS, import_kg
-    from kgllm.kg.folder import KG_ENTRIES, KG_MARKER
+    from kgllm.util.io import check_replaceable
+    from kgllm.kg.sources.imports import IMPORT_FORMATS, import_kg
+    from kgllm.kg.graph.folder import KG_ENTRIES, KG_MARKER
 
     p = _parser("kgllm kg-import", description="Import an existing KG into a KG folder.")
     p.add_argument("format", choices=IMPORT_FORMATS, help="format of the KG to import")
@@ -308,7 +308,7 @@ def kg_import_main(argv: Sequence[str]) -> int:
     if bool(a.out) == bool(a.into):
         p.error("give exactly one of --out (a new KG folder) and --into (an existing one)")
     if a.into:
-        from kgllm.kg.update import import_into
+        from kgllm.kg.extraction.update import import_into
 
         kg = import_kg(a.format, a.path, **kwargs)
         result = import_into(a.into, kg, a.name or Path(a.path).name)
@@ -322,11 +322,11 @@ def kg_import_main(argv: Sequence[str]) -> int:
 
 
 def kg_merge_main(argv: Sequence[str]) -> int:
-    from kgllm.errors import KGFormatError
-    from kgllm.io import check_replaceable
-    from kgllm.kg.folder import KG_ENTRIES, KG_MARKER
-    from kgllm.kg.imports import merge
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.util.errors import KGFormatError
+    from kgllm.util.io import check_replaceable
+    from kgllm.kg.graph.folder import KG_ENTRIES, KG_MARKER
+    from kgllm.kg.sources.imports import merge
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     p = _parser("kgllm kg-merge", description="Merge two KG folders (A's ids are kept).")
     p.add_argument("a", help="first KG folder (its ids are kept)")
@@ -347,7 +347,7 @@ def kg_merge_main(argv: Sequence[str]) -> int:
         raise KGFormatError(f"{a.b}: the same KG as {a.a} (identity {first.identity()}); merging it would double "
                             "every count")
     kg = merge(first, second, a.by)
-    from kgllm.kg.folder import read_tsv
+    from kgllm.kg.graph.folder import read_tsv
 
     rows = []
     for folder, mapping in zip((a.a, a.b), kg.merge_maps):  # both sides' mentions, ids of the merged KG
@@ -364,8 +364,8 @@ def kg_merge_main(argv: Sequence[str]) -> int:
 
 
 def update_kg_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.corpus import FORMATS
-    from kgllm.kg.update import remove_docs, remove_fact, update_kg
+    from kgllm.kg.extraction.corpus import FORMATS
+    from kgllm.kg.extraction.update import remove_docs, remove_fact, update_kg
 
     p = _parser("kgllm update-kg", description="Add documents to a KG folder, or remove "
                                 "documents or facts, keeping every existing id (see the README, 'Dynamic KGs').")
@@ -404,7 +404,7 @@ def update_kg_main(argv: Sequence[str]) -> int:
 
 
 def kg_diff_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.diff import ASPECTS, diff_folders, format_diff
+    from kgllm.kg.graph.diff import ASPECTS, diff_folders, format_diff
 
     p = _parser("kgllm kg-diff", description="Differences between two KG folders, matched by "
                                 "entity key and relation name (ids may differ); exit status 1 if they differ.")
@@ -426,7 +426,7 @@ def kg_diff_main(argv: Sequence[str]) -> int:
 def kg_edit_main(argv: Sequence[str]) -> int:
     import time
 
-    from kgllm.kg.update import edit_facts
+    from kgllm.kg.extraction.update import edit_facts
 
     p = _parser("kgllm kg-edit", description="Replace the objects of facts in a KG folder, all in one update "
                 "(each old fact retracted, the new one added): a model trained on the KG reads the edited graph "
@@ -458,7 +458,7 @@ def serve_kg_main(argv: Sequence[str]) -> int:
     import signal
     import time
 
-    from kgllm.kg.server import DEFAULT_BIND, serve
+    from kgllm.kg.sparql.server import DEFAULT_BIND, serve
 
     p = _parser("kgllm serve-kg", description="Serve a KG folder over the SPARQL 1.1 Protocol "
                                 "with the Oxigraph server until Ctrl-C (read-only, loopback by default).")
@@ -491,7 +491,7 @@ def serve_kg_main(argv: Sequence[str]) -> int:
 
 
 def kg_push_main(argv: Sequence[str]) -> int:
-    from kgllm.kg.endpoint import push
+    from kgllm.kg.sparql.endpoint import push
 
     p = _parser("kgllm kg-push", description="Load a KG folder into a named graph of a SPARQL "
                                 "server (Graph Store HTTP Protocol, in batches, through a temporary graph: nothing "

@@ -10,13 +10,13 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from kgllm.config import SubgraphConfig
+from kgllm.data.subgraph import SubgraphConfig
 from kgllm.data.collate import KGCollator
 from kgllm.data.datasets import SPLITS, dataset_task, load_dataset
 from kgllm.data.features import FeatureStats, Featurizer, class_counts, detect_mentions
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler, mark_padding
 from kgllm.data.subgraph import SubgraphSampler
-from kgllm.errors import ConfigError, KGLLMError, check_fraction, check_positive
+from kgllm.util.errors import ConfigError, KGLLMError, check_fraction, check_positive
 from kgllm.tasks import DataSpec, task_class
 from kgllm.tasks.mlm import MASKING
 
@@ -70,7 +70,7 @@ class KGDataModule(L.LightningDataModule):
         max_train: use at most this many training examples (first N); ``max_eval`` likewise for val/test.
         mlm_probability: share of wordpieces masked for MLM (:mod:`kgllm.tasks.mlm`).
         masking: MLM masking unit: ``entity`` (whole mentions, else whole words), ``word`` or ``token``.
-        subgraph: which part of the KG each example sees (:class:`~kgllm.config.SubgraphConfig`:
+        subgraph: which part of the KG each example sees (:class:`~kgllm.data.subgraph.SubgraphConfig`:
             ``num_hops``, ``max_neighbors``, ``max_nodes``, ``edges``, ``sample``), e.g.
             ``--data.subgraph.num_hops 2``.
         eval_seed: seed of the fixed validation/test masks.
@@ -148,8 +148,8 @@ class KGDataModule(L.LightningDataModule):
         self.feature_stats = sum(self.split_stats.values(), FeatureStats())
 
     def _load(self) -> None:
-        from kgllm.kg.store import KnowledgeGraph
-        from kgllm.kg.to_pyg import to_pyg
+        from kgllm.kg.graph.store import KnowledgeGraph
+        from kgllm.kg.graph.to_pyg import to_pyg
         from kgllm.linking import EntityLinker
         from kgllm.nn.backbone import load_tokenizer
 

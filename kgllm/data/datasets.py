@@ -24,7 +24,7 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
   ``relations`` (default: all with test facts), at most ``max_facts`` facts each, with the
   subject and object mentions linked to ``wd:<QID>`` KG nodes; every 20th sentence is validation.
   ``kg_only_fraction`` keeps only the *text facts* of a seeded split (``split_seed``): the other
-  facts are KG-only and their sentences are never seen (``kgllm.kg.lama.split_facts``);
+  facts are KG-only and their sentences are never seen (``kgllm.kg.sources.lama.split_facts``);
   ``link: label`` links mentions by label (a KG built from text), ``read_held`` also trains on the
   held-out facts' sentences (the corpus experiment's reading arm).
 
@@ -46,9 +46,9 @@ from typing import Callable
 
 from kgllm.data.examples import SPLITS, TextExample  # noqa: F401 - re-exported for loaders' callers
 from kgllm.data.hf import load_hf
-from kgllm.errors import ConfigError, CorpusError
-from kgllm.kg.corpus import read_corpus, read_text_file, redocred_problem, redocred_text
-from kgllm.paths import dataset_file
+from kgllm.util.errors import ConfigError, CorpusError
+from kgllm.kg.extraction.corpus import read_corpus, read_text_file, redocred_problem, redocred_text
+from kgllm.util.paths import dataset_file
 
 def parse_range(spec: str) -> slice:
     try:
@@ -164,8 +164,8 @@ def _spacy_entities(examples: list[TextExample], spacy_model: str | None = None)
     clusters; resolved pronouns left out) instead of the gold ones. A predicted entity takes the gold
     entity most of its mentions match exactly; gold triples carry over to every pair of predicted
     entities matched to their ends, and a predicted entity matched to none is in no triple."""
-    from kgllm.config import ExtractConfig
-    from kgllm.kg.extract import extract_doc, load_pipeline
+    from kgllm.kg.extraction.config import ExtractConfig
+    from kgllm.kg.extraction.extract import extract_doc, load_pipeline
 
     nlp = load_pipeline(spacy_model)
     cfg = ExtractConfig(spacy_model=spacy_model, extractor="cooccurrence")
@@ -342,7 +342,7 @@ def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "
 
 def lama_facts(data_dir=None, relations: list[str] | None = None, max_facts: int = 200) -> list:
     """The first ``max_facts`` T-REx test facts of each relation in ``relations`` (default: all)."""
-    from kgllm.kg.lama import read_lama
+    from kgllm.kg.sources.lama import read_lama
 
     root = dataset_file("lama_trex", "relations.jsonl", root=data_dir).parent
     return read_lama(root, splits=("test",), relations=relations, max_facts=max_facts)
@@ -366,16 +366,16 @@ def load_lama_mlm(data_dir=None, relations: list[str] | None = None, max_facts: 
                   kg_only_fraction: float | None = None, split_seed: int = 0,
                   template_sentences: bool = False, link: str = "key", read_held: bool = False) -> tuple:
     """Evidence sentences of LAMA facts; with ``kg_only_fraction``, only those of the *text facts* of
-    :func:`kgllm.kg.lama.split_facts` (the KG-only facts' sentences are never trained on). With
+    :func:`kgllm.kg.sources.lama.split_facts` (the KG-only facts' sentences are never trained on). With
     ``template_sentences``, each of these facts is also stated once in its relation's LAMA template
     (``[X] was born in [Y] .``): the probe's wording, learnt from the text facts only.
 
     ``link``: ``key`` links subject and object by their Wikidata keys, ``label`` by their labels (a
     KG built from a corpus). ``read_held``: the training split also holds the held-out facts'
-    evidence (:meth:`~kgllm.kg.lama.FactSplit.held_sentences`, the text a KG of them is built
+    evidence (:meth:`~kgllm.kg.sources.lama.FactSplit.held_sentences`, the text a KG of them is built
     from): the arm that reads the corpus instead of (or as well as) its KG. Validation stays the
     text facts' sentences, so every arm is validated on the same sentences."""
-    from kgllm.kg.lama import read_templates, split_facts
+    from kgllm.kg.sources.lama import read_templates, split_facts
 
     if link not in ("key", "label"):
         raise ConfigError(f"lama_mlm: link must be 'key' or 'label', got {link!r}")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from kgllm.data.examples import PAIR_SEP, TextExample
-from kgllm.io import atomic_write_text, stable_hash
+from kgllm.util.io import atomic_write_text, stable_hash
 from kgllm.linking import EntityLinker, align_spans
-from kgllm.paths import cache_dir
+from kgllm.util.paths import cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from kgllm.tasks import Task
@@ -32,8 +32,8 @@ def detect_mentions(texts: Sequence[str], spacy_model: str | None = None, batch_
     """spaCy NER spans ``(start, end, label)`` per text, cached under ``$KGLLM_CACHE``."""
     from tqdm.auto import tqdm
 
-    from kgllm.config import DEFAULT_EXCLUDED_LABELS
-    from kgllm.kg.extract import load_pipeline, pipeline_info
+    from kgllm.kg.extraction.config import DEFAULT_EXCLUDED_LABELS
+    from kgllm.kg.extraction.extract import load_pipeline, pipeline_info
 
     nlp = load_pipeline(spacy_model, disable=("parser", "lemmatizer", "tagger", "attribute_ruler"))
     digest = hashlib.sha256()
@@ -85,7 +85,7 @@ def class_counts(features: Sequence[dict], label_names: Sequence[str], shown: in
     labels = [f.get("label") for f in features]
     if not label_names or not labels or not all(isinstance(y, int) and 0 <= y < len(label_names) for y in labels):
         return ""
-    from kgllm.kg.wikidata import with_label
+    from kgllm.kg.graph.wikidata import with_label
 
     counts = Counter(labels).most_common()
     text = "; classes: " + ", ".join(f"{with_label(label_names[y])} {n:,}" for y, n in counts[:shown])

@@ -1,6 +1,6 @@
 """``dataset: hf``: any Hugging Face ``datasets`` source as a kgllm dataset, for every task.
 
-A source is what :mod:`kgllm.hf_sources` reads (a CSV/TSV/JSON Lines/Parquet file, a folder of split
+A source is what :mod:`kgllm.kg.extraction.hf_sources` reads (a CSV/TSV/JSON Lines/Parquet file, a folder of split
 files, a ``save_to_disk`` folder, a hub name when online). ``datasets`` does the reading, caching and
 type inference; this module maps columns to :class:`~kgllm.data.examples.TextExample` fields and
 labels to ids.
@@ -25,8 +25,8 @@ import logging
 import re
 
 from kgllm.data.examples import SPLITS, TextExample
-from kgllm.errors import ConfigError, CorpusError
-from kgllm.hf_sources import ROW, check_text, open_source, require_columns, resolve_splits
+from kgllm.util.errors import ConfigError, CorpusError
+from kgllm.kg.extraction.hf_sources import ROW, check_text, open_source, require_columns, resolve_splits
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from kgllm.data.sampler import EpochSampler, Padded, ShardSampler
-from kgllm.errors import KGFormatError, check_positive
-from kgllm.kg.folder import entity_texts
-from kgllm.paths import dataset_file
+from kgllm.util.errors import KGFormatError, check_positive
+from kgllm.kg.graph.folder import entity_texts
+from kgllm.util.paths import dataset_file
 
 log = logging.getLogger(__name__)
 TSV_BENCHMARKS = ("nations", "kinships", "umls")
@@ -74,7 +74,7 @@ def _from_kg(kg, name: str) -> TripleSplits:
 def load_benchmark(name: str, data_dir=None) -> TripleSplits:
     """A link-prediction benchmark ``$KGLLM_DATA/kg/<name>`` with its fixed train/valid/test split:
     ``train.txt`` etc. (``head<TAB>relation<TAB>tail``) or OpenKE ``train2id.txt`` etc."""
-    from kgllm.kg.imports import import_openke, import_tsv
+    from kgllm.kg.sources.imports import import_openke, import_tsv
 
     folder = dataset_file("kg", name, root=data_dir)
     if (folder / "train.txt").is_file():
@@ -87,7 +87,7 @@ def load_benchmark(name: str, data_dir=None) -> TripleSplits:
 
 def random_split(kg_dir: str | Path, valid: float = 0.05, test: float = 0.05, seed: int = 0) -> TripleSplits:
     """Split a kgllm KG folder's edges at random (seeded)."""
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph.load(kg_dir)
     triples = torch.tensor(list(kg.edges), dtype=torch.long).view(-1, 3)

@@ -12,13 +12,44 @@ the graph -- GraphSAGE-style sampling). Cost is proportional to the neighbourhoo
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from kgllm.config import SubgraphConfig
+
+@dataclass
+class SubgraphConfig:
+    """Which part of the KG each example sees: linked nodes plus sampled k-hop neighbours.
+
+    Args:
+        num_hops: neighbourhood depth around the linked nodes.
+        max_neighbors: at most this many new neighbours per frontier node and hop.
+        max_nodes: hard cap on nodes per subgraph.
+        edges: ``induced`` (all KG edges among the chosen nodes) or ``sampled`` (only the edges the
+            expansion walked; bounded by ``max_neighbors`` per node).
+        sample: which neighbours: ``top`` (strongest edges, deterministic) or ``random`` (seeded).
+    """
+
+    num_hops: int = 1
+    max_neighbors: int = 16
+    max_nodes: int = 64
+    edges: str = "induced"
+    sample: str = "top"
+
+    def __post_init__(self) -> None:
+        from kgllm.util.errors import ConfigError, check_positive
+
+        check_positive(max_nodes=self.max_nodes)
+        check_positive(allow_zero=True, num_hops=self.num_hops, max_neighbors=self.max_neighbors)
+        if self.edges not in ("induced", "sampled") or self.sample not in ("top", "random"):
+            raise ConfigError(f"subgraph edges must be induced|sampled and sample top|random, got "
+                              f"{self.edges!r}, {self.sample!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class SubgraphSampler:

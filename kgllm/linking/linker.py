@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from kgllm.kg.normalize import coarse_type, entity_key, group_mentions, normalize_label
+from kgllm.kg.graph.normalize import coarse_type, entity_key, group_mentions, normalize_label
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class EntityLinker:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "EntityLinker":
-        from kgllm.kg.store import KnowledgeGraph
+        from kgllm.kg.graph.store import KnowledgeGraph
 
         return cls.from_kg(KnowledgeGraph.load(folder))
 

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from kgllm.errors import ConfigError, KGFormatError, KGLLMError, check_fraction, check_positive
+from kgllm.util.errors import ConfigError, KGFormatError, KGLLMError, check_fraction, check_positive
 from kgllm.lit.builders import PEFT_MARKERS, PEFT_METHODS, apply_peft, build_graph_encoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter
 
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 def kg_meta(kg_dir: str | None) -> dict:
     """The KG folder's ``meta.json``, with its ``identity`` computed for KGs written before it was stored."""
-    from kgllm.checkpoints import kg_keys
-    from kgllm.kg.folder import kg_identity, read_meta
+    from kgllm.nn.checkpoints import kg_keys
+    from kgllm.kg.graph.folder import kg_identity, read_meta
 
     if not kg_dir:
         return {}
@@ -58,7 +58,7 @@ def legacy_identity(ckpt: dict) -> dict:
 def read_checkpoint(path: str) -> dict:
     """A checkpoint's contents, loaded tensors-only; a missing file or one that is not a readable
     Lightning checkpoint is a one-line error."""
-    from kgllm.checkpoints import check_lightning_checkpoint, is_url
+    from kgllm.nn.checkpoints import check_lightning_checkpoint, is_url
 
     if not is_url(path) and not Path(path).is_file():
         raise KGLLMError(f"{path}: checkpoint not found")
@@ -69,7 +69,7 @@ def restore_module(path: str, raw: dict, kg_dir: str | None = None) -> "KGLitMod
     """The module a fused checkpoint (``raw``: its :func:`read_checkpoint` contents) was saved from,
     by its recorded task (``MLMModule``, ``ClassifierModule``, ``DocREModule``), in eval mode: weights
     only, ``init_from``/``graph_encoder_from`` not read again; ``kg_dir`` fuses another KG."""
-    from kgllm.checkpoints import local_checkpoint
+    from kgllm.nn.checkpoints import local_checkpoint
     from kgllm.lit import ClassifierModule, DocREModule, MLMModule
 
     path = local_checkpoint(path)  # a URL's copy, downloaded once by read_checkpoint
@@ -259,7 +259,7 @@ class KGLitModule(L.LightningModule):
     def _load_exported_extras(self) -> None:
         """A ``backbone`` folder written by ``kgllm export`` brings its graph encoder, fusion blocks
         and outside-HF task head (``kgllm_extra.safetensors``) too."""
-        from kgllm.checkpoints import read_export_extras
+        from kgllm.nn.checkpoints import read_export_extras
 
         backbone = self.hparams.backbone
         extras = read_export_extras(backbone) if backbone and Path(backbone).is_dir() else None
@@ -269,7 +269,7 @@ class KGLitModule(L.LightningModule):
     def load_init(self, path: str) -> None:
         """Copy matching weights (by canonical name and shape) from a Lightning checkpoint; graph
         weights only from a checkpoint of the same KG (or remapped by key with ``allow_other_kg``)."""
-        from kgllm.checkpoints import check_lightning_checkpoint
+        from kgllm.nn.checkpoints import check_lightning_checkpoint
 
         self.load_state(check_lightning_checkpoint(path), f"init_from {path}")
 
@@ -294,7 +294,7 @@ class KGLitModule(L.LightningModule):
 
     def _check_kg(self, ckpt: dict, where: str, own: dict) -> None:
         """Refuse (or remap by key, with ``allow_other_kg``) graph weights trained on another KG."""
-        from kgllm.checkpoints import check_same_kg, kg_keys, remap_kg_rows
+        from kgllm.nn.checkpoints import check_same_kg, kg_keys, remap_kg_rows
 
         if not (self._graph_tables(ckpt["state_dict"]) and self._graph_tables(own)):
             return  # nothing indexed by entity id is loaded
@@ -311,7 +311,7 @@ class KGLitModule(L.LightningModule):
                     "of another KG", matched["entities"], matched["relations"])
 
     def _kg_edges(self) -> torch.Tensor:
-        from kgllm.kg.store import KnowledgeGraph
+        from kgllm.kg.graph.store import KnowledgeGraph
 
         kg = KnowledgeGraph.load(self.hparams.kg_dir)
         return torch.tensor([[h for h, _, _ in kg.edges], [t for _, _, t in kg.edges]], dtype=torch.long).reshape(2, -1)
@@ -338,7 +338,7 @@ class KGLitModule(L.LightningModule):
 
     # -- checkpoints ---------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from kgllm.checkpoints import kg_keys
+        from kgllm.nn.checkpoints import kg_keys
 
         checkpoint["kg_meta"] = self.kg_meta
         if self.hparams.get("kg_dir") and self._graph_tables(checkpoint["state_dict"]):
@@ -349,7 +349,7 @@ class KGLitModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """``--ckpt_path``: the checkpoint must come from this KG (or be remapped by key; resuming
         training then needs ``init_from``, since the optimiser's state has the old table sizes)."""
-        from kgllm.checkpoints import CheckpointError
+        from kgllm.nn.checkpoints import CheckpointError
 
         src = (checkpoint.get("kg_meta") or {}).get("identity")
         trainer = self._trainer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from torch import nn
 
-from kgllm.checkpoints import kg_keys
-from kgllm.errors import KGFormatError
+from kgllm.nn.checkpoints import kg_keys
+from kgllm.util.errors import KGFormatError
 from kgllm.nn.graph_encoder import PrecomputedEncoder, RelGATEncoder
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,14 @@ def load_graph_encoder(encoder: RelGATEncoder, folder: str, kg_dir: str) -> None
 
 def entity_labels(kg_dir: str) -> list[str]:
     """Each entity's label, in id order (the KG folder's ``entities.tsv``)."""
-    from kgllm.kg.folder import read_tsv
+    from kgllm.kg.graph.folder import read_tsv
 
     return [row[2] for row in read_tsv(Path(kg_dir) / "entities.tsv", 7)]
 
 
 def entity_texts(kg_dir: str) -> list[str]:
-    from kgllm.kg.folder import entity_texts as texts
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.folder import entity_texts as texts
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     return texts(KnowledgeGraph.load(kg_dir))
 

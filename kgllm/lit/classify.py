@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import CatMetric, MeanMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from kgllm.errors import KGLLMError
+from kgllm.util.errors import KGLLMError
 from kgllm.lit.base import KGLitModule
 from kgllm.tasks import Task, get_task, task_class
 
@@ -167,7 +167,7 @@ class ClassifierModule(KGLitModule):
         if items:
             from pathlib import Path
 
-            from kgllm.io import atomic_write_text
+            from kgllm.util.io import atomic_write_text
 
             atomic_write_text(Path(log_dir) / "test_items.csv",
                               "idx,correct\n" + "".join(f"{i},{c}\n" for i, c in items))

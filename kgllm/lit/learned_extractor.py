@@ -2,7 +2,7 @@
 relation extraction model (:class:`~kgllm.lit.DocREModule`, ``kgllm fit --config
 experiments/docre_redocred.yaml``).
 
-It keeps the extractor contract (:mod:`kgllm.kg.extractors`): the input is spaCy's mentions and
+It keeps the extractor contract (:mod:`kgllm.kg.extraction.extractors`): the input is spaCy's mentions and
 kgllm's entity clusters (resolved pronouns are not mentions for the model), the model scores every
 ordered pair of clusters of the document in one forward pass, and each relation whose logit beats
 the pair's threshold becomes an edge keyed by the model's relation id (Wikidata property ids for
@@ -24,15 +24,15 @@ from pathlib import Path
 
 import torch
 
-from kgllm.errors import ConfigError, KGLLMError
-from kgllm.io import sha256_file
-from kgllm.kg.extractors import Extractor, MentionedDoc, TripleRow
+from kgllm.util.errors import ConfigError, KGLLMError
+from kgllm.util.io import sha256_file
+from kgllm.kg.extraction.extractors import Extractor, MentionedDoc, TripleRow
 
 
 def relation_labels(ids: list[str]) -> dict[str, str]:
     """Readable names of Wikidata property ids from ``$KGLLM_DATA/fewrel/pid2name.json`` where it
     exists (an id without a name keeps the id)."""
-    from kgllm.paths import data_root
+    from kgllm.util.paths import data_root
 
     names = {}
     try:
@@ -50,8 +50,8 @@ def _loaded(path: str, stamp: tuple) -> tuple:
     from torch_geometric.data import Data
 
     from kgllm.data.subgraph import SubgraphSampler
-    from kgllm.kg.store import KnowledgeGraph
-    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.kg.graph.store import KnowledgeGraph
+    from kgllm.kg.graph.to_pyg import to_pyg
     from kgllm.linking import EntityLinker
     from kgllm.lit.classify import DocREModule
     from kgllm.nn.backbone import load_tokenizer
@@ -78,7 +78,7 @@ class LearnedExtractor(Extractor):
         if not cfg.re_model:
             raise ConfigError("--extractor learned needs --re-model CKPT (a DocREModule checkpoint from "
                               "`kgllm fit --config experiments/docre_redocred.yaml`)")
-        from kgllm.checkpoints import local_checkpoint
+        from kgllm.nn.checkpoints import local_checkpoint
 
         path = Path(local_checkpoint(cfg.re_model))  # a URL is downloaded (named by its content)
         if not path.is_file():

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics.aggregation import CatMetric
 
-from kgllm.errors import KGLLMError, check_fraction, check_positive
+from kgllm.util.errors import KGLLMError, check_fraction, check_positive
 from kgllm.nn.decoders import build_decoder
 from kgllm.nn.exported import save_exported
 from kgllm.nn.graph_encoder import RelGATEncoder
@@ -106,7 +106,7 @@ class LinkPredModule(L.LightningModule):
         if self.hparams.sampled:
             from torch_geometric.data import Data
 
-            from kgllm.config import SubgraphConfig
+            from kgllm.data.subgraph import SubgraphConfig
             from kgllm.data.subgraph import SubgraphSampler
 
             ei, et = self._graph
@@ -206,7 +206,7 @@ class LinkPredModule(L.LightningModule):
 
     # -- checkpoints -----------------------------------------------------------------
     def _kg_identity(self) -> str | None:
-        from kgllm.kg.folder import kg_identity
+        from kgllm.kg.graph.folder import kg_identity
 
         dm = self._trainer.datamodule if self._trainer is not None else None
         splits = getattr(dm, "splits", None)
@@ -217,7 +217,7 @@ class LinkPredModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Entity rows are only restored onto the graph they were trained on (no remapping here)."""
-        from kgllm.checkpoints import CheckpointError
+        from kgllm.nn.checkpoints import CheckpointError
 
         src, own = (checkpoint.get("kg_meta") or {}).get("identity"), self._kg_identity()
         if own is not None and src != own:

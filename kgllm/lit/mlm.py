@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
 
-from kgllm.errors import ConfigError, KGLLMError, check_fraction, check_positive
+from kgllm.util.errors import ConfigError, KGLLMError, check_fraction, check_positive
 from kgllm.lit.base import KGLitModule
 from kgllm.tasks.mlm import MaskedLM
 

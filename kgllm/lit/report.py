@@ -10,14 +10,14 @@ from typing import Sequence
 
 import torch
 
-from kgllm.io import atomic_open, atomic_write_text
+from kgllm.util.io import atomic_open, atomic_write_text
 
 
 def per_class(cm: torch.Tensor, labels: Sequence[str]) -> list[dict]:
     """One row per class of the confusion matrix ``cm`` (rows: true class, columns: predicted):
     support, predictions, precision, recall and F1 (0 where undefined); ``name``: a Wikidata
     property's label when the class is one (``P19`` -> ``place of birth``), else empty."""
-    from kgllm.kg.wikidata import relation_label
+    from kgllm.kg.graph.wikidata import relation_label
 
     cm = cm.double()
     tp, support, predicted = cm.diag(), cm.sum(1), cm.sum(0)
@@ -49,7 +49,7 @@ def confusion_figure(cm: torch.Tensor, labels: Sequence[str], title: str, max_cl
     size = max(4.0, 0.35 * len(keep) + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
     image = ax.imshow(share.numpy(), cmap="Blues", vmin=0, vmax=1)
-    from kgllm.kg.wikidata import with_label
+    from kgllm.kg.graph.wikidata import with_label
 
     shown = [with_label(labels[i]) for i in keep]
     names = [n if len(n) <= 30 else n[:29] + "…" for n in shown]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from kgllm.io import current_umask
+from kgllm.util.io import current_umask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -150,7 +150,7 @@ class FiniteLoss(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
-            from kgllm.errors import KGLLMError
+            from kgllm.util.errors import KGLLMError
 
             raise KGLLMError(f"train/loss is {loss.detach().float().mean().item()} at step {trainer.global_step} "
                              f"(epoch {trainer.current_epoch}); training stopped: lower the learning rate, clip "

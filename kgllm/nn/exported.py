@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from kgllm.errors import KGLLMError
+from kgllm.util.errors import KGLLMError
 
 
 def save_exported(folder: str | Path, hparams: dict, encoder: dict, decoder: dict, embeddings: torch.Tensor,
                   entities: list[str], relations: list[str], meta: dict) -> Path:
-    from kgllm.io import atomic_dir, atomic_write_json
+    from kgllm.util.io import atomic_dir, atomic_write_json
 
     folder = Path(folder)
     with atomic_dir(folder, overwrite=True, marker="model.pt") as tmp:  # replaces only an earlier export
@@ -36,7 +36,7 @@ def save_exported(folder: str | Path, hparams: dict, encoder: dict, decoder: dic
 def load_exported(folder: str | Path) -> dict:
     """Read an exported folder: hparams, state dicts, embeddings, id maps, meta; anything missing,
     unreadable or not tensors-only is a one-line error naming the file."""
-    from kgllm.checkpoints import CheckpointError, load_checkpoint
+    from kgllm.nn.checkpoints import CheckpointError, load_checkpoint
 
     folder = Path(folder)
     if not (folder / "model.pt").is_file():

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 from torch_geometric.utils import scatter, to_dense_batch
 
-from kgllm.errors import ConfigError
+from kgllm.util.errors import ConfigError
 
 
 @dataclass

@@ -8,8 +8,8 @@ import logging
 import torch
 from torch import Tensor
 
-from kgllm.io import atomic_open
-from kgllm.paths import cache_dir
+from kgllm.util.io import atomic_open
+from kgllm.util.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

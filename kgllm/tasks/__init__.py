@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from kgllm.errors import ConfigError
+from kgllm.util.errors import ConfigError
 from kgllm.tasks.base import DataSpec, Task
 
 __all__ = ["TASKS", "DataSpec", "Task", "get_task", "register_task", "task_class"]

@@ -119,7 +119,7 @@ class MaskedLM(Task):
     def build_hf(self, backbone, num_labels=None, dropout=None, hf_kwargs=None):
         from transformers import BertForMaskedLM
 
-        from kgllm.mlm_head import load_head
+        from kgllm.nn.mlm_head import load_head
 
         model = load_hf_model(BertForMaskedLM, backbone, **(hf_kwargs or {}))
         if backbone == "minilm" and not self.fresh_head:

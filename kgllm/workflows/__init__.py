@@ -1,4 +1,5 @@
-"""Experiment workflows built on the CLI and the library: ``ablate`` (variants x seeds, tables,
-paired tests), ``knowledge`` (the KG-only LAMA experiment), ``probe`` (LAMA P@1 of a checkpoint)
-and ``demo`` (the KG-only probe at laptop size). Each fits through
-:func:`kgllm.cli.lightning.fit_and_test` and writes its results atomically."""
+"""Experiment workflows built on the runner and the library: ``ablate`` (variants x seeds,
+tables, paired tests), ``knowledge/`` (the LAMA protocol, probe, updates, edits, demo and the
+corpus experiment), ``predict``/``export``/``inspect``/``eval_re`` (a trained checkpoint at work),
+``plot_runs`` and ``prepare_backbone``. Each fits through :func:`kgllm.lit.runner.fit_and_test`
+(never through the CLI, which sits above) and writes its results atomically."""

@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import HelpFormatter
-from kgllm.errors import KGLLMError
-from kgllm.io import atomic_open, atomic_write_text
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import KGLLMError
+from kgllm.util.io import atomic_open, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def option_keys(args: Sequence[str]) -> set[str]:
 
 def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: Sequence[str]) -> dict:
     """Fit and test one variant x seed; returns its metrics and where its checkpoints are."""
-    from kgllm.cli.lightning import fit_and_test
+    from kgllm.lit.runner import fit_and_test
 
     name = f"{variant}-seed{seed}"
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -183,7 +183,7 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", 
     Holm-adjusted p-value over all variants compared in this table (``p_holm``). With per-run test
     ``items`` (``(variant, seed) -> {example: correct}``), also accuracy's interval by a bootstrap
     over seeds and test items, and its paired difference's (``entry["items"]``)."""
-    from kgllm.stats import holm, item_intervals, mean_ci, paired
+    from kgllm.util.stats import holm, item_intervals, mean_ci, paired
 
     by = {}
     for r in rows:
@@ -208,7 +208,7 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", 
 
 
 def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str = "none") -> str:
-    from kgllm.stats import fmt_ci, fmt_p
+    from kgllm.util.stats import fmt_ci, fmt_p
 
     by_items = any(e.get("items") for e in summary)
     head = ("| variant | runs | " + " | ".join(f"{m} (mean ± std [95% CI])" for m in metrics)
@@ -247,7 +247,7 @@ def plot_figure(rows: list[dict], metrics: Sequence[str], summary: list[dict], t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kgllm.stats import fmt_p
+    from kgllm.util.stats import fmt_p
 
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     seeds = sorted({r["seed"] for r in rows})
@@ -336,7 +336,7 @@ def main(argv: Sequence[str]) -> int:
                          f"overrides differ{'; or recorded before kgllm kept them' if legacy else ''}): use another "
                          "--out, or delete those rows to rerun them")
     out.mkdir(parents=True, exist_ok=True)
-    from kgllm.io import atomic_write_json
+    from kgllm.util.io import atomic_write_json
 
     atomic_write_json(out / f"{setup}.json", {"configs": [str(c) for c in a.config], "overrides": list(extra)})
     done = {(r["variant"], int(r["seed"])) for r in rows}

@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from kgllm.config import HelpFormatter
-from kgllm.errors import ConfigError, KGLLMError
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import ConfigError, KGLLMError
 
 FORMATS = ("redocred",)
 

@@ -25,10 +25,10 @@ import json
 import sys
 from pathlib import Path
 
-from kgllm.checkpoints import EXPORT_EXTRA as EXTRA
-from kgllm.checkpoints import EXPORT_META as META
-from kgllm.config import HelpFormatter
-from kgllm.errors import KGLLMError
+from kgllm.nn.checkpoints import EXPORT_EXTRA as EXTRA
+from kgllm.nn.checkpoints import EXPORT_META as META
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import KGLLMError
 
 
 def _plain_state(model) -> dict:
@@ -58,8 +58,8 @@ def export(ckpt: str, out: str, overwrite: bool = False) -> Path:
     """Write the export folder of ``ckpt`` (a ClassifierModule checkpoint) to ``out``."""
     from safetensors.torch import save_file
 
-    from kgllm.checkpoints import kg_keys
-    from kgllm.io import atomic_dir, sha256_file
+    from kgllm.nn.checkpoints import kg_keys
+    from kgllm.util.io import atomic_dir, sha256_file
     from kgllm.nn.backbone import load_tokenizer
     from kgllm.nn.kgbert import is_kg_parameter
     from kgllm.workflows.predict import load_classifier

@@ -24,8 +24,8 @@ import json
 import sys
 from typing import Sequence
 
-from kgllm.config import HelpFormatter
-from kgllm.errors import KGLLMError
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import KGLLMError
 
 
 def load_fused(ckpt: str, kg_dir: str | None = None):
@@ -45,12 +45,12 @@ def inspect_text(ckpt: str, text: str, kg_dir: str | None = None, top_nodes: int
     """Per-token linking and fusion effect of ``text`` under checkpoint ``ckpt`` (see the module doc)."""
     import torch
 
-    from kgllm.config import SubgraphConfig
+    from kgllm.data.subgraph import SubgraphConfig
     from kgllm.data.collate import KGCollator
     from kgllm.data.features import detect_mentions
     from kgllm.data.subgraph import SubgraphSampler
-    from kgllm.kg.store import KnowledgeGraph
-    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.kg.graph.store import KnowledgeGraph
+    from kgllm.kg.graph.to_pyg import to_pyg
     from kgllm.linking import EntityLinker, align_spans
     from kgllm.nn.backbone import load_tokenizer
 

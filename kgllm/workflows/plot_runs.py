@@ -13,8 +13,8 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import HelpFormatter
-from kgllm.errors import KGLLMError
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import KGLLMError
 
 
 def find_runs(paths: Sequence[str | Path]) -> list[Path]:

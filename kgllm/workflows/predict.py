@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from kgllm.config import HelpFormatter
-from kgllm.errors import ConfigError, KGLLMError
+from kgllm.util.formatting import HelpFormatter
+from kgllm.util.errors import ConfigError, KGLLMError
 
 TASKS = ("seq_cls", "seq_pair", "multi_label", "rel_cls", "token_cls")
 
@@ -105,7 +105,7 @@ def predict(ckpt: str, source: str, out: str, split: str | None = None, columns:
             dataset_args: dict | None = None, kg_dir: str | None = None, batch_size: int = 32,
             limit: int | None = None, accelerator: str = "auto", progress: bool = True) -> int:
     """Write one JSON line per row of ``source``'s ``split`` to ``out``; returns the number of rows."""
-    from kgllm.io import atomic_write_text
+    from kgllm.util.io import atomic_write_text
 
     _check_out(out, source)
     clf = KGClassifier.from_checkpoint(ckpt, kg_dir)
@@ -186,7 +186,7 @@ class KGClassifier:
         import lightning as L
         import torch
 
-        from kgllm.config import SubgraphConfig
+        from kgllm.data.subgraph import SubgraphConfig
         from kgllm.data import KGDataModule
 
         model, task, labels, dm_hp = self.model, self.task, self.labels, self.datamodule_hparams

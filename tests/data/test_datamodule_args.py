@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from kgllm.config import SubgraphConfig
-from kgllm.errors import ConfigError
+from kgllm.data.subgraph import SubgraphConfig
+from kgllm.util.errors import ConfigError
 from tests.conftest import FIXTURE_DATASET_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_subgraph_is_one_argument_from_the_command_line(kg_dir, data_dir):
-    from kgllm.cli.lightning import run_cli
+    from kgllm.lit.runner import run_cli
 
     cli = run_cli(["--config", str(ROOT / "experiments/pretrain_redocred.yaml"), "--data.kg_dir", str(kg_dir),
                    "--data.backbone", "tiny", "--data.data_dir", str(data_dir),

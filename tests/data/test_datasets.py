@@ -1,7 +1,7 @@
 import pytest
 
 from kgllm.data.datasets import load_dataset, parse_range
-from kgllm.errors import DatasetNotFoundError
+from kgllm.util.errors import DatasetNotFoundError
 
 ARGS = __import__("tests.conftest", fromlist=["x"]).FIXTURE_DATASET_ARGS
 
@@ -55,7 +55,7 @@ def test_fewrel_train_per_relation_keeps_val_and_test(data_dir):
 
 
 def test_a_misspelt_loader_option_is_an_error(data_dir):
-    from kgllm.errors import ConfigError
+    from kgllm.util.errors import ConfigError
 
     with pytest.raises(ConfigError, match="dataset 'fewrel' has no option 'n_trian'; its options: n_train: int = 500, "
                                           "n_val: int = 100"):
@@ -63,7 +63,7 @@ def test_a_misspelt_loader_option_is_an_error(data_dir):
 
 
 def test_a_loader_option_of_the_wrong_type_is_an_error(data_dir):
-    from kgllm.errors import ConfigError
+    from kgllm.util.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"dataset 'fewrel': Parser key \"n_train\": Expected a <class 'int'>\. Got value: three; its options: n_train"):
         load_dataset("fewrel", data_dir, n_train="three")

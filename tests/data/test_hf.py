@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kgllm.data.datasets import TextExample, load_dataset
-from kgllm.errors import ConfigError, CorpusError
+from kgllm.util.errors import ConfigError, CorpusError
 
 TOPICS = {
     "business": ["Stocks rally as markets open", "Oil prices fall again", "Bank profits beat forecasts",
@@ -202,8 +202,8 @@ def test_sst2_through_hf_gives_the_builtin_loader_s_features(data_dir, tokenizer
 
 
 def test_build_kg_reads_exactly_the_training_split(tmp_path, news_csv):
-    from kgllm.kg.build import BuildSettings, run_build
-    from kgllm.kg.folder import read_meta
+    from kgllm.kg.extraction.build import BuildSettings, run_build
+    from kgllm.kg.graph.folder import read_meta
 
     splits, _, _ = _load(news_csv, columns={"text": "headline", "label": "topic"})
     out = tmp_path / "kg"
@@ -224,7 +224,7 @@ def test_new_tasks_learn_a_tiny_set(kg_dir, kg, tokenizer):
     from kgllm.data.collate import KGCollator
     from kgllm.data.features import Featurizer
     from kgllm.data.subgraph import SubgraphSampler
-    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.kg.graph.to_pyg import to_pyg
     from kgllm.linking import EntityLinker
     from kgllm.lit import ClassifierModule
     from kgllm.tasks import get_task

@@ -25,7 +25,7 @@ def test_evaluation_shards_cover_every_example_once(monkeypatch, size, world):
 def test_padding_gets_no_label(tokenizer):
     from kgllm.data.collate import KGCollator
     from kgllm.data.subgraph import SubgraphSampler
-    from kgllm.config import SubgraphConfig
+    from kgllm.data.subgraph import SubgraphConfig
     import torch
     from torch_geometric.data import Data
 

@@ -1,7 +1,7 @@
 import torch
 from torch_geometric.data import Data
 
-from kgllm.config import SubgraphConfig
+from kgllm.data.subgraph import SubgraphConfig
 from kgllm.data.subgraph import SubgraphSampler
 
 

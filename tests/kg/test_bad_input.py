@@ -5,8 +5,8 @@ import json
 import pytest
 
 from kgllm.cli import main
-from kgllm.errors import CorpusError
-from kgllm.kg.build import build_kg, work_dir_for
+from kgllm.util.errors import CorpusError
+from kgllm.kg.extraction.build import build_kg, work_dir_for
 
 
 def _jsonl(path, texts):

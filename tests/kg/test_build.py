@@ -3,10 +3,10 @@ import os
 
 import pytest
 
-from kgllm.config import ExtractConfig
-from kgllm.errors import CorpusError
-from kgllm.kg.build import build_kg, work_dir_for
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.kg.extraction.config import ExtractConfig
+from kgllm.util.errors import CorpusError
+from kgllm.kg.extraction.build import build_kg, work_dir_for
+from kgllm.kg.graph.store import KnowledgeGraph
 
 
 def test_kg_folder_has_all_artifacts(kg_dir):
@@ -77,9 +77,9 @@ def test_interrupted_build_resumes_to_identical_graph(tmp_path, redocred_file, k
     out = tmp_path / "resumed"
     # simulate a build killed after its first two shards: copy the finished shards of a run into place
     work = work_dir_for(out)
-    from kgllm.kg.build import _prepare_work_dir, extract_shards, fingerprint
-    from kgllm.kg.corpus import read_corpus
-    from kgllm.kg.extract import load_pipeline, pipeline_info
+    from kgllm.kg.extraction.build import _prepare_work_dir, extract_shards, fingerprint
+    from kgllm.kg.extraction.corpus import read_corpus
+    from kgllm.kg.extraction.extract import load_pipeline, pipeline_info
 
     nlp = load_pipeline()
     _prepare_work_dir(work, fingerprint(redocred_file, "redocred", None, cfg, pipeline_info(nlp)))

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from kgllm.errors import CorpusError
-from kgllm.kg.corpus import corpus_hash, read_corpus, redocred_text
+from kgllm.util.errors import CorpusError
+from kgllm.kg.extraction.corpus import corpus_hash, read_corpus, redocred_text
 
 FIX = __import__("tests.conftest", fromlist=["FIXTURES"]).FIXTURES
 

@@ -5,10 +5,10 @@ import filecmp
 
 import pytest
 
-from kgllm.config import ExtractConfig
-from kgllm.errors import ConfigError
-from kgllm.kg.build import BuildSettings, run_build
-from kgllm.kg.engines import KILL_ONCE_ENV
+from kgllm.kg.extraction.config import ExtractConfig
+from kgllm.util.errors import ConfigError
+from kgllm.kg.extraction.build import BuildSettings, run_build
+from kgllm.kg.extraction.engines import KILL_ONCE_ENV
 from tests.conftest import FIXTURES
 
 FILES = ("entities.tsv", "relations.tsv", "triples.tsv", "provenance.tsv", "mentions.tsv", "graph.ttl",
@@ -48,9 +48,9 @@ def test_ray_engine_gives_the_local_kg_even_after_a_worker_dies(tmp_path, monkey
 def test_ray_build_resumes_from_finished_shards(tmp_path, redocred_file):
     """Shards a killed build finished (here written by the local engine) are skipped by a Ray build."""
     pytest.importorskip("ray")
-    from kgllm.kg.build import _prepare_work_dir, build_kg, extract_shards, fingerprint, work_dir_for
-    from kgllm.kg.corpus import read_corpus
-    from kgllm.kg.extract import load_pipeline, pipeline_info
+    from kgllm.kg.extraction.build import _prepare_work_dir, build_kg, extract_shards, fingerprint, work_dir_for
+    from kgllm.kg.extraction.corpus import read_corpus
+    from kgllm.kg.extraction.extract import load_pipeline, pipeline_info
 
     cfg = ExtractConfig(shard_size=2)
     build_kg(redocred_file, tmp_path / "full", "redocred", cfg=cfg, progress=False)

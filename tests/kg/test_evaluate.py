@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from kgllm.errors import KGFormatError
-from kgllm.kg.corpus import read_corpus
-from kgllm.kg.evaluate import evaluate_redocred, prf
+from kgllm.util.errors import KGFormatError
+from kgllm.kg.extraction.corpus import read_corpus
+from kgllm.kg.quality.evaluate import evaluate_redocred, prf
 
 
 def _write(folder, redocred_file, mentions, provenance, relations=("born_in", "co_occurs_with")):

@@ -1,7 +1,7 @@
 import pytest
 
-from kgllm.config import ExtractConfig
-from kgllm.kg.extract import COOCCURRENCE, extract_doc
+from kgllm.kg.extraction.config import ExtractConfig
+from kgllm.kg.extraction.extract import COOCCURRENCE, extract_doc
 
 
 def _triples(nlp, text, **cfg):

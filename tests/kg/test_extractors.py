@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from kgllm.config import ExtractConfig
-from kgllm.errors import ConfigError
-from kgllm.kg.extract import COOCCURRENCE, extract_doc
-from kgllm.kg.extractors import EXTRACTORS, Extractor, extractor_version, load_extractors, register_extractor
+from kgllm.kg.extraction.config import ExtractConfig
+from kgllm.util.errors import ConfigError
+from kgllm.kg.extraction.extract import COOCCURRENCE, extract_doc
+from kgllm.kg.extraction.extractors import EXTRACTORS, Extractor, extractor_version, load_extractors, register_extractor
 
 TEXT = "Barack Obama was born in Honolulu. Angela Merkel met Obama in Berlin."
 
@@ -61,6 +61,6 @@ def test_a_registered_extractor_is_used_by_name(nlp, tmp_path, monkeypatch):
 
 
 def test_the_kg_builder_does_not_import_torch():
-    code = ("import sys, kgllm.kg.build, kgllm.cli.kg, kgllm.kg.extractors.dependency, "
-            "kgllm.kg.extractors.cooccurrence; assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, kgllm.kg.extraction.build, kgllm.cli.kg, kgllm.kg.extraction.extractors.dependency, "
+            "kgllm.kg.extraction.extractors.cooccurrence; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,8 +1,8 @@
 import pytest
 
-from kgllm.errors import KGFormatError
-from kgllm.kg.imports import import_kg, import_lama, import_openke, import_rdf, import_tsv, merge
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.util.errors import KGFormatError
+from kgllm.kg.sources.imports import import_kg, import_lama, import_openke, import_rdf, import_tsv, merge
+from kgllm.kg.graph.store import KnowledgeGraph
 
 KGDATA = __import__("tests.conftest", fromlist=["DATA"]).DATA / "kg"
 LAMA = __import__("tests.conftest", fromlist=["DATA"]).DATA / "lama_trex"
@@ -91,7 +91,7 @@ def test_cli_import_and_merge(tmp_path, capsys):
 
 def test_merge_reports_joins_and_keeps_both_mentions(tmp_path, kg_dir, capsys):
     from kgllm.cli import main
-    from kgllm.kg.build import build_kg
+    from kgllm.kg.extraction.build import build_kg
     from tests.conftest import FIXTURES
 
     build_kg(FIXTURES / "corpus.jsonl", tmp_path / "b", progress=False)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from kgllm.errors import KGFormatError
-from kgllm.kg.imports import import_lama
-from kgllm.kg.lama import read_lama, read_templates, split_facts
+from kgllm.util.errors import KGFormatError
+from kgllm.kg.sources.imports import import_lama
+from kgllm.kg.sources.lama import read_lama, read_templates, split_facts
 
 
 def test_every_format_reads(data_dir):
@@ -40,14 +40,14 @@ def test_bad_lama_line_names_file_and_line(tmp_path):
 
 
 def _facts(n_rel=3, n=40):
-    from kgllm.kg.lama import LamaFact
+    from kgllm.kg.sources.lama import LamaFact
 
     return [LamaFact(f"P{r}", f"wd:S{r}_{i}", f"subject {r} {i}", f"wd:O{i % 7}", f"object{i % 7}",
                      (f"subject {r} {i} relates to [MASK] .",), source=("f", i)) for r in range(n_rel) for i in range(n)]
 
 
 def test_split_is_disjoint_seeded_and_free_of_leaks():
-    from kgllm.kg.lama import LamaFact
+    from kgllm.kg.sources.lama import LamaFact
 
     facts = _facts()
     # a fact whose pair also appears, under another relation, among the facts: must never be KG-only

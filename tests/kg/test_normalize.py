@@ -1,4 +1,4 @@
-from kgllm.kg.normalize import coarse_type, entity_key, group_mentions, normalize_label
+from kgllm.kg.graph.normalize import coarse_type, entity_key, group_mentions, normalize_label
 
 
 def test_normalize_label():

@@ -1,6 +1,6 @@
-from kgllm.kg.build import build_kg
-from kgllm.kg.corpus import Document
-from kgllm.kg.prepare import PrepareConfig, PrepareReport, prepare, strip_markup
+from kgllm.kg.extraction.build import build_kg
+from kgllm.kg.extraction.corpus import Document
+from kgllm.kg.extraction.prepare import PrepareConfig, PrepareReport, prepare, strip_markup
 
 BASE = "Barack Obama was born in Honolulu and later served as the president of the United States for eight years."
 

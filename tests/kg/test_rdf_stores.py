@@ -1,8 +1,9 @@
 import pytest
 
-from kgllm.errors import KGFormatError
-from kgllm.kg.rdf import STORE_DIR, open_graph, query
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.util.errors import KGFormatError
+from kgllm.kg.graph.rdf import STORE_DIR
+from kgllm.kg.sparql.local import open_graph, query
+from kgllm.kg.graph.store import KnowledgeGraph
 
 Q_BORN = """SELECT ?name ?doc ?sent ?start ?end WHERE {
   ?s rdfs:label ?name . ?st rdf:subject ?s ; rdf:predicate rel:born_in ; prov:wasDerivedFrom ?doc ;
@@ -27,7 +28,7 @@ def test_oxigraph_store_answers_like_memory(both):
 
 
 def test_provenance_points_at_the_source_text(both, redocred_file):
-    from kgllm.kg.corpus import read_corpus
+    from kgllm.kg.extraction.corpus import read_corpus
 
     docs = {d.doc_id: d.text for d in read_corpus(redocred_file, "redocred")}
     from urllib.parse import unquote
@@ -74,7 +75,7 @@ def test_default_store_is_oxigraph_bulk_loaded_once_into_the_cache(kg, tmp_path,
     RDF file changes (the old one removed); the KG folder itself is never written."""
     import os
 
-    from kgllm.kg.rdf import CACHE_MARKER, cached_store
+    from kgllm.kg.sparql.local import CACHE_MARKER, cached_store
 
     monkeypatch.setenv("KGLLM_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "kg"
@@ -94,7 +95,7 @@ def test_default_store_is_oxigraph_bulk_loaded_once_into_the_cache(kg, tmp_path,
 
 
 def test_cached_store_of_malformed_rdf_is_a_clear_error_and_leaves_nothing(kg, tmp_path, monkeypatch):
-    from kgllm.kg.rdf import cached_store
+    from kgllm.kg.sparql.local import cached_store
 
     monkeypatch.setenv("KGLLM_CACHE", str(tmp_path / "cache"))
     kg.save(tmp_path / "kg")
@@ -106,7 +107,7 @@ def test_cached_store_of_malformed_rdf_is_a_clear_error_and_leaves_nothing(kg, t
 
 @pytest.mark.parametrize("store", ["auto", "memory"])
 def test_example_queries_answer_on_both_stores(both, store):
-    from kgllm.kg.queries import EXAMPLES
+    from kgllm.kg.sparql.queries import EXAMPLES
 
     g = open_graph(both[0], store)
     triples = query(g, EXAMPLES["triples"].sparql, max_rows=None)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kgllm.kg.build import work_dir_for
+from kgllm.kg.extraction.build import work_dir_for
 
 FILES = ("entities.tsv", "relations.tsv", "triples.tsv", "provenance.tsv", "mentions.tsv", "graph.ttl")
 SENTENCES = ["Barack Obama was born in Honolulu, Hawaii.", "Paris is the capital of France.",

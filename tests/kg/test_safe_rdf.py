@@ -1,7 +1,7 @@
 import pytest
 
-from kgllm.errors import KGFormatError
-from kgllm.kg.imports import import_rdf
+from kgllm.util.errors import KGFormatError
+from kgllm.kg.sources.imports import import_rdf
 
 
 def test_xxe_is_refused_and_secret_not_read(tmp_path):

@@ -6,10 +6,10 @@ import urllib.request
 
 import pytest
 
-from kgllm.errors import ConfigError
-from kgllm.kg.endpoint import push, query_endpoint, with_bindings
-from kgllm.kg.rdf import QueryError, query_folder
-from kgllm.kg.server import serve
+from kgllm.util.errors import ConfigError
+from kgllm.kg.sparql.endpoint import push, query_endpoint, with_bindings
+from kgllm.kg.sparql.local import QueryError, query_folder
+from kgllm.kg.sparql.server import serve
 
 LOOKUP = "SELECT ?e ?name WHERE { ?e rdfs:label ?name }"
 
@@ -36,7 +36,7 @@ def test_endpoint_answers_as_the_local_store(kg_dir):
         with pytest.raises(QueryError, match="HTTP 4"):  # read-only: no updates
             req = urllib.request.Request(url + "/update", data=b"DROP ALL", method="POST",
                                          headers={"Content-Type": "application/sparql-update"})
-            from kgllm.kg.endpoint import _request
+            from kgllm.kg.sparql.endpoint import _request
 
             _request(req, 10, 1000)
         with pytest.raises(QueryError, match="max-bytes"):

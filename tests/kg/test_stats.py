@@ -1,5 +1,5 @@
-from kgllm.kg.stats import format_stats, kg_stats
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.kg.quality.stats import format_stats, kg_stats
+from kgllm.kg.graph.store import KnowledgeGraph
 
 
 def test_stats_on_hand_made_graph():
@@ -32,8 +32,8 @@ def test_plots_and_cli(kg_dir, tmp_path, capsys):
 def test_find_entity(kg):
     import pytest
 
-    from kgllm.errors import KGFormatError
-    from kgllm.kg.stats import find_entity
+    from kgllm.util.errors import KGFormatError
+    from kgllm.kg.quality.stats import find_entity
 
     assert find_entity(kg, "obama") == find_entity(kg, "PER:barack obama") == find_entity(kg, "0") == 0
     with pytest.raises(KGFormatError, match="no entity"):
@@ -43,9 +43,9 @@ def test_find_entity(kg):
 def test_ambiguous_label_lists_candidates():
     import pytest
 
-    from kgllm.errors import KGFormatError
-    from kgllm.kg.stats import find_entity
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.util.errors import KGFormatError
+    from kgllm.kg.quality.stats import find_entity
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph()
     kg.add_entity("PER:paris", "Paris", "PER", count=2)
@@ -58,8 +58,8 @@ def test_ambiguous_label_lists_candidates():
 def test_ambiguous_label_picks_the_best_connected_and_says_so(caplog):
     """`kg-stats --entity NAME` with several matches draws the one with most edges (not most
     mentions) and names the others."""
-    from kgllm.kg.stats import find_entity
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.quality.stats import find_entity
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph()
     per = kg.add_entity("PER:paris", "Paris", "PER", count=2)
@@ -74,8 +74,8 @@ def test_ambiguous_label_picks_the_best_connected_and_says_so(caplog):
 
 
 def test_plots_state_what_they_leave_out():
-    from kgllm.kg.stats import degree_figure, kg_stats, neighbourhood_figure
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.quality.stats import degree_figure, kg_stats, neighbourhood_figure
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph()
     hub = kg.add_entity("PER:hub", "Hub", "PER")
@@ -97,8 +97,8 @@ def test_plots_state_what_they_leave_out():
 
 def test_neighbourhood_labels_keep_apart():
     """A 25-node star: no two entity labels overlap, and none sits on the centre's label."""
-    from kgllm.kg.stats import neighbourhood_figure
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.quality.stats import neighbourhood_figure
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph()
     hub = kg.add_entity("PER:hub", "Angela Merkel", "PER")

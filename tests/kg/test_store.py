@@ -1,9 +1,10 @@
 import pytest
 from rdflib import RDFS, Literal
 
-from kgllm.errors import KGFormatError
-from kgllm.kg.rdf import load_rdf, prefixes
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.util.errors import KGFormatError
+from kgllm.kg.graph.rdf import prefixes
+from kgllm.kg.sparql.local import load_rdf
+from kgllm.kg.graph.store import KnowledgeGraph
 
 
 def _small() -> KnowledgeGraph:
@@ -68,7 +69,7 @@ def test_load_errors(tmp_path):
 
 def test_save_is_atomic(tmp_path, monkeypatch):
     kg = _small()
-    import kgllm.kg.rdf as rdf
+    import kgllm.kg.graph.rdf as rdf
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
@@ -86,7 +87,7 @@ def test_written_files_follow_the_umask(tmp_path):
 
     import torch
 
-    from kgllm.io import atomic_write_json, atomic_write_text
+    from kgllm.util.io import atomic_write_json, atomic_write_text
     from kgllm.lit.runtime import AtomicCheckpointIO
 
     old = os.umask(0o022)

@@ -3,7 +3,7 @@ import sys
 
 import torch
 
-from kgllm.kg.to_pyg import to_pyg
+from kgllm.kg.graph.to_pyg import to_pyg
 
 
 def test_to_pyg_matches_triples(kg):
@@ -16,7 +16,7 @@ def test_to_pyg_matches_triples(kg):
 
 
 def test_kg_package_does_not_import_torch():
-    code = ("import sys, kgllm.kg.build, kgllm.kg.store, kgllm.kg.stats, kgllm.linking; "
+    code = ("import sys, kgllm.kg.extraction.build, kgllm.kg.graph.store, kgllm.kg.quality.stats, kgllm.linking; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

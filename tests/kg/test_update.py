@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from kgllm.errors import ConfigError, KGFormatError
-from kgllm.io import OutputError, locked
-from kgllm.kg.build import build_kg
-from kgllm.kg.corpus import read_corpus
-from kgllm.kg.diff import diff_folders
-from kgllm.kg.imports import import_tsv
-from kgllm.kg.store import KnowledgeGraph
-from kgllm.kg.update import import_into, remove_docs, remove_fact, update_kg
+from kgllm.util.errors import ConfigError, KGFormatError
+from kgllm.util.io import OutputError, locked
+from kgllm.kg.extraction.build import build_kg
+from kgllm.kg.extraction.corpus import read_corpus
+from kgllm.kg.graph.diff import diff_folders
+from kgllm.kg.sources.imports import import_tsv
+from kgllm.kg.graph.store import KnowledgeGraph
+from kgllm.kg.extraction.update import import_into, remove_docs, remove_fact, update_kg
 
 
 def write_jsonl(path, docs):
@@ -154,13 +154,13 @@ def test_killed_update_process_resumes(tmp_path, parts):
     build_kg(a, tmp_path / "kg", progress=False)
     old = snapshot(tmp_path / "kg")
     code = ("import os, signal, sys\n"
-            "import kgllm.kg.build as b\n"
+            "import kgllm.kg.extraction.build as b\n"
             "real = b.extract_shards\n"
             "def killed(docs, work, cfg, *a, **k):\n"
             "    real(docs, work, cfg, *a, **k)\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n"
             "b.extract_shards = killed\n"
-            "from kgllm.kg.update import update_kg\n"
+            "from kgllm.kg.extraction.update import update_kg\n"
             f"update_kg({str(tmp_path / 'kg')!r}, {str(b)!r}, progress=False, shard_size=1)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert proc.returncode == -9
@@ -215,7 +215,7 @@ def test_update_cli_and_kg_diff(tmp_path, parts):
 
 
 def test_oxigraph_store_is_updated(tmp_path, parts):
-    from kgllm.kg.rdf import query_folder
+    from kgllm.kg.sparql.local import query_folder
 
     a, b, _ = parts
     build_kg(a, tmp_path / "kg", progress=False, store="oxigraph")
@@ -241,7 +241,7 @@ def test_kg_edit_replaces_objects_in_one_update_and_keeps_the_identity(tmp_path,
     import shutil
 
     from kgllm.cli import main
-    from kgllm.kg.update import edit_facts
+    from kgllm.kg.extraction.update import edit_facts
 
     kg = tmp_path / "kg"
     shutil.copytree(kg_dir, kg)

@@ -54,7 +54,7 @@ def test_copy_head_changes_the_reading_only_with_the_kg(batch, kg_dir):
 
 
 def test_copy_fact_dropout_acts_in_training_only(batch, kg_dir):
-    from kgllm.errors import ConfigError
+    from kgllm.util.errors import ConfigError
 
     with pytest.raises(ConfigError, match="copy_fact_dropout needs copy_head"):
         MLMModule(backbone="tiny", kg_dir=str(kg_dir), copy_fact_dropout=0.5)

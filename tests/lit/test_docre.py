@@ -11,7 +11,7 @@ import torch
 from kgllm.data import KGDataModule
 from kgllm.data.datasets import load_dataset
 from kgllm.data.features import Featurizer
-from kgllm.errors import ConfigError, CorpusError, KGLLMError
+from kgllm.util.errors import ConfigError, CorpusError, KGLLMError
 from kgllm.lit import DocREModule
 from kgllm.workflows.eval_re import evaluate
 from tests.conftest import FIXTURE_DATASET_ARGS
@@ -65,8 +65,8 @@ def test_markers_wrap_every_mention(data_dir, kg, tokenizer):
 
 def test_eval_re_and_the_learned_extractor_refuse_bad_input(tmp_path, redocred_file):
     from kgllm.cli import main
-    from kgllm.config import ExtractConfig
-    from kgllm.kg.extractors import load_extractors
+    from kgllm.kg.extraction.config import ExtractConfig
+    from kgllm.kg.extraction.extractors import load_extractors
 
     torch.save({"state_dict": {}, "hyper_parameters": {"task": "seq_cls"}}, tmp_path / "sst2.ckpt")
     with pytest.raises(KGLLMError, match="a seq_cls checkpoint, not a document-level"):
@@ -132,10 +132,10 @@ def test_fused_docre_model_learns_a_small_document_set(trained, redocred_file, t
 
 @pytest.mark.slow
 def test_learned_extractor_builds_a_typed_kg_that_merges_by_relation_id(trained, redocred_file, tmp_path):
-    from kgllm.config import ExtractConfig
-    from kgllm.kg.build import build_kg
-    from kgllm.kg.imports import import_tsv, merge
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.extraction.config import ExtractConfig
+    from kgllm.kg.extraction.build import build_kg
+    from kgllm.kg.sources.imports import import_tsv, merge
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     _, ckpt, labels = trained
     kg = build_kg(redocred_file, tmp_path / "learned", "redocred", limit=4, progress=False,
@@ -147,7 +147,7 @@ def test_learned_extractor_builds_a_typed_kg_that_merges_by_relation_id(trained,
     relations = set(kg.relations)
     assert relations and relations <= set(labels)  # every edge is typed by the model's schema
     # the extractor contract on one parsed document (as tests/kg/test_extractors.py checks the others)
-    from kgllm.kg.extract import extract_doc, load_pipeline
+    from kgllm.kg.extraction.extract import extract_doc, load_pipeline
 
     text = json.loads(redocred_file.read_text())[0]
     text = " ".join(tok for sent in text["sents"] for tok in sent)
@@ -229,3 +229,4 @@ def test_distant_supervision_adds_schema_sentences_but_never_held_out_text(data_
     assert plus["train"][len(splits["train"]):] == [extra[0]]  # the validation document's text is left out
     with pytest.raises(ConfigError, match="train_entities"):
         load_dataset("redocred_docre", data_dir, **ARGS, train_entities="silver")
+

@@ -105,7 +105,7 @@ def test_inductive_entities_are_embedded_from_text_and_neighbours(data_dir):
 
 
 def test_text_features_need_entity_texts():
-    from kgllm.errors import KGLLMError
+    from kgllm.util.errors import KGLLMError
 
     model = LinkPredModule(dim=16, gnn_heads=2, node_features="text", num_entities=4, num_relations=2)
     with pytest.raises(KGLLMError, match="entity texts"):
@@ -113,7 +113,7 @@ def test_text_features_need_entity_texts():
 
 
 def test_fusion_encoder_starts_from_link_prediction(kg_dir, tmp_path):
-    from kgllm.errors import KGFormatError
+    from kgllm.util.errors import KGFormatError
     from kgllm.lit import MLMModule
     from kgllm.lit.linkpred import ExportEncoder
 

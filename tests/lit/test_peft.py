@@ -13,7 +13,7 @@ def batch(kg, tokenizer):
     from kgllm.data.collate import KGCollator
     from kgllm.data.features import Featurizer
     from kgllm.data.subgraph import SubgraphSampler
-    from kgllm.kg.to_pyg import to_pyg
+    from kgllm.kg.graph.to_pyg import to_pyg
     from kgllm.linking import EntityLinker
 
     examples = [TextExample("Angela Merkel met Emmanuel Macron in Berlin.", 0),
@@ -62,7 +62,7 @@ def test_peft_methods_start_as_the_model_freeze_the_backbone_and_all_train(kg_di
 
 
 def test_unknown_peft_method_and_lora_r_clash_are_errors(kg_dir):
-    from kgllm.errors import ConfigError
+    from kgllm.util.errors import ConfigError
     from kgllm.lit import ClassifierModule
 
     with pytest.raises(ConfigError, match="is not a PEFT method"):

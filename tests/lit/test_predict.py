@@ -74,7 +74,7 @@ def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, t
 def test_predict_refuses_other_checkpoints_and_bad_columns(tmp_path, kg_dir):
     import torch
 
-    from kgllm.errors import CorpusError, KGLLMError
+    from kgllm.util.errors import CorpusError, KGLLMError
     from kgllm.workflows.predict import predict
 
     torch.save({"state_dict": {}, "hyper_parameters": {"task": "docre"}}, tmp_path / "re.ckpt")

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Batch, Data
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
-from kgllm.errors import ConfigError
+from kgllm.util.errors import ConfigError
 from kgllm.nn.fusion import KGFusedLayer
 from kgllm.nn.graph_encoder import RelGATEncoder
 from kgllm.nn.kgbert import KGBert, is_kg_parameter

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kgllm.cli import main
-from kgllm.kg.build import build_kg, work_dir_for
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.kg.extraction.build import build_kg, work_dir_for
+from kgllm.kg.graph.store import KnowledgeGraph
 
 DOCS = ["Angela Merkel was born in Hamburg.", "Paris is the capital of France.",
         "Barack Obama was born in Honolulu.", "Berlin is in Germany."]
@@ -27,7 +27,7 @@ def _labels(out: Path) -> set[str]:
 
 
 def test_second_writer_fails_clearly_while_the_first_holds_the_output(tmp_path):
-    from kgllm.io import OutputError, locked
+    from kgllm.util.io import OutputError, locked
 
     corpus, out = _corpus(tmp_path / "c.jsonl"), tmp_path / "kg"
     with locked(out):
@@ -39,7 +39,7 @@ def test_second_writer_fails_clearly_while_the_first_holds_the_output(tmp_path):
 
 
 def _kill_after_first_shard(monkeypatch):
-    import kgllm.kg.engines as engines  # where the extraction of each document runs
+    import kgllm.kg.extraction.engines as engines  # where the extraction of each document runs
 
     real, seen = engines.extract_doc, []
 
@@ -54,7 +54,7 @@ def _kill_after_first_shard(monkeypatch):
 
 @pytest.mark.parametrize("keep_stat", [False, True], ids=["edited", "edited-same-size-and-mtime"])
 def test_resume_after_the_corpus_changed_reextracts(tmp_path, monkeypatch, keep_stat):
-    from kgllm.config import ExtractConfig
+    from kgllm.kg.extraction.config import ExtractConfig
 
     corpus, out = _corpus(tmp_path / "c.jsonl"), tmp_path / "kg"
     cfg = ExtractConfig(shard_size=1, batch_size=1)
@@ -79,7 +79,7 @@ def test_two_builds_with_different_settings_never_mix(tmp_path):
     build_kg(corpus, out, progress=False)
     with pytest.raises(FileExistsError):
         build_kg(corpus, out, progress=False)
-    from kgllm.config import ExtractConfig
+    from kgllm.kg.extraction.config import ExtractConfig
 
     kg = build_kg(corpus, out, cfg=ExtractConfig(cooccurrence=True), overwrite=True, progress=False)
     meta = json.loads((out / "meta.json").read_text())
@@ -121,7 +121,7 @@ def test_numeric_options_are_checked(tmp_path, option, capsys):
 
 
 def test_duplicate_document_ids(tmp_path, capsys):
-    from kgllm.errors import CorpusError
+    from kgllm.util.errors import CorpusError
 
     corpus = tmp_path / "dup.jsonl"
     corpus.write_text(json.dumps({"id": "a", "text": DOCS[0]}) + "\n" + json.dumps({"id": "a", "text": DOCS[2]}) + "\n")

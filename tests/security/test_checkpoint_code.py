@@ -67,7 +67,7 @@ def test_own_checkpoint_still_validates(trained, tmp_path, kg_dir, data_dir):
 def test_url_checkpoints_are_not_cached_by_file_name(trained, tmp_path, kg_dir, data_dir, monkeypatch, capsys):
     """Two URLs ending in the same file name: the second serves garbage and must be refused, not
     answered with the first one's weights (torch.hub's cache is keyed by file name)."""
-    from kgllm import checkpoints
+    from kgllm.nn import checkpoints
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     (tmp_path / "srv" / "a").mkdir(parents=True)
@@ -85,7 +85,7 @@ def test_url_checkpoints_are_not_cached_by_file_name(trained, tmp_path, kg_dir, 
 
 
 def test_local_checkpoint_names_downloads_by_content(tmp_path):
-    from kgllm import checkpoints
+    from kgllm.nn import checkpoints
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

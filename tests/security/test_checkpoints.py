@@ -48,7 +48,7 @@ def evil(tmp_path) -> tuple[Path, Path]:
 
 
 def test_url_checkpoint_is_loaded_tensors_only(evil, tmp_path, kg_dir, data_dir, monkeypatch, capsys):
-    from kgllm.checkpoints import CheckpointError, load_checkpoint
+    from kgllm.nn.checkpoints import CheckpointError, load_checkpoint
 
     path, marker = evil
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # the hub cache of downloads
@@ -72,7 +72,7 @@ def test_local_checkpoint_and_weights_only_false(evil, tmp_path, kg_dir, data_di
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04truncated"])
 def test_garbage_checkpoint_is_one_clear_line(tmp_path, content, kg_dir, data_dir, capsys):
-    from kgllm.checkpoints import CheckpointError, load_checkpoint
+    from kgllm.nn.checkpoints import CheckpointError, load_checkpoint
 
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(content)
@@ -84,7 +84,7 @@ def test_garbage_checkpoint_is_one_clear_line(tmp_path, content, kg_dir, data_di
 
 
 def test_truncated_real_checkpoint(tmp_path):
-    from kgllm.checkpoints import CheckpointError, load_checkpoint
+    from kgllm.nn.checkpoints import CheckpointError, load_checkpoint
 
     good = tmp_path / "good.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(1000)}}, good)
@@ -95,7 +95,7 @@ def test_truncated_real_checkpoint(tmp_path):
 
 
 def test_not_a_lightning_checkpoint(tmp_path):
-    from kgllm.checkpoints import CheckpointError, check_lightning_checkpoint
+    from kgllm.nn.checkpoints import CheckpointError, check_lightning_checkpoint
 
     torch.save([torch.zeros(2)], tmp_path / "list.ckpt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "dict.ckpt")
@@ -107,7 +107,7 @@ def test_not_a_lightning_checkpoint(tmp_path):
 
 def test_two_kgs_without_corpus_hash_are_told_apart():
     """The old check compared corpus hashes; two imported KGs both have none, and None == None passed."""
-    from kgllm.checkpoints import CheckpointError, check_same_kg
+    from kgllm.nn.checkpoints import CheckpointError, check_same_kg
 
     with pytest.raises(CheckpointError, match="allow_other_kg"):
         check_same_kg({"kg_meta": {"identity": "aaa"}}, {"identity": "bbb"}, "x.ckpt", allow_other_kg=False)
@@ -117,7 +117,7 @@ def test_two_kgs_without_corpus_hash_are_told_apart():
 
 
 def test_remap_moves_rows_by_key_not_by_position():
-    from kgllm.checkpoints import remap_kg_rows
+    from kgllm.nn.checkpoints import remap_kg_rows
 
     src = {"entities": ["a", "b", "c"], "relations": ["r", "s"]}
     dst = {"entities": ["c", "a", "new"], "relations": ["s", "r"]}
@@ -136,7 +136,7 @@ def test_remap_moves_rows_by_key_not_by_position():
 
 def _shuffled_kg(kg_dir: Path, out: Path) -> Path:
     """The same entities under other ids: same shapes, another identity."""
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     kg = KnowledgeGraph.load(kg_dir, provenance=True)
     order = list(reversed(range(kg.num_entities)))
@@ -153,7 +153,7 @@ def _shuffled_kg(kg_dir: Path, out: Path) -> Path:
 
 @pytest.mark.slow
 def test_init_from_another_kg_is_refused_then_remapped_by_key(tmp_path, kg_dir, data_dir, capsys):
-    from kgllm.cli.lightning import run_cli
+    from kgllm.lit.runner import run_cli
 
     assert main(_fit_args(tmp_path / "a", kg_dir, data_dir)) == 0
     ckpt = next((tmp_path / "a").rglob("best.ckpt"))
@@ -173,7 +173,7 @@ def test_init_from_another_kg_is_refused_then_remapped_by_key(tmp_path, kg_dir, 
 
 
 def _shuffled_keys(folder: Path) -> list[str]:
-    from kgllm.checkpoints import kg_keys
+    from kgllm.nn.checkpoints import kg_keys
 
     return kg_keys(folder)["entities"]
 
@@ -182,11 +182,11 @@ def _shuffled_keys(folder: Path) -> list[str]:
 def test_checkpoint_follows_an_updated_kg(tmp_path, redocred_file, data_dir, capsys):
     """A checkpoint of the KG of documents A loads onto the KG updated with B without allow_other_kg:
     old rows bit for bit, new entities from their neighbours' rows."""
-    from kgllm.cli.lightning import run_cli
-    from kgllm.kg.build import build_kg
-    from kgllm.kg.corpus import read_corpus
-    from kgllm.kg.store import KnowledgeGraph
-    from kgllm.kg.update import update_kg
+    from kgllm.lit.runner import run_cli
+    from kgllm.kg.extraction.build import build_kg
+    from kgllm.kg.extraction.corpus import read_corpus
+    from kgllm.kg.graph.store import KnowledgeGraph
+    from kgllm.kg.extraction.update import update_kg
 
     docs = list(read_corpus(redocred_file, "redocred"))
     (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": d.doc_id, "text": d.text}) + "\n" for d in docs))

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kgllm.errors import KGLLMError
+from kgllm.util.errors import KGLLMError
 
 SECONDS = float(os.environ.get("KGLLM_FUZZ_SECONDS", "4"))
 SETTINGS = settings(max_examples=25, deadline=None, database=None, derandomize=False,
@@ -61,9 +61,9 @@ def scratch():
 
 
 def _reader_cases(scratch):
-    from kgllm.kg.corpus import read_corpus
-    from kgllm.kg.imports import import_openke, import_rdf, import_tsv
-    from kgllm.kg.lama import read_lama
+    from kgllm.kg.extraction.corpus import read_corpus
+    from kgllm.kg.sources.imports import import_openke, import_rdf, import_tsv
+    from kgllm.kg.sources.lama import read_lama
 
     def write(name: str, text: str) -> Path:
         path = scratch / name
@@ -105,7 +105,7 @@ def test_readers_end_in_a_result_or_one_kgllm_error(scratch, target):
 
 @pytest.mark.slow
 def test_hf_sources_end_in_a_result_or_one_kgllm_error(scratch):
-    from kgllm.hf_sources import open_source
+    from kgllm.kg.extraction.hf_sources import open_source
 
     @SETTINGS
     @given(files, st.sampled_from([".jsonl", ".csv", ".tsv", ".json"]))
@@ -120,7 +120,7 @@ def test_hf_sources_end_in_a_result_or_one_kgllm_error(scratch):
 
 @pytest.mark.slow
 def test_kg_folders_with_fuzzed_files_load_or_fail_in_one_line(kg_dir, scratch):
-    from kgllm.kg.store import KnowledgeGraph
+    from kgllm.kg.graph.store import KnowledgeGraph
 
     names = ["meta.json", "entities.tsv", "relations.tsv", "triples.tsv", "documents.tsv", "retired.tsv"]
 

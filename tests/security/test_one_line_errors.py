@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from kgllm.cli import main
-from kgllm.errors import ConfigError, KGLLMError
+from kgllm.util.errors import ConfigError, KGLLMError
 
 
 def _one_line(capsys, *needles: str) -> str:
@@ -44,7 +44,7 @@ def test_lama_json_nested_deeply(tmp_path, capsys):
 
 
 def test_endpoint_json_nested_deeply():
-    from kgllm.kg.endpoint import _rows
+    from kgllm.kg.sparql.endpoint import _rows
 
     with pytest.raises(RecursionError):
         _rows(json.loads(_deep(50_000)), None)  # what the reader must catch ...
@@ -64,8 +64,8 @@ def test_endpoint_json_nested_deeply():
             self.end_headers()
             self.wfile.write(body)
 
-    from kgllm.kg.endpoint import query_endpoint
-    from kgllm.kg.rdf import QueryError
+    from kgllm.kg.sparql.endpoint import query_endpoint
+    from kgllm.kg.sparql.local import QueryError
 
     server = _start(Deep)
     try:  # ... and does: one line, no traceback
@@ -81,7 +81,7 @@ def test_deeply_nested_jsonl_row_is_refused_before_pyarrow(tmp_path, kg_dir, cap
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"text": "Ann lives in Paris."}\n{"text": ' + _deep() + "}\n")
     if kind == "predict":
-        from kgllm.hf_sources import open_source
+        from kgllm.kg.extraction.hf_sources import open_source
 
         with pytest.raises(KGLLMError, match="rows.jsonl:2: JSON nested more than"):
             open_source(str(rows))
@@ -91,7 +91,7 @@ def test_deeply_nested_jsonl_row_is_refused_before_pyarrow(tmp_path, kg_dir, cap
 
 
 def test_a_30mb_text_is_refused_naming_the_row():
-    from kgllm.hf_sources import check_text
+    from kgllm.kg.extraction.hf_sources import check_text
 
     assert check_text("Paris " * 1000, "in.jsonl", "test", 0, "text")
     with pytest.raises(KGLLMError, match=r"in.jsonl \[test\] row 3: column 'text' holds 30,000,000 characters"):
@@ -153,7 +153,7 @@ def test_fusion_layer_beyond_the_encoder():
 
 
 def test_backbone_folder_that_is_not_a_model():
-    from kgllm.errors import BackboneError
+    from kgllm.util.errors import BackboneError
     from kgllm.nn.backbone import load_tokenizer
 
     with pytest.raises(BackboneError, match="/etc: not a Hugging Face model folder"):
@@ -245,7 +245,7 @@ def test_probe_and_re_model_take_urls(tmp_path, capsys):
 @pytest.mark.parametrize("text", ["null\nnull\nnull\n", "1\n2\n", '["a"]\n'])
 def test_rows_that_are_not_objects_are_refused_before_pyarrow(tmp_path, text):
     """Found by the fuzz test: JSON Lines of ``null`` crashed pyarrow's reader (exit 139)."""
-    from kgllm.hf_sources import open_source
+    from kgllm.kg.extraction.hf_sources import open_source
 
     rows = tmp_path / "rows.jsonl"
     rows.write_text(text)

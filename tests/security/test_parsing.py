@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kgllm.cli import main
-from kgllm.errors import CorpusError, KGFormatError
-from kgllm.kg.build import work_dir_for
-from kgllm.kg.corpus import iter_jsonl, read_corpus
-from kgllm.kg.store import KnowledgeGraph
+from kgllm.util.errors import CorpusError, KGFormatError
+from kgllm.kg.extraction.build import work_dir_for
+from kgllm.kg.extraction.corpus import iter_jsonl, read_corpus
+from kgllm.kg.graph.store import KnowledgeGraph
 
 GOOD = json.dumps({"id": "ok", "text": "Angela Merkel was born in Hamburg."})
 
@@ -71,7 +71,7 @@ def test_redocred_schema_is_checked_on_read(tmp_path, redocred_file, patch, prob
 
 
 def test_deeply_nested_jsonld_is_refused(tmp_path):
-    from kgllm.kg.safe_rdf import parse_rdf_safely
+    from kgllm.kg.sources.safe_rdf import parse_rdf_safely
 
     bad = tmp_path / "deep.jsonld"
     bad.write_text('{"@graph": ' + "[" * 100_000 + "]" * 100_000 + "}")
@@ -83,7 +83,7 @@ def test_ntriples_are_parsed_by_pyoxigraph_not_rdflib(tmp_path, monkeypatch):
     """rdflib's N-Triples parser is quadratic in literal length; imports must not reach it."""
     import rdflib.plugins.parsers.ntriples as nt
 
-    from kgllm.kg.safe_rdf import parse_rdf_safely
+    from kgllm.kg.sources.safe_rdf import parse_rdf_safely
 
     def refuse(*_a, **_k):
         raise AssertionError("rdflib's N-Triples parser was used")
@@ -106,7 +106,7 @@ def test_labels_with_separators_round_trip(tmp_path):
 def test_meta_json_must_be_an_object_naming_files_inside(kg_dir, tmp_path, capsys):
     import shutil
 
-    from kgllm.kg.rdf import open_graph
+    from kgllm.kg.sparql.local import open_graph
 
     folder = tmp_path / "kg"
     shutil.copytree(kg_dir, folder)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from kgllm.cli import main
-from kgllm.kg.endpoint import push, query_endpoint
-from kgllm.kg.rdf import QueryError, query_folder
-from kgllm.kg.server import serve
+from kgllm.kg.sparql.endpoint import push, query_endpoint
+from kgllm.kg.sparql.local import QueryError, query_folder
+from kgllm.kg.sparql.server import serve
 
 LOOKUP = "SELECT ?e ?name WHERE { ?e rdfs:label ?name }"
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kgllm.cli import main
-from kgllm.errors import KGFormatError as QueryError  # kgllm.kg.rdf.QueryError is one
-from kgllm.kg.rdf import open_graph, query
+from kgllm.util.errors import KGFormatError as QueryError  # kgllm.kg.sparql.local.QueryError is one
+from kgllm.kg.sparql.local import open_graph, query
 from tests.security.servers import http_server, url
 
 LABELS = "SELECT ?name ?e WHERE { ?e rdfs:label ?name }"
@@ -79,7 +79,7 @@ def test_malformed_bind_is_a_usage_error(stores, capsys):
 
 @pytest.mark.parametrize("store", ["memory", "oxigraph"])
 def test_timeout_and_row_limit(stores, store):
-    from kgllm.kg.rdf import query_folder
+    from kgllm.kg.sparql.local import query_folder
 
     folder = stores[1] if store == "oxigraph" else stores[0]
     start = time.monotonic()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kgllm.cli import main
-from kgllm.io import terminal_safe
+from kgllm.util.io import terminal_safe
 
 EVIL = "Evil\x1b]0;owned\x07\x1b[2J\x9b31m\u202eCorp"
 

@@ -8,10 +8,10 @@ import shutil
 import pytest
 
 from kgllm.cli import main
-from kgllm.io import OutputError, locked
-from kgllm.kg.imports import import_tsv
-from kgllm.kg.store import KnowledgeGraph
-from kgllm.kg.update import import_into
+from kgllm.util.io import OutputError, locked
+from kgllm.kg.sources.imports import import_tsv
+from kgllm.kg.graph.store import KnowledgeGraph
+from kgllm.kg.extraction.update import import_into
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_update_keeps_files_kgllm_did_not_write(kg_copy, tmp_path, capsys):
 
 
 def test_a_kill_between_moving_user_files_and_the_swap_loses_nothing(kg_copy, tmp_path, monkeypatch):
-    from kgllm.kg import update
+    from kgllm.kg.extraction import update
 
     (kg_copy / "NOTES.txt").write_text("mine")
 
@@ -84,7 +84,7 @@ def test_build_overwrite_refuses_a_kg_folder_holding_user_files(kg_copy, redocre
 def test_a_reader_never_mixes_two_versions(kg_copy, tmp_path, monkeypatch):
     """An update swaps the folder after the reader read entities.tsv and before triples.tsv: the
     reader must return one whole version (here, read again: the new one)."""
-    from kgllm.kg import store
+    from kgllm.kg.graph import store
 
     small = KnowledgeGraph.load(kg_copy)
     grown = tmp_path / "grown"
@@ -95,7 +95,7 @@ def test_a_reader_never_mixes_two_versions(kg_copy, tmp_path, monkeypatch):
 
     def read_tsv(path, *args, **kwargs):
         if path.name == "triples.tsv" and not swapped:
-            from kgllm.io import exchange_dirs
+            from kgllm.util.io import exchange_dirs
 
             exchange_dirs(grown, kg_copy)  # what update-kg does, at the worst moment
             swapped.append(True)
