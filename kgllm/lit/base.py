@@ -196,6 +196,13 @@ class KGLitModule(L.LightningModule):
         hp, spec = self.hparams, self.data_spec()
         hp.backbone = self._data_args["backbone"] or (spec.backbone if spec else None) or "minilm"
         hp.kg_dir = self._data_args["kg_dir"] or (spec.kg_dir if spec else None)
+        reads = (hp.fusion != "none" or self.reads_graph()) and hp.graph_input
+        if not reads and spec is None and hp.kg_dir and not (Path(hp.kg_dir) / "meta.json").is_file():
+            # a restored model that reads no graph (fusion none) needs no KG folder: the one it trained
+            # beside may have moved or gone (an extractor checkpoint used from another folder)
+            log.info("%s: no KG folder there; this model reads no graph, so it loads without one", hp.kg_dir)
+            self.kg_meta = {}
+            return
         self.kg_meta = kg_meta(hp.kg_dir)
 
     def configure_model(self) -> None:

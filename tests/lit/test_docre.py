@@ -230,3 +230,31 @@ def test_distant_supervision_adds_schema_sentences_but_never_held_out_text(data_
     with pytest.raises(ConfigError, match="train_entities"):
         load_dataset("redocred_docre", data_dir, **ARGS, train_entities="silver")
 
+
+@pytest.mark.slow
+def test_unfused_extractor_checkpoint_needs_no_kg_folder(kg_dir, data_dir, redocred_file, tmp_path, monkeypatch):
+    """A DocRE model trained without fusion extracts from another working folder after the KG it
+    trained beside is gone (a fused one still needs its KG: it links mentions to it)."""
+    import shutil
+
+    from kgllm.kg.extraction.config import ExtractConfig
+    from kgllm.kg.extraction.extract import extract_doc, load_pipeline
+
+    kg_copy = tmp_path / "graphs" / "docre"
+    shutil.copytree(kg_dir, kg_copy)
+    L.seed_everything(0)
+    dm = KGDataModule("redocred_docre", str(kg_copy), backbone="tiny", data_dir=str(data_dir), dataset_args=ARGS,
+                      batch_size=2)
+    model = DocREModule(fusion="none", lr=3e-3, task_args={"emb_size": 32, "block_size": 8})
+    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=dm)
+    ckpt = tmp_path / "extractor.ckpt"
+    trainer.save_checkpoint(ckpt)
+    shutil.rmtree(kg_copy)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    text = json.loads(redocred_file.read_text())[0]
+    text = " ".join(tok for sent in text["sents"] for tok in sent)
+    ex = extract_doc(load_pipeline()(text), "d", ExtractConfig(extractor="learned", re_model=str(ckpt)))
+    assert ex.entities  # it ran: mentions found, pairs scored (an untrained model may keep no edge)
