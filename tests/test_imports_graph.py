@@ -134,3 +134,15 @@ def test_class_paths_written_before_the_move_still_resolve():
         module, name = path.rsplit(".", 1)
         assert isinstance(getattr(importlib.import_module(module), name), type), path
     assert {p for p in before if p.startswith("kgllm.lit.") and p.count(".") == 2} <= _allowed_modules(None)
+
+
+def test_public_functions_and_classes_have_docstrings():
+    """Every module-level public function and class of kgllm says what it is (command entry points,
+    ``main`` and ``*_main``, are documented by their ``--help``)."""
+    missing = []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
+                    and node.name != "main" and not node.name.endswith("_main") and not ast.get_docstring(node)):
+                missing.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name}")
+    assert not missing, missing

@@ -131,6 +131,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
 
 
 def usage() -> str:
+    """The ``kgllm`` help: every command with one line on what it does."""
     width = max(map(len, COMMANDS))
     lines = ["usage: kgllm <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]

@@ -52,6 +52,7 @@ LIGHTNING_OPTIONS = [
 
 
 def fast_help(command: str) -> str:
+    """``kgllm COMMAND --help`` for the LightningCLI commands, as text (no torch import)."""
     width = max(len(o) for o, _ in KGLLM_OPTIONS + LIGHTNING_OPTIONS) + 2
     lines = [f"usage: kgllm {command} [--config FILE] [--section.key VALUE ...]", "", ABOUT[command],
              "Every value of a config can be overridden as --section.key VALUE (dashes or underscores).", "",

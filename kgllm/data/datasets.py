@@ -51,6 +51,7 @@ from kgllm.kg.extraction.corpus import read_corpus, read_text_file, redocred_pro
 from kgllm.util.paths import dataset_file
 
 def parse_range(spec: str) -> slice:
+    """``"start:end"`` (either side may be empty) as a slice of documents."""
     try:
         start, end = (int(x) if x else None for x in spec.split(":"))
     except ValueError as exc:
@@ -71,6 +72,7 @@ def _load_json(path: Path):
 
 
 def load_redocred_mlm(data_dir=None, train_docs: str = "0:90", val_docs: str = "90:100") -> tuple:
+    """Re-DocRED documents as MLM text: ``train_docs`` and ``val_docs`` ranges (test = val); no labels."""
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     docs = list(read_corpus(path, "redocred"))
     splits = {"train": docs[parse_range(train_docs)], "val": docs[parse_range(val_docs)]}
@@ -105,6 +107,7 @@ def _redocred_pairs(doc: dict) -> list[tuple[str, str, tuple, tuple, str]]:
 
 def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100",
                      min_count: int = 10) -> tuple:
+    """Re-DocRED sentence pairs for relation classification (entity markers), relations with at least ``min_count`` training pairs; document ranges per split."""
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     data = _load_json(path)
     raw = {s: [p for doc in data[parse_range(r)] for p in _redocred_pairs(doc)]
@@ -273,6 +276,7 @@ def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str 
 
 
 def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, train_per_relation: int | None = None) -> tuple:
+    """FewRel ``val_wiki.json`` sentences: ``n_train``/``n_val`` per relation (or ``train_per_relation``), relation names from ``pid2name.json``."""
     path = dataset_file("fewrel", "val_wiki.json", root=data_dir)
     data = _load_json(path)
     names_path = dataset_file("fewrel", "pid2name.json", root=data_dir)
@@ -293,6 +297,7 @@ def load_fewrel(data_dir=None, n_train: int = 500, n_val: int = 100, train_per_r
 
 
 def read_tsv(path: Path) -> list[TextExample]:
+    """A GLUE-style ``sentence<TAB>label`` file (header skipped) as examples; a bad line names the file and line."""
     lines = read_text_file(path).splitlines()
     out = []
     for lineno, line in enumerate(lines[1:], 2):
@@ -306,11 +311,13 @@ def read_tsv(path: Path) -> list[TextExample]:
 
 
 def load_sst2(data_dir=None) -> tuple:
+    """SST-2: ``train.tsv``, ``dev.tsv`` (validation) and ``test.tsv`` (the labelled GLUE dev set)."""
     files = {"train": "train.tsv", "val": "dev.tsv", "test": "test.tsv"}
     return {s: read_tsv(dataset_file("sst2", f, root=data_dir)) for s, f in files.items()}, ["negative", "positive"]
 
 
 def load_text(data_dir=None, path: str = "", format: str = "auto", val_fraction: float = 0.1) -> tuple:
+    """Any corpus ``build-kg`` reads, as MLM text; the last ``val_fraction`` of documents validates."""
     if not path:
         raise ValueError("dataset 'text' needs dataset_args.path")
     docs = [TextExample(d.text) for d in read_corpus(path, format)]
@@ -324,6 +331,7 @@ NER_LABELS = ["O"] + [f"{p}-{t}" for t in NER_TYPES for p in ("B", "I")]
 
 
 def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "70:85", test_docs: str = "85:100") -> tuple:
+    """Re-DocRED documents as BIO-tagged tokens (entity types), document ranges per split."""
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     data = _load_json(path)
     splits = {}

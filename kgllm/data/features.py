@@ -60,6 +60,8 @@ def merge_spans(known: Sequence[tuple[int, int, str]], found: Sequence[tuple[int
 
 @dataclass
 class FeatureStats:
+    """Counts of one featurised split: examples, truncated, dropped, and linked of all mentions."""
+
     examples: int = 0
     truncated: int = 0
     dropped: int = 0

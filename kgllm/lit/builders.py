@@ -45,6 +45,7 @@ def entity_labels(kg_dir: str) -> list[str]:
 
 
 def entity_texts(kg_dir: str) -> list[str]:
+    """Every entity's text (label, type and description) of the KG at ``kg_dir``, for text node features."""
     from kgllm.kg.graph.folder import entity_texts as texts
     from kgllm.kg.graph.store import KnowledgeGraph
 

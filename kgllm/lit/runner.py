@@ -225,6 +225,7 @@ def _allowed_modules(own: str | None) -> set[str]:
 
 
 def raise_weights_only_false() -> None:
+    """Refuse ``--weights_only false``: loading such a checkpoint can run code."""
     from kgllm.nn.checkpoints import CheckpointError
 
     raise CheckpointError("--weights_only false is refused: a checkpoint that needs it can run code when loaded; "

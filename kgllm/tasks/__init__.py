@@ -36,6 +36,7 @@ def register_task(name: str, target: str) -> None:
 
 
 def task_class(name: str) -> type[Task]:
+    """The registered task class of ``name`` (imported on first use)."""
     if name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
     module, _, cls = TASKS[name].partition(":")

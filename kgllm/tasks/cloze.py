@@ -7,6 +7,8 @@ from kgllm.tasks.base import Task
 
 
 class Cloze(Task):
+    """The probe's cloze texts: one masked object per example, scored at the masked positions."""
+
     name = "cloze"
     head_reads = "masked"
 

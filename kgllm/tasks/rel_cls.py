@@ -39,6 +39,8 @@ class EntityMarkerHead(nn.Module):
 
 
 class RelationClassification(Task):
+    """Relation classification between two marked spans (``[E1]``/``[E2]``); the head reads the markers' states."""
+
     name = "rel_cls"
     head_reads = "markers"
     reserved = len(MARKERS)

@@ -8,6 +8,8 @@ from kgllm.tasks.base import Task
 
 
 class SequenceClassification(Task):
+    """One label per text from the pooled ``[CLS]`` state."""
+
     name = "seq_cls"
     head_reads = "cls"
 

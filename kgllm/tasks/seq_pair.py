@@ -12,6 +12,8 @@ from kgllm.tasks.seq_cls import SequenceClassification
 
 
 class SequencePairClassification(SequenceClassification):
+    """One label per text pair (NLI-style), with segment ids; mentions are linked in both texts."""
+
     name = "seq_pair"
 
     def finish(self, feat, example, mentions):

@@ -46,6 +46,7 @@ def dataset_file(name: str, *parts: str, root: str | os.PathLike | None = None) 
 
 
 def cache_dir() -> Path:
+    """kgllm's cache folder (``$KGLLM_CACHE``, default ``~/.cache/kgllm``), created if missing."""
     path = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "kgllm"))
     path.mkdir(parents=True, exist_ok=True)
     return path

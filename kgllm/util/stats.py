@@ -121,8 +121,10 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 
 def fmt_ci(ci: tuple[float, float] | None, digits: int = 4) -> str:
+    """An interval as ``[lo, hi]`` (``–`` when undefined)."""
     return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 def fmt_p(p: float) -> str:
+    """A p-value for a table (``<0.001`` below that)."""
     return "<0.001" if p < 0.001 else f"{p:.3f}"

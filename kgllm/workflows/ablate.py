@@ -62,6 +62,7 @@ def variants() -> dict[str, list[str]]:
 
 
 def variant_overrides(variant: str) -> list[str]:
+    """The config overrides of an ablation variant (parts joined by ``+``, each a registered variant)."""
     out = []
     known = variants()
     for part in variant.split("+"):
@@ -143,6 +144,7 @@ def kg_source(kg) -> str:
 
 
 def read_rows(path: Path) -> list[dict]:
+    """The rows of an ablation's ``results.csv`` (numbers parsed); none if the file is missing."""
     if not path.is_file():
         return []
     with open(path, encoding="utf-8") as fh:
@@ -208,6 +210,7 @@ def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", 
 
 
 def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str = "none") -> str:
+    """The ablation summary as a Markdown table: mean ± std [95% CI] per metric, paired differences against ``baseline``."""
     from kgllm.util.stats import fmt_ci, fmt_p
 
     by_items = any(e.get("items") for e in summary)
@@ -289,6 +292,7 @@ def plot_figure(rows: list[dict], metrics: Sequence[str], summary: list[dict], t
 
 def plot(rows: list[dict], metrics: Sequence[str], summary: list[dict], title: str, path: Path,
          baseline: str = "none") -> None:
+    """Write the ablation figure (per-seed points, means and intervals per variant) to ``path``."""
     import matplotlib.pyplot as plt
 
     fig = plot_figure(rows, metrics, summary, title, baseline)

@@ -23,6 +23,7 @@ FORMATS = ("redocred",)
 
 
 def parse_gold(spec: str) -> tuple[str, Path]:
+    """``FORMAT:PATH`` of ``--gold`` as (format, path)."""
     fmt, sep, path = spec.partition(":")
     if not sep or fmt not in FORMATS:
         raise ConfigError(f"--gold {spec!r}: expected FORMAT:PATH with FORMAT one of {FORMATS} "

@@ -53,6 +53,7 @@ def read_curves(run: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 def default_metrics(curves: list[dict]) -> list[str]:
+    """The curves drawn by default: the training loss and every validation metric."""
     keys = sorted({k for c in curves for k in c})
     train = [k for k in ("train/loss_step", "train/loss") if k in keys][:1]
     val = [k for k in keys if k.startswith("val/")]
@@ -60,6 +61,7 @@ def default_metrics(curves: list[dict]) -> list[str]:
 
 
 def curves_figure(runs: list[Path], metrics: Sequence[str] | None = None, title: str | None = None):
+    """Training and validation curves of ``runs``, overlaid, one panel per metric."""
     import matplotlib
 
     matplotlib.use("Agg")

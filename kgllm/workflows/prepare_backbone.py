@@ -71,6 +71,7 @@ def masked_states(encoder, tokenizer, texts: list[str], seed: int, batch_size: i
 
 
 def accuracy(head, states: torch.Tensor, targets: torch.Tensor, batch: int = 2048) -> float:
+    """Masked-token accuracy of ``head`` on precomputed encoder ``states``."""
     with torch.no_grad():
         hits = sum(int((head(states[i:i + batch]).argmax(-1) == targets[i:i + batch]).sum())
                    for i in range(0, len(states), batch))

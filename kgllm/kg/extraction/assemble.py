@@ -47,14 +47,17 @@ class Batch(NamedTuple):
 
 
 def update_dir(kg_dir: Path, update: int) -> Path:
+    """The folder of update ``update``'s extraction records in a KG folder."""
     return kg_dir / EXTRACTIONS / f"{update:05d}"
 
 
 def batch_files(folder: Path) -> list[Path]:
+    """The extraction record files of one update folder, in order."""
     return sorted(folder.glob("*.jsonl"))
 
 
 def iter_records(files: Iterable[Path]):
+    """Every per-document extraction record of ``files`` (JSON Lines); a malformed line names file and line."""
     for path in files:
         with open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 
 def work_dir_for(out: Path) -> Path:
+    """The resumable work folder beside a KG output folder (``.<name>.partial``)."""
     return out.parent / f".{out.name}.partial"
 
 

@@ -65,6 +65,7 @@ def _fail(errors: list | None, exc: CorpusError) -> None:
 
 
 def detect_format(path: Path) -> str:
+    """The corpus format of ``path`` from its name (``text`` for folders and .txt, ``jsonl``, ``redocred``, ``hf``)."""
     if path.is_dir() or path.suffix in {".txt", ".text"}:
         return "text"
     if path.suffix in {".jsonl", ".ndjson"}:

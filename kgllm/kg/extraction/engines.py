@@ -41,6 +41,7 @@ def doc_sha256(doc: Document) -> str:
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
+    """Write ``lines`` to ``path`` atomically (a reader never sees half a file)."""
     with atomic_open(path) as fh:
         fh.writelines(lines)
 

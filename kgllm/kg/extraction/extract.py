@@ -40,6 +40,7 @@ def load_pipeline(name: str | None = None, disable: tuple[str, ...] = ()) -> "La
 
 
 def pipeline_info(nlp: "Language") -> dict:
+    """Name, version and components of a spaCy pipeline (recorded in ``meta.json``, part of cache keys)."""
     return {"name": f"{nlp.meta.get('lang', 'xx')}_{nlp.meta.get('name', '?')}",
             "version": nlp.meta.get("version", "?"), "pipes": list(nlp.pipe_names)}
 

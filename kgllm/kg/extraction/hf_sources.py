@@ -237,6 +237,7 @@ def split_texts(source: str, split: str = "train", text_column: str = "text", co
 
 
 def require_columns(ds, source: str, split: str, columns) -> None:
+    """Refuse a split that lacks one of ``columns``, naming the source, split and the columns it has."""
     found = [c for c in ds.column_names if c != ROW]
     missing = [c for c in columns if c not in found]
     if missing:
@@ -249,6 +250,7 @@ MAX_TEXT_CHARS = 1_000_000
 
 
 def check_text(value, source: str, split: str, row: int, column: str) -> str:
+    """A row's text value, refused (naming source, split, row and column) when empty, not text or too long."""
     if not isinstance(value, str) or not value.strip():
         what = "empty" if isinstance(value, str) or value is None else f"a {type(value).__name__}, not text"
         raise CorpusError(f"{source} [{split}] row {row}: column '{column}' is {what}")

@@ -33,6 +33,8 @@ _BLANKS = re.compile(r"\n\s*\n+")
 
 @dataclass
 class PrepareConfig:
+    """Corpus preparation before extraction: Unicode normalisation, clean-up, minimum words, exact or near deduplication."""
+
     unicode: bool = False
     clean: bool = False
     min_words: int = 0
@@ -47,6 +49,8 @@ class PrepareConfig:
 
 @dataclass
 class PrepareReport:
+    """What preparation changed or removed, by reason (written to ``meta.json``)."""
+
     documents_in: int = 0
     documents_out: int = 0
     changed_unicode: int = 0

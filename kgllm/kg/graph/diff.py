@@ -64,10 +64,12 @@ def _prov(row: tuple) -> tuple:
 
 
 def diff_folders(a: str | Path, b: str | Path, ignore: tuple[str, ...] = (), examples: int = 5) -> dict:
+    """The differences between two KG folders, matched by entity key and relation name (:func:`diff_kgs`)."""
     return diff_kgs(KnowledgeGraph.load(a, provenance=True), KnowledgeGraph.load(b, provenance=True), ignore, examples)
 
 
 def format_diff(diff: dict) -> str:
+    """A :func:`diff_folders` result as text, one block per aspect with examples."""
     if not diff:
         return "no differences"
     lines = []

@@ -25,6 +25,7 @@ _POSSESSIVE = re.compile(r"\s*['’]s$")
 
 
 def coarse_type(label: str) -> str:
+    """spaCy's entity label as kgllm's coarse type (PER, ORG, LOC, TIME, NUM, MISC)."""
     return COARSE_TYPES.get(label, label if label in {"PER", "ORG", "LOC", "TIME", "NUM", "MISC"} else "MISC")
 
 
@@ -42,10 +43,12 @@ def normalize_label(text: str) -> str:
 
 
 def entity_key(label: str, etype: str) -> str:
+    """An entity's key: coarse type and normalised label (``PER:barack obama``)."""
     return f"{coarse_type(etype)}:{normalize_label(label)}"
 
 
 def initials(text: str) -> str:
+    """The initials of a name's capitalised words (``Barack Hussein Obama`` -> ``BHO``), for acronym matching."""
     return "".join(w[0] for w in text.split() if w[:1].isupper())
 
 

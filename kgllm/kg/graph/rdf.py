@@ -51,12 +51,14 @@ STORE_DIR = "oxigraph"
 
 
 def prefixes(base: str = DEFAULT_BASE) -> dict[str, str]:
+    """The SPARQL prefixes of the RDF model (``ent:``, ``rel:``, ``stmt:``, ``doc:``, ``kgo:`` and the W3C ones)."""
     return {"ent": base + "entity/", "rel": base + "relation/", "stmt": base + "statement/",
             "doc": base + "doc/", "kgo": ONTOLOGY, "prov": PROV_NS, "rdf": RDF_NS, "rdfs": RDFS_NS,
             "skos": SKOS_NS, "xsd": XSD_NS}
 
 
 def rdf_format(name: str) -> str:
+    """The canonical RDF format name (``turtle`` or ``nt``) of ``name`` or one of its aliases."""
     name = ALIASES.get(name, name)
     if name not in RDF_FORMATS:
         raise ValueError(f"unknown RDF format {name!r}; choose one of {sorted(RDF_FORMATS)}")

@@ -32,6 +32,8 @@ from kgllm.kg.graph.folder import (ALIAS_SEP, DOCUMENTS, KG_ENTRIES, KG_MARKER, 
 
 @dataclass
 class Entity:
+    """One KG entity: key, label, coarse type, mention count, aliases and optional description."""
+
     key: str
     label: str
     etype: str
@@ -42,6 +44,8 @@ class Entity:
 
 @dataclass
 class Edge:
+    """One (head, relation, tail) edge: occurrences, confidence and where it was read (provenance rows)."""
+
     count: int = 0
     confidence: float = 0.0
     provenance: list[tuple] = field(default_factory=list)  # (doc, sentence, start, end, confidence)

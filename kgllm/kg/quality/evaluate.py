@@ -36,12 +36,14 @@ from kgllm.kg.graph.folder import read_meta, read_tsv
 
 
 def prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 from true positives and the predicted and gold counts (0 where undefined)."""
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def gold_documents(gold: Path, n_docs: int, expected_sha: str | None) -> list:
+    """The first ``n_docs`` Re-DocRED gold documents, refused unless their SHA-256 is the one the KG was built from."""
     docs = list(read_corpus(gold, "redocred", limit=n_docs))
     digest = hashlib.sha256()
     for d in docs:
@@ -176,6 +178,7 @@ def evaluate_redocred(kg_dir: str | Path, gold: str | Path, match: str = "exact"
 
 
 def format_eval(metrics: dict) -> str:
+    """:func:`evaluate_redocred` metrics as a text table."""
     keys = ["mention_precision", "mention_recall", "mention_f1", "pair_precision", "pair_recall", "pair_f1",
             "cooc_pair_precision", "cooc_pair_recall", "cooc_pair_f1", "pair_f1_over_cooc",
             "typed_precision", "typed_recall", "typed_f1"]

@@ -48,6 +48,7 @@ def kg_stats(kg: "KnowledgeGraph", top: int = 10) -> dict:
 
 
 def format_stats(stats: dict) -> str:
+    """:func:`kg_stats` as text: counts, components, degrees, top entities and relations."""
     lines = [f"nodes {stats['nodes']}  edges {stats['edges']}  relations {stats['relations']}",
              f"components {stats['components']} (largest {stats['largest_component']}, "
              f"isolated nodes {stats['isolated_nodes']})",
@@ -123,6 +124,7 @@ def degree_figure(stats: dict):
 
 
 def plot_degree_distribution(stats: dict, path: str) -> str:
+    """Write :func:`degree_figure` of ``stats`` as a PNG at ``path``; returns the path."""
     import matplotlib.pyplot as plt
 
     fig = degree_figure(stats)
@@ -217,6 +219,7 @@ def neighbourhood_figure(kg: "KnowledgeGraph", entity: int, hops: int = 1, max_n
 
 
 def plot_neighbourhood(kg: "KnowledgeGraph", entity: int, path: str, hops: int = 1, max_nodes: int = 40) -> str:
+    """Write :func:`neighbourhood_figure` of ``entity`` as a PNG at ``path``; returns the path."""
     import matplotlib.pyplot as plt
 
     fig = neighbourhood_figure(kg, entity, hops, max_nodes)

@@ -149,6 +149,7 @@ COMMENT_PREDICATES = ("http://www.w3.org/2000/01/rdf-schema#comment", "http://sc
 
 
 def local_name(iri: str) -> str:
+    """The last segment of an IRI (after ``/`` or ``#``), as an entity or relation name."""
     m = _LOCAL.search(iri.rstrip("/#"))
     return m.group(1) if m else iri
 
@@ -190,6 +191,7 @@ def import_rdf(path: str | Path, fmt: str | None = None, name: str | None = None
 
 
 def import_kg(fmt: str, path: str | Path, **kwargs) -> KnowledgeGraph:
+    """An existing KG read from ``path`` in format ``fmt`` (tsv, openke, lama, rdf) as a ``KnowledgeGraph``."""
     readers = {"tsv": import_tsv, "openke": import_openke, "lama": import_lama, "rdf": import_rdf}
     if fmt not in readers:
         raise KGFormatError(f"unknown import format {fmt!r}; choose one of {IMPORT_FORMATS}")

@@ -28,6 +28,7 @@ EXTENSIONS = {".ttl": "turtle", ".turtle": "turtle", ".nt": "nt", ".ntriples": "
 
 
 def guess_format(path: Path) -> str:
+    """The RDF format of a file from its extension; an unknown one is a one-line error."""
     fmt = EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise KGFormatError(f"{path}: cannot tell the RDF format from the name; pass a format "
@@ -79,6 +80,7 @@ def _screen_jsonld(path: Path, text: str) -> None:
 
 
 def parse_rdf_safely(path: str | Path, fmt: str | None = None) -> "rdflib.Graph":
+    """An RDF file parsed with pyoxigraph: no external entities, no remote contexts, strict UTF-8."""
     from rdflib import Graph
 
     from kgllm.kg.extraction.corpus import decode

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ExampleQuery:
+    """A shipped SPARQL query: what it answers, its text and the variables the user binds."""
+
     description: str
     sparql: str
     binds: tuple[str, ...] = ()  # variables the user binds with --bind VAR=TEXT

@@ -93,6 +93,7 @@ def store_for(kg_dir: str | Path) -> Path:
 
 
 def parse_bind(bind: str, allow_remote: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` of ``serve-kg --bind``, refused off the loopback unless ``allow_remote``."""
     host, _, port = bind.rpartition(":")
     try:
         port_n = int(port)
@@ -107,6 +108,7 @@ def parse_bind(bind: str, allow_remote: bool = False) -> tuple[str, int]:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now (for tests and the server's default)."""
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]

@@ -157,6 +157,7 @@ def build_corpus_kgs(split, graphs: Path, extractor: str = "dependency", re_mode
 
 
 def recall_table(recall: dict[str, dict]) -> str:
+    """The corpus KG's recall of the probed part-B facts per relation, as Markdown."""
     lines = ["| relation | probed part-B facts | subject in KG | object in KG | pair stated (any relation) | "
              "typed (the fact's relation) |", "|---|---|---|---|---|---|"]
     for rel, c in recall.items():

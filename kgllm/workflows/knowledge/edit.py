@@ -48,6 +48,7 @@ def cloze(template: str, subject: str, node: int, tokenizer, answer_id: int) -> 
 
 
 def single_piece(label: str, tokenizer) -> int | None:
+    """The wordpiece id of a one-wordpiece label, else ``None`` (the probe scores single-token objects)."""
     ids = tokenizer(label, add_special_tokens=False)["input_ids"]
     return ids[0] if len(ids) == 1 else None
 

@@ -93,6 +93,7 @@ def label_index(kg) -> dict[str, int]:
 
 
 def degree_bucket(degree: int) -> str:
+    """A subject's KG degree as a bucket (0, 1, 2-5, >5) for P@1 by degree."""
     return "0" if degree <= 0 else "1" if degree == 1 else "2-5" if degree <= 5 else ">5"
 
 

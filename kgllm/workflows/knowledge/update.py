@@ -71,6 +71,7 @@ def updated_kg(held: Path, full: Path, kg_only: list, out: Path) -> dict:
 def run_update_experiment(config: Path, seeds: str, out: Path, graphs: Path, data_dir=None, variant: str = "xattn",
                           node_features: str = "id", runs: Path | None = None, continue_epochs: int = 1,
                           extra: Sequence[str] = ()) -> tuple[list[dict], str]:
+    """The LAMA update experiment: add the KG-only facts to each trained model's KG by one update and probe before, after, and after continued pretraining; returns the rows and the report."""
     import yaml
 
     from kgllm.data.datasets import lama_facts

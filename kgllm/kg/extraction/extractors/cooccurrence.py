@@ -10,6 +10,8 @@ COOCCURRENCE = "co_occurs_with"
 
 
 class CooccurrenceExtractor(Extractor):
+    """Baseline extractor: one untyped edge between every two entities of a sentence."""
+
     name = "cooccurrence"
     version = "kgllm-cooccurrence/1"
 

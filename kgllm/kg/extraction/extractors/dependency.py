@@ -27,6 +27,8 @@ SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj", "csubjpass", "agent"}
 
 
 class DependencyExtractor(Extractor):
+    """Rule extractor: a typed edge named by the dependency path (verb, preposition) between two entities of a sentence."""
+
     name = "dependency"
     version = "kgllm-dep-path/1"
 
