@@ -1,7 +1,8 @@
 """``kgllm predict CKPT --input SOURCE --out preds.jsonl``: a fine-tuned classifier on new texts.
 
 The input is any source ``dataset: hf`` reads (a CSV/TSV/JSON Lines/Parquet file, a folder, a
-``save_to_disk`` folder); its columns are mapped as in training (``--columns``). Texts are linked to
+``save_to_disk`` folder); its columns are mapped as in training (the training ``columns`` without
+the label, or ``--columns``). Texts are linked to
 the checkpoint's KG and fed through the same fused model. One JSON line per input row:
 
 * ``index`` (row of the split), ``text`` (and ``text_pair``), ``nodes``: the KG entities the text
@@ -163,7 +164,10 @@ class KGClassifier:
         with tempfile.TemporaryDirectory(prefix="kgllm-predict-") as tmp:
             source = Path(tmp) / "texts.jsonl"
             source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-            return self.predict_source(str(source), batch_size=batch_size, accelerator=accelerator, progress=False)
+            own = {"text": "text", **({"text_pair": "text_pair"} if any("text_pair" in r for r in rows) else {})}
+            columns = None if any(isinstance(item, dict) for item in texts) else own  # dicts: training columns
+            return self.predict_source(str(source), columns=columns, batch_size=batch_size, accelerator=accelerator,
+                                       progress=False)
 
     def predict_source(self, source: str, split: str | None = None, columns: dict | None = None,
                        dataset_args: dict | None = None, batch_size: int = 32, limit: int | None = None,
@@ -193,6 +197,9 @@ class KGClassifier:
         split = _pick_split(source, split)
         args = {**(dataset_args or {}), "source": source, "task": task, "label_names": labels,
                 "splits": {"train": None, "val": None, "test": split}}
+        if columns is None:  # the training columns (a CSV's "headline" stays "headline"), labels optional
+            trained = ((dm_hp.get("dataset_args") or {}).get("columns") or {}) if dm_hp.get("dataset") == "hf" else {}
+            columns = {k: v for k, v in trained.items() if k not in ("label", "labels", "tags")} or None
         if columns:
             args["columns"] = columns
         dm = KGDataModule("hf", self.kg_dir or dm_hp.get("kg_dir") or model.hparams.kg_dir,
@@ -263,7 +270,8 @@ def main(argv=None) -> int:
     p.add_argument("--input", required=True, help="file, folder or save_to_disk folder (see dataset: hf)")
     p.add_argument("--out", required=True, help="JSON Lines file to write")
     p.add_argument("--split", default=None, help="split of the input (default: its only split, else test)")
-    p.add_argument("--columns", default=None, help='JSON column mapping, e.g. \'{"text": "headline"}\'')
+    p.add_argument("--columns", default=None, help='JSON column mapping, e.g. \'{"text": "headline"}\' (default: the '
+                   "training columns, label optional)")
     p.add_argument("--dataset-args", default=None, help="other JSON options of dataset: hf (e.g. label_sep)")
     p.add_argument("--kg-dir", default=None, help="another KG folder than the checkpoint's (same KG identity)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")

@@ -63,6 +63,10 @@ def test_predict_writes_names_probabilities_and_linked_nodes(tmp_path, kg_dir, t
         else:
             assert set(x["labels"]) <= set(labels) and all(0 <= p <= 1 for p in x["probs"].values())
     assert {n["label"] for n in lines[0]["nodes"]} >= {"Angela Merkel", "Paris"} and lines[1]["nodes"] == []
+    from kgllm.workflows.predict import predict  # no --columns: the training columns (headline), label optional
+
+    assert predict(ckpt, str(new), str(tmp_path / "p2.jsonl"), accelerator="cpu", progress=False) == 2
+    assert [json.loads(x) for x in (tmp_path / "p2.jsonl").read_text().splitlines()] == lines
     from kgllm import KGClassifier  # the same predictions from Python, in memory
 
     clf = KGClassifier.from_checkpoint(ckpt)
@@ -82,7 +86,7 @@ def test_predict_refuses_other_checkpoints_and_bad_columns(tmp_path, kg_dir):
         predict(str(tmp_path / "re.ckpt"), "x.csv", str(tmp_path / "p.jsonl"))
     ckpt, _ = _train(tmp_path, kg_dir, "seq_cls", NEWS, {"text": "headline", "label": "topic"})
     new = _csv(tmp_path / "new.csv", ["title"], [("Angela Merkel speaks",)])
-    with pytest.raises(CorpusError, match=r"new.csv \[train\]: no column 'text' \(columns found: \['title'\]\)"):
+    with pytest.raises(CorpusError, match=r"new.csv \[train\]: no column 'headline' \(columns found: \['title'\]\)"):
         predict(ckpt, str(new), str(tmp_path / "p.jsonl"), accelerator="cpu", progress=False)
     assert not (tmp_path / "p.jsonl").exists()
 
