@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KGLLM_DATA ?= ../shared/data
 export KGLLM_DATA
 
-.PHONY: setup demo test clean-runs
+.PHONY: setup demo test docs serve-docs clean-runs
 
 setup: $(STAMP)
 
@@ -22,6 +22,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+serve-docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8000
 
 clean-runs:
 	rm -rf runs graphs/demo-*

@@ -54,7 +54,7 @@ def eval_re_main(argv: Sequence[str]) -> int:
 def predict_main(argv: Sequence[str]) -> int:
     """``kgllm predict CKPT --input ...`` (kgllm's predictions file); ``kgllm predict --config ...``
     stays LightningCLI's."""
-    if argv and not argv[0].startswith("-"):
+    if (argv and not argv[0].startswith("-")) or list(argv) in (["-h"], ["--help"]):
         from kgllm.workflows.predict import main as predict
 
         return predict(argv)

@@ -100,7 +100,10 @@ class KGLitModule(L.LightningModule):
         fusion_layers: BERT layers to fuse at (negative counts from the top); the default, the one
             below the last, reaches every head (a block at the last layer changes only the positions
             it writes, which a ``[CLS]`` head may not read).
-        gnn_hidden, gnn_layers, gnn_heads, gnn_dropout: the GAT encoder.
+        gnn_hidden: the GAT encoder's width.
+        gnn_layers: its number of layers.
+        gnn_heads: its attention heads.
+        gnn_dropout: its dropout.
         fusion_dropout: dropout inside fusion blocks.
         lr: learning rate of the pretrained BERT backbone.
         kg_lr: learning rate of new parameters: the ``kg_`` graph encoder and fusion blocks, freshly

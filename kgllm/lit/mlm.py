@@ -38,7 +38,9 @@ class MLMModule(KGLitModule):
     ``{stage}/linkpred_loss`` when weighted in.
 
     Args:
-        mlm_weight, entity_weight, linkpred_weight: loss weights (above).
+        mlm_weight: weight of the MLM loss (above).
+        entity_weight: weight of the masked-entity loss (above).
+        linkpred_weight: weight of the link-prediction loss (above).
         fresh_mlm_head: with ``backbone: minilm``, keep the randomly initialised MLM head instead of
             the one trained by ``kgllm prepare-backbone`` and shipped with kgllm (for comparison).
         copy_head: add the KG copy head (above).

@@ -32,7 +32,8 @@ class KGBert(nn.Module):
         fusion_dropout: dropout inside the fusion blocks.
         graph_input: ``False`` is the parameter-matched control: the fusion blocks are installed
             but see all-zero node states (no graph encoder, no graph information).
-        node_dim, num_relations: graph width and relation count when there is no graph encoder.
+        node_dim: graph width when there is no graph encoder.
+        num_relations: relation count when there is no graph encoder.
         head_reads: which positions the task head reads (a value of
             :data:`kgllm.nn.fusion.HEAD_POSITIONS`); when given, a fused layer that cannot change them
             is refused (:func:`~kgllm.nn.fusion.check_fusion_reaches`).

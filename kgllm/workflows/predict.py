@@ -13,6 +13,8 @@ the checkpoint's KG and fed through the same fused model. One JSON line per inpu
 * an example the model cannot read (its relation entity cut off by ``max_length``) gets ``skipped``.
 
     kgllm predict runs/sst2/best.ckpt --input headlines.csv --columns '{"text": "headline"}' --out preds.jsonl
+
+(``kgllm predict --config X.yaml --ckpt_path CKPT`` is LightningCLI's predict instead.)
 """
 
 from __future__ import annotations
