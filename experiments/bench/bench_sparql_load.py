@@ -170,7 +170,7 @@ def main(argv=None) -> int:
             req = urllib.request.Request(url + "/query", data=full.encode(), method="POST",
                                          headers={"Content-Type": "application/sparql-query; charset=utf-8",
                                                   "Accept": "application/sparql-results+json"})
-            return json.loads(_request(req, 30, DEFAULT_MAX_BYTES)[0])["results"]["bindings"]
+            return json.loads(_request(req, 30, DEFAULT_MAX_BYTES, retry=True)[0])["results"]["bindings"]
 
         for clients in (int(c) for c in a.clients.split(",")):
             row = {"backend": "serve-kg (Oxigraph server)", **run_level(remote, clients, names, a.seconds, a.queries)}

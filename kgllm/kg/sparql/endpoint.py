@@ -7,6 +7,9 @@
   again, and ``SERVICE``/``FROM`` are refused unless allowed, as for local queries.
 * Only ``http``/``https`` URLs, no redirects (a redirect would contact another host), a time limit
   on the whole exchange (``timeout``), and at most ``max_bytes`` of response and ``max_rows`` rows.
+* One bounded pool of keep-alive connections per process (urllib3, :data:`POOL_SIZE` per host);
+  a query is retried after a 5xx answer or a reset connection (:data:`RETRIES`, exponential
+  backoff within the deadline); updates and Graph Store POSTs are never retried.
 * ``push`` loads a KG's RDF into a named graph through the SPARQL 1.1 Graph Store HTTP Protocol in
   batches, into a temporary graph first, then ``MOVE``s it onto the target graph in one update; on
   any failure the temporary graph is dropped and the target graph is left as it was.
@@ -17,7 +20,6 @@ from __future__ import annotations
 import http.client
 import json
 import time
-import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -31,13 +33,25 @@ from kgllm.kg.sparql.local import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, QueryError,
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 - urllib's hook
-        raise QueryError(f"{req.full_url}: the endpoint redirects to {newurl}; kgllm does not follow redirects "
-                         "(they could send the query to another host): give the final URL")
+#: connections kept open per host (HTTP keep-alive); more concurrent requests wait for one
+POOL_SIZE = 32
+#: retries of an idempotent request (a query) after a 5xx answer or a reset connection
+RETRIES = 3
+BACKOFF = 0.1  # seconds before the first retry, doubled each time (never past the deadline)
+_POOL = None
+_POOL_LOCK = __import__("threading").Lock()
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _pool():
+    """One bounded urllib3 pool per process: keep-alive connections, no redirects, no retries of its own
+    (``_request`` decides what may be retried)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            import urllib3
+
+            _POOL = urllib3.PoolManager(num_pools=16, maxsize=POOL_SIZE, block=True, retries=False)
+        return _POOL
 
 
 def _check_url(url: str) -> str:
@@ -80,41 +94,95 @@ def _set_socket_timeout(resp, seconds: float) -> None:
         sock.settimeout(max(seconds, 0.001))
 
 
-def _request(req: urllib.request.Request, timeout: float, max_bytes: int) -> tuple[bytes, str]:
-    """Send ``req``; the whole exchange (connect, headers, every byte of the body) ends within
-    ``timeout`` seconds, and the body is at most ``max_bytes``."""
+def _request(req: urllib.request.Request, timeout: float, max_bytes: int,
+             retry: bool = False) -> tuple[bytes, str]:
+    """Send ``req`` through the pooled client; the whole exchange (waiting for a connection,
+    connect, headers, every byte of the body, retries included) ends within ``timeout`` seconds,
+    and the body is at most ``max_bytes``. With ``retry`` (idempotent requests only: queries),
+    a 5xx answer or a reset connection is tried again up to :data:`RETRIES` times with
+    exponential backoff; updates and Graph Store POSTs are never retried."""
+    import urllib3
+    from urllib3.exceptions import (ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError,
+                                    TimeoutError as PoolTimeout)
+
+    url, method, body = req.full_url, req.get_method(), req.data
+    headers = dict(req.header_items())
     deadline = time.monotonic() + timeout
 
     def stop() -> QueryError:
-        return QueryError(f"{req.full_url}: stopped after the {timeout:g} s timeout (--timeout)")
+        return QueryError(f"{url}: stopped after the {timeout:g} s timeout (--timeout)")
 
-    try:
-        with _OPENER.open(req, timeout=timeout) as resp:
+    def backoff(attempt: int) -> None:
+        pause = BACKOFF * 2 ** (attempt - 1)
+        if time.monotonic() + pause >= deadline:
+            raise stop()
+        time.sleep(pause)
+
+    attempt = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise stop()
+        resp = None
+        try:
+            resp = _pool().request(method, url, body=body, headers=headers, preload_content=False, redirect=False,
+                                   retries=False, timeout=urllib3.Timeout(connect=left, read=left), pool_timeout=left)
+            if 300 <= resp.status < 400:
+                raise QueryError(f"{url}: the endpoint redirects to {resp.headers.get('Location', '?')}; kgllm does "
+                                 "not follow redirects (they could send the query to another host): give the final URL")
+            if resp.status >= 500 and retry and attempt < RETRIES:
+                attempt += 1
+                resp.close()
+                backoff(attempt)
+                continue
+            if resp.status >= 400:
+                _set_socket_timeout(resp._fp, max(deadline - time.monotonic(), 0.001))
+                text = resp.read(2000).decode("utf-8", "replace").strip().splitlines()
+                raise QueryError(f"{url}: HTTP {resp.status} {resp.reason}: {' '.join(text)[:300]}")
             chunks, size = [], 0
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise stop()
-                _set_socket_timeout(resp, left)
+                _set_socket_timeout(resp._fp, left)  # a server trickling bytes still meets the deadline
                 chunk = resp.read1(1 << 16)  # what has arrived, not a full 64 KiB
                 if not chunk:
                     break
                 size += len(chunk)
                 if size > max_bytes:
-                    raise QueryError(f"{req.full_url}: the response is over {max_bytes:,} bytes (--max-bytes); "
+                    raise QueryError(f"{url}: the response is over {max_bytes:,} bytes (--max-bytes); "
                                      "narrow the query or add LIMIT")
                 chunks.append(chunk)
-            return b"".join(chunks), resp.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
-        body = exc.read(2000).decode("utf-8", "replace").strip().splitlines()
-        raise QueryError(f"{req.full_url}: HTTP {exc.code} {exc.reason}: {' '.join(body)[:300]}") from None
-    except (TimeoutError, OSError) as exc:
-        if time.monotonic() >= deadline or isinstance(exc, TimeoutError) or "timed out" in str(exc):
+            out = b"".join(chunks), resp.headers.get("Content-Type", "")
+            resp.release_conn()  # fully read: the connection goes back to the pool
+            resp = None
+            return out
+        except (ReadTimeoutError, ConnectTimeoutError, PoolTimeout, TimeoutError):
             raise stop() from None
-        reason = getattr(exc, "reason", exc)
-        raise QueryError(f"{req.full_url}: cannot reach the endpoint ({reason})") from None
-    except http.client.HTTPException as exc:
-        raise QueryError(f"{req.full_url}: not an HTTP answer ({type(exc).__name__}: {str(exc)[:200]})") from None
+        except NewConnectionError as exc:
+            raise QueryError(f"{url}: cannot reach the endpoint ({str(exc).split(': ', 1)[-1][:200]})") from None
+        except ProtocolError as exc:
+            cause = exc.args[1] if len(exc.args) > 1 else exc
+            if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+                if retry and attempt < RETRIES:
+                    attempt += 1
+                    backoff(attempt)
+                    continue
+                raise QueryError(f"{url}: the endpoint closed the connection ({type(cause).__name__})") from None
+            if time.monotonic() >= deadline or "timed out" in str(cause):
+                raise stop() from None
+            if isinstance(cause, http.client.HTTPException):
+                raise QueryError(f"{url}: not an HTTP answer ({type(cause).__name__}: {str(cause)[:200]})") from None
+            raise QueryError(f"{url}: cannot reach the endpoint ({cause})") from None
+        except OSError as exc:
+            if time.monotonic() >= deadline or "timed out" in str(exc):
+                raise stop() from None
+            raise QueryError(f"{url}: cannot reach the endpoint ({exc})") from None
+        except http.client.HTTPException as exc:
+            raise QueryError(f"{url}: not an HTTP answer ({type(exc).__name__}: {str(exc)[:200]})") from None
+        finally:
+            if resp is not None:
+                resp.close()  # not fully read: never reused
 
 
 def _value(term: dict):
@@ -142,7 +210,7 @@ def query_endpoint(endpoint: str, sparql: str, bindings: Mapping[str, str] | Non
     req = urllib.request.Request(query_url(endpoint), data=full.encode("utf-8"), method="POST",
                                  headers={"Content-Type": "application/sparql-query; charset=utf-8",
                                           "Accept": accept})
-    body, _ = _request(req, timeout or DEFAULT_TIMEOUT, max_bytes)
+    body, _ = _request(req, timeout or DEFAULT_TIMEOUT, max_bytes, retry=True)  # a query: idempotent
     if accept == "application/n-triples":
         import pyoxigraph as ox
 
