@@ -101,6 +101,8 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    help="the same for pairs involving a date or time")
     p.add_argument("--re-model", default=None, help="checkpoint of the learned extractor (--extractor learned): a "
                    "DocREModule from `kgllm fit --config experiments/docre_redocred.yaml`")
+    p.add_argument("--re-batch-size", type=positive(int), default=ExtractConfig.re_batch_size,
+                   help="documents per forward pass of the learned extractor, grouped by length (same edges)")
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
     p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges (same as adding "
                    "+cooccurrence to --extractor)")
@@ -142,7 +144,8 @@ def build_kg_main(argv: Sequence[str]) -> int:
     cfg = ExtractConfig(spacy_model=a.spacy_model, extractor=a.extractor, exclude_labels=tuple(x for x in a.exclude_labels.split(",") if x),
                         max_path_len=a.max_path_len, time_max_path_len=a.time_max_path_len,
                         cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
-                        shard_size=a.shard_size, pronouns=not a.no_pronouns, re_model=a.re_model)
+                        shard_size=a.shard_size, pronouns=not a.no_pronouns, re_model=a.re_model,
+                        re_batch_size=a.re_batch_size)
     if a.re_model and "learned" not in a.extractor.split("+"):
         p.error("--re-model is read by --extractor learned only")
     prep_cfg = PrepareConfig(a.normalize_unicode, a.clean, a.min_words, a.dedup, a.near_threshold)
@@ -383,6 +386,8 @@ def update_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--extractor", default=None, help="extractor (default: the one meta.json records; another "
                    "needs --allow-settings-change)")
     p.add_argument("--re-model", default=None, help="checkpoint of the learned extractor (default: the recorded one)")
+    p.add_argument("--re-batch-size", type=positive(int), default=None,
+                   help="documents per forward pass of the learned extractor (same edges)")
     p.add_argument("--allow-settings-change", action="store_true",
                    help="add documents although the spaCy model, extractor or its settings differ from the build's")
     p.add_argument("--n-process", type=positive(int), default=None, help="spaCy worker processes")
@@ -397,7 +402,8 @@ def update_kg_main(argv: Sequence[str]) -> int:
         results.append(remove_fact(a.kg_dir, *a.remove_fact))
     for corpus in a.corpus:
         results.append(update_kg(a.kg_dir, corpus, a.format, a.limit, a.text_field, a.allow_settings_change,
-                                 not a.no_progress, extractor=a.extractor, re_model=a.re_model, n_process=a.n_process))
+                                 not a.no_progress, extractor=a.extractor, re_model=a.re_model, n_process=a.n_process,
+                                 re_batch_size=a.re_batch_size))
     for r in results:
         print(f"{a.kg_dir}: {r.summary()}")
     return 0

@@ -110,33 +110,60 @@ class LearnedExtractor(Extractor):
 
     @torch.no_grad()
     def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:
-        from kgllm.data.datasets import TextExample
+        """Typed edges of one document (:meth:`extract_batch` of one)."""
+        return self.extract_batch([mdoc])[0]
+
+    def extract_batch(self, mdocs: list[MentionedDoc]) -> list[list[TripleRow]]:
+        """Typed edges of each document; documents are scored ``re_batch_size`` at a time in one
+        forward pass, grouped by length (padding masked). The scores match one document at a time
+        up to float rounding (``experiments/bench/bench_re_batch.py`` reports the largest
+        difference), so only a pair scored within rounding of its threshold can differ."""
         from kgllm.nn.docre import predict_relations
 
-        clusters: dict[int, list[int]] = {}
-        for m in mdoc.order:
-            if mdoc.spans[m].label_ != "PRON":
-                clusters.setdefault(mdoc.owner[m], []).append(m)
-        if len(clusters) < 2:
-            return []
-        owners = list(clusters)
-        spans = [[(mdoc.spans[m].start_char, mdoc.spans[m].end_char) for m in clusters[c]] for c in owners]
-        known = sorted({(mdoc.spans[m].start_char, mdoc.spans[m].end_char, mdoc.spans[m].label_)
-                        for c in owners for m in clusters[c]})
-        (feat,) = self.featurize(TextExample(mdoc.doc.text, spans=known, entities=spans), [])
-        batch = self.collate([feat])
-        model = self.model
-        inputs = model.fused_inputs(batch)
-        logits = model.task_spec.logits(model.model, model.head, inputs, batch)  # (P, R + 1)
-        keep = predict_relations(logits, model.task_spec.top_k)
-        out = []
-        for p, r in keep.nonzero().tolist():
-            h, t = batch["pairs"][0][p].tolist()
-            sentence, start, end = self._evidence(mdoc, clusters[owners[h]], clusters[owners[t]])
-            confidence = 1 / (1 + math.exp(-float(logits[p, r + 1] - logits[p, 0])))
-            out.append(TripleRow(owners[h], self.relations[r], owners[t], sentence, start, end,
-                                 round(min(max(confidence, 1e-6), 1.0), 6)))
+        out: list[list[TripleRow]] = [[] for _ in mdocs]
+        for i, clusters, owners, pairs, logits in self.score_batch(mdocs):
+            keep = predict_relations(logits, self.model.task_spec.top_k)
+            for p, r in keep.nonzero().tolist():
+                h, t = pairs[p].tolist()
+                sentence, start, end = self._evidence(mdocs[i], clusters[owners[h]], clusters[owners[t]])
+                confidence = 1 / (1 + math.exp(-float(logits[p, r + 1] - logits[p, 0])))
+                out[i].append(TripleRow(owners[h], self.relations[r], owners[t], sentence, start, end,
+                                        round(min(max(confidence, 1e-6), 1.0), 6)))
         return out
+
+    def score_batch(self, mdocs: list[MentionedDoc]) -> list[tuple]:
+        """``(document index, clusters, owners, pairs, logits)`` of each document with two or more
+        entities: the model's scores of every ordered entity pair, :math:`(P, R + 1)`, computed
+        ``re_batch_size`` documents per forward pass (sorted by length)."""
+        from kgllm.data.datasets import TextExample
+
+        todo = []  # (document index, clusters, owners, feature)
+        for i, mdoc in enumerate(mdocs):
+            clusters: dict[int, list[int]] = {}
+            for m in mdoc.order:
+                if mdoc.spans[m].label_ != "PRON":
+                    clusters.setdefault(mdoc.owner[m], []).append(m)
+            if len(clusters) < 2:
+                continue
+            owners = list(clusters)
+            spans = [[(mdoc.spans[m].start_char, mdoc.spans[m].end_char) for m in clusters[c]] for c in owners]
+            known = sorted({(mdoc.spans[m].start_char, mdoc.spans[m].end_char, mdoc.spans[m].label_)
+                            for c in owners for m in clusters[c]})
+            (feat,) = self.featurize(TextExample(mdoc.doc.text, spans=known, entities=spans), [])
+            todo.append((i, clusters, owners, feat))
+        todo.sort(key=lambda item: len(item[3]["input_ids"]))  # similar lengths share a pass: little padding
+        model, size = self.model, max(1, int(getattr(self.cfg, "re_batch_size", 1) or 1))
+        scored = []
+        for start in range(0, len(todo), size):
+            group = todo[start:start + size]
+            batch = self.collate([feat for _, _, _, feat in group])
+            logits = model.task_spec.logits(model.model, model.head, model.fused_inputs(batch), batch)
+            offset = 0
+            for b, (i, clusters, owners, _) in enumerate(group):
+                pairs = batch["pairs"][b]
+                scored.append((i, clusters, owners, pairs, logits[offset:offset + len(pairs)]))
+                offset += len(pairs)
+        return sorted(scored, key=lambda item: item[0])
 
     @staticmethod
     def _evidence(mdoc: MentionedDoc, heads: list[int], tails: list[int]) -> tuple[int, int, int]:

@@ -79,3 +79,17 @@ def test_dates_pair_only_when_close(nlp):
     assert ("Barack Obama", "born_in", "1961") in near
     _, none = _triples(nlp, "From 1990 to 1995 nothing happened.")
     assert not none  # two dates never form a relation
+
+
+def test_extract_docs_equals_one_document_at_a_time(nlp, redocred_file):
+    import json
+
+    from kgllm.kg.extraction.config import ExtractConfig
+    from kgllm.kg.extraction.extract import extract_doc, extract_docs
+
+    texts = [" ".join(t for s in d["sents"] for t in s) for d in json.loads(redocred_file.read_text())[:3]]
+    docs = [(nlp(t), f"d{i}") for i, t in enumerate(texts)]
+    cfg = ExtractConfig(extractor="dependency+cooccurrence")
+    together = [x.to_dict() for x in extract_docs(docs, cfg)]
+    assert together == [extract_doc(doc, doc_id, cfg).to_dict() for doc, doc_id in docs]
+    assert all(x["triples"] for x in together)

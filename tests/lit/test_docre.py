@@ -258,3 +258,35 @@ def test_unfused_extractor_checkpoint_needs_no_kg_folder(kg_dir, data_dir, redoc
     text = " ".join(tok for sent in text["sents"] for tok in sent)
     ex = extract_doc(load_pipeline()(text), "d", ExtractConfig(extractor="learned", re_model=str(ckpt)))
     assert ex.entities  # it ran: mentions found, pairs scored (an untrained model may keep no edge)
+
+
+@pytest.mark.slow
+def test_batched_learned_extraction_gives_the_same_kg(trained, redocred_file, tmp_path):
+    """``--re-batch-size 4``: documents grouped by length into one forward pass; every KG file is
+    byte-identical to extracting one document at a time."""
+    from kgllm.kg.extraction.build import build_kg
+    from kgllm.kg.extraction.config import ExtractConfig
+
+    _, ckpt, _ = trained
+    for size in (1, 4):
+        build_kg(redocred_file, tmp_path / f"b{size}", "redocred", progress=False,
+                 cfg=ExtractConfig(extractor="learned", re_model=str(ckpt), re_batch_size=size))
+    for name in ("entities.tsv", "relations.tsv", "triples.tsv", "provenance.tsv", "mentions.tsv", "graph.ttl"):
+        assert (tmp_path / "b1" / name).read_bytes() == (tmp_path / "b4" / name).read_bytes(), name
+    assert (tmp_path / "b1" / "triples.tsv").read_text().count("\n") > 1  # edges were found
+
+
+@pytest.mark.slow
+def test_re_batch_benchmark_runs(trained, redocred_file, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, ckpt, _ = trained
+    script = Path(__file__).resolve().parents[2] / "experiments" / "bench" / "bench_re_batch.py"
+    subprocess.run([sys.executable, str(script), "--re-model", str(ckpt), "--corpus", f"redocred:{redocred_file}",
+                    "--limit", "6", "--sizes", "1,3", "--repeat", "1", "--json", str(tmp_path / "r.json")],
+                   check=True, capture_output=True, text=True)
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [r["re_batch_size"] for r in rows] == [1, 3] and all(r["words_per_s"] > 0 for r in rows)
+    assert rows[0]["max_abs_score_difference_vs_1"] == 0 and rows[1]["max_abs_score_difference_vs_1"] < 1e-3

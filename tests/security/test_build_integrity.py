@@ -39,9 +39,9 @@ def test_second_writer_fails_clearly_while_the_first_holds_the_output(tmp_path):
 
 
 def _kill_after_first_shard(monkeypatch):
-    import kgllm.kg.extraction.engines as engines  # where the extraction of each document runs
+    import kgllm.kg.extraction.extract as extract  # where the extraction of each document starts
 
-    real, seen = engines.extract_doc, []
+    real, seen = extract.prepare_doc, []
 
     def dying(doc, doc_id, *args):
         seen.append(doc_id)
@@ -49,7 +49,7 @@ def _kill_after_first_shard(monkeypatch):
             raise KeyboardInterrupt  # killed while the second shard runs
         return real(doc, doc_id, *args)
 
-    monkeypatch.setattr(engines, "extract_doc", dying)
+    monkeypatch.setattr(extract, "prepare_doc", dying)
 
 
 @pytest.mark.parametrize("keep_stat", [False, True], ids=["edited", "edited-same-size-and-mtime"])

@@ -34,7 +34,7 @@ from kgllm.util.io import OutputError, atomic_write_json, check_replaceable, loc
 from kgllm.kg.extraction.corpus import Document, read_corpus
 from kgllm.kg.extraction.extract import load_pipeline, pipeline_info
 from kgllm.kg.extraction.assemble import Assembler, Batch, update_dir
-from kgllm.kg.extraction.engines import doc_sha256, extraction_line, write_lines
+from kgllm.kg.extraction.engines import chunk_lines, doc_sha256, shard_chunks, write_lines
 from kgllm.kg.extraction.extractors import extractor_meta, extractor_version, load_extractors
 from kgllm.kg.graph.folder import KG_ENTRIES, KG_MARKER
 from kgllm.kg.extraction.prepare import PrepareConfig, PrepareReport, prepare
@@ -189,13 +189,14 @@ def extract_shards(docs: Iterable[Document], work: Path, cfg: ExtractConfig, nlp
     extractors = load_extractors(cfg)  # built once, not per document
     current, lines = -1, []
     parsed = nlp.pipe(pending(), as_tuples=True, batch_size=cfg.batch_size, n_process=cfg.n_process)
-    for spacy_doc, (doc_id, k, sha) in parsed:
+    for chunk in shard_chunks(parsed, cfg.re_batch_size):  # documents of one shard, extracted together
+        k = chunk[0][1][1]
         if k != current and lines:  # a finished shard is written before the next document is extracted
             atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
             lines = []
         current = k
-        lines.append(extraction_line(spacy_doc, doc_id, sha, cfg, extractors))
-        bar.update(1)
+        lines += chunk_lines(chunk, cfg, extractors)
+        bar.update(len(chunk))
     if lines:
         atomic_open_write(work / f"shard-{current:05d}.jsonl", lines)
     bar.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: settings that change how fast a KG is built, never what it holds (not compared on update)
+RUNTIME_FIELDS = ("batch_size", "n_process", "shard_size", "re_batch_size")
 #: spaCy labels dropped by default: numbers make poor graph nodes
 DEFAULT_EXCLUDED_LABELS = ("CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY")
 
@@ -27,6 +29,8 @@ class ExtractConfig:
         disable: spaCy pipes to switch off (all default pipes are used by the extractor).
         pronouns: resolve third-person pronouns to entities (mentions labelled ``PRON``).
         re_model: checkpoint of the ``learned`` extractor (a ``DocREModule`` trained by ``kgllm fit``).
+        re_batch_size: documents per forward pass of the ``learned`` extractor, grouped by length
+            (the same edges as one at a time; a run-time setting like ``batch_size``).
     """
 
     spacy_model: str | None = None
@@ -41,6 +45,7 @@ class ExtractConfig:
     disable: tuple[str, ...] = ()
     pronouns: bool = True
     re_model: str | None = None
+    re_batch_size: int = 1
 
     def __post_init__(self) -> None:
         import os
@@ -50,7 +55,8 @@ class ExtractConfig:
         from kgllm.kg.extraction.extractors import extractor_names
 
         check_positive(max_path_len=self.max_path_len, time_max_path_len=self.time_max_path_len,
-                       batch_size=self.batch_size, n_process=self.n_process, shard_size=self.shard_size)
+                       batch_size=self.batch_size, n_process=self.n_process, shard_size=self.shard_size,
+                       re_batch_size=self.re_batch_size)
         most = 4 * (os.cpu_count() or 1)
         if self.n_process > most:
             raise ConfigError(f"n_process {self.n_process} is more than 4x this machine's {os.cpu_count()} CPUs "

@@ -25,7 +25,6 @@ from kgllm.kg.extraction.config import ExtractConfig
 from kgllm.util.errors import ConfigError
 from kgllm.util.io import atomic_open
 from kgllm.kg.extraction.corpus import Document
-from kgllm.kg.extraction.extract import extract_doc
 
 ENGINES = ("local", "ray")
 #: test hook: a marker file path; the first Ray worker to find it missing creates it and kills
@@ -46,16 +45,36 @@ def write_lines(path: Path, lines: list[str]) -> None:
         fh.writelines(lines)
 
 
-def extraction_line(spacy_doc, doc_id: str, sha: str, cfg: ExtractConfig, extractors) -> str:
-    """One document's record (mentions, entity clusters, typed edges, text hash) as a JSON line."""
-    record = {**extract_doc(spacy_doc, doc_id, cfg, extractors).to_dict(), "sha256": sha}
-    return json.dumps(record, ensure_ascii=False) + "\n"
+def shard_chunks(spacy_docs, size: int) -> Iterator[list]:
+    """Parsed ``(Doc, (doc id, shard, sha256))`` in runs of at most ``size`` consecutive documents
+    of one shard (a chunk never spans two shards, so a finished shard is written before the next
+    one is extracted)."""
+    chunk: list = []
+    for item in spacy_docs:
+        if chunk and (len(chunk) >= size or item[1][1] != chunk[0][1][1]):
+            yield chunk
+            chunk = []
+        chunk.append(item)
+    if chunk:
+        yield chunk
+
+
+def chunk_lines(chunk: list, cfg: ExtractConfig, extractors) -> list[str]:
+    """The record lines (mentions, entity clusters, typed edges, text hash) of one chunk of parsed
+    documents, extracted together (the learned extractor scores them in one pass)."""
+    from kgllm.kg.extraction.extract import extract_docs
+
+    records = extract_docs([(doc, doc_id) for doc, (doc_id, _, _) in chunk], cfg, extractors)
+    return [json.dumps({**record.to_dict(), "sha256": sha}, ensure_ascii=False) + "\n"
+            for record, (_, (_, _, sha)) in zip(records, chunk)]
 
 
 def extraction_lines(spacy_docs, cfg: ExtractConfig, extractors) -> Iterator[tuple[int, str, str]]:
-    """``(shard, document id, record line)`` for each parsed ``(Doc, (doc id, shard, sha256))``."""
-    for spacy_doc, (doc_id, k, sha) in spacy_docs:
-        yield k, doc_id, extraction_line(spacy_doc, doc_id, sha, cfg, extractors)
+    """``(shard, document id, record line)`` for each parsed ``(Doc, (doc id, shard, sha256))``,
+    ``cfg.re_batch_size`` documents of a shard at a time."""
+    for chunk in shard_chunks(spacy_docs, cfg.re_batch_size):
+        for line, (_, (doc_id, k, _)) in zip(chunk_lines(chunk, cfg, extractors), chunk):
+            yield k, doc_id, line
 
 
 

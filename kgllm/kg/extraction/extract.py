@@ -10,7 +10,7 @@ nearest compatible entity (labelled ``PRON``), which links entities across sente
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from kgllm.kg.extraction.config import ExtractConfig
 from kgllm.util.errors import KGLLMError
@@ -175,9 +175,9 @@ def resolve_pronouns(doc: "Doc", parse: ParseArrays, ents: list, assignment: lis
     return out
 
 
-def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig, extractors: list | None = None) -> DocExtraction:
-    """Mentions, in-document entities and the triples of ``extractors`` (default: those
-    ``cfg.extractor`` names; pass them built once when extracting many documents).
+def prepare_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig) -> tuple[DocExtraction, MentionedDoc]:
+    """Mentions and in-document entities of one parsed document (no relations yet), and the
+    :class:`MentionedDoc` every extractor reads.
 
     Resolved pronouns (:func:`resolve_pronouns`) are written as mentions labelled ``PRON``
     and take part in relations, which links entities across sentences ("He was born in X").
@@ -199,7 +199,26 @@ def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig, extractors: list | 
         span = spans[m]
         out.mentions.append(MentionRow(owner[m], sent_of[span.start], span.start_char, span.end_char, span.text,
                                        span.label_))
-    mdoc = MentionedDoc(doc, parse, spans, owner, sent_of, order)
+    return out, MentionedDoc(doc, parse, spans, owner, sent_of, order)
+
+
+def extract_doc(doc: "Doc", doc_id: str, cfg: ExtractConfig, extractors: list | None = None) -> DocExtraction:
+    """Mentions, in-document entities and the triples of ``extractors`` (default: those
+    ``cfg.extractor`` names; pass them built once when extracting many documents)."""
+    return extract_docs([(doc, doc_id)], cfg, extractors)[0]
+
+
+def extract_docs(docs: Sequence[tuple["Doc", str]], cfg: ExtractConfig, extractors: list | None = None
+                 ) -> list[DocExtraction]:
+    """:func:`extract_doc` of several documents; an extractor with ``extract_batch`` (the learned
+    one) reads them together (batched forward passes), the others one at a time. The output is
+    the same as one document at a time."""
+    prepared = [prepare_doc(doc, doc_id, cfg) for doc, doc_id in docs]
     for extractor in extractors if extractors is not None else load_extractors(cfg):
-        out.triples += extractor.extract(mdoc)
-    return out
+        if hasattr(extractor, "extract_batch"):
+            rows = extractor.extract_batch([mdoc for _, mdoc in prepared])
+        else:
+            rows = [extractor.extract(mdoc) for _, mdoc in prepared]
+        for (out, _), triples in zip(prepared, rows):
+            out.triples += triples
+    return [out for out, _ in prepared]

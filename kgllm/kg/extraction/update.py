@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from kgllm.kg.extraction.config import ExtractConfig
+from kgllm.kg.extraction.config import RUNTIME_FIELDS, ExtractConfig
 from kgllm.util.errors import ConfigError, CorpusError, KGFormatError
 from kgllm.util.io import atomic_open, exchange_dirs, locked, real_dir, stable_hash
 from kgllm.kg.extraction.assemble import EXTRACTIONS, Assembler, Batch, batch_files, facts_record, update_dir
@@ -234,7 +234,7 @@ def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: 
         _recover(kg_dir)
         prior = check_folder(kg_dir)
         meta = prior.meta
-        runtime = {k: cfg_overrides.pop(k) for k in ("batch_size", "n_process", "shard_size") if k in cfg_overrides}
+        runtime = {k: cfg_overrides.pop(k) for k in RUNTIME_FIELDS if k in cfg_overrides}
         try:
             cfg = recorded_config(meta, **cfg_overrides, **runtime)
         except ConfigError:
@@ -243,7 +243,7 @@ def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: 
             cfg = ExtractConfig(**{k: v for k, v in {**cfg_overrides, **runtime}.items() if v is not None})
         nlp = load_pipeline(cfg.spacy_model, disable=cfg.disable)
         now = {"spacy": pipeline_info(nlp), "version": extractor_version(cfg),
-               "settings": {k: v for k, v in cfg.to_dict().items() if k not in ("batch_size", "n_process", "shard_size")}}
+               "settings": {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}}
         rec = meta.get("extractor") or {}
         was = {"spacy": meta.get("spacy"), "version": rec.get("version"),
                "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in rec.items()
