@@ -92,15 +92,15 @@ def test_lama_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch)
     """The KG-only LAMA protocol runs every arm and writes a table with intervals (tiny BERT)."""
     import json
 
-    sys.path.insert(0, str(ROOT / "experiments" / "bench"))
-    import lama_experiment
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
+    import lama
 
     monkeypatch.chdir(tmp_path)
-    assert lama_experiment.main(["--variants", "none,xattn", "--seeds", "0,1", "--out", str(tmp_path / "res"),
-                                 "--graphs", str(tmp_path / "graphs"), "--data-dir", str(data_dir),
-                                 "--data.backbone", "tiny", "--model.fusion_layers", "[0]", "--model.gnn_hidden", "16",
-                                 "--model.gnn_heads", "2", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
-                                 "--trainer.enable_progress_bar", "false", "--removed-kg"]) == 0
+    assert lama.main(["experiment", "--variants", "none,xattn", "--seeds", "0,1", "--out", str(tmp_path / "res"),
+                      "--graphs", str(tmp_path / "graphs"), "--data-dir", str(data_dir),
+                      "--data.backbone", "tiny", "--model.fusion_layers", "[0]", "--model.gnn_hidden", "16",
+                      "--model.gnn_heads", "2", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
+                      "--trainer.enable_progress_bar", "false", "--removed-kg"]) == 0
     table = json.loads((tmp_path / "res" / "id" / "probe.json").read_text())
     arms = {r["arm"] for r in table}
     assert arms == {"none", "xattn", "xattn, fusion off at inference", "xattn (KG-only facts removed)",
@@ -118,13 +118,13 @@ def test_lama_update_experiment_end_to_end_on_fixtures(data_dir, tmp_path, monke
     import json
 
     monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
-    import lama_update
+    import lama
 
     monkeypatch.chdir(tmp_path)
-    assert lama_update.main(["--seeds", "0,1", "--out", str(tmp_path / "res"), "--graphs", str(tmp_path / "graphs"),
-                             "--data-dir", str(data_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
-                             "--model.gnn_hidden", "16", "--model.gnn_heads", "2", "--trainer.max_epochs", "1",
-                             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
+    assert lama.main(["update", "--seeds", "0,1", "--out", str(tmp_path / "res"), "--graphs", str(tmp_path / "graphs"),
+                      "--data-dir", str(data_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
+                      "--model.gnn_hidden", "16", "--model.gnn_heads", "2", "--trainer.max_epochs", "1",
+                      "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
     result = json.loads((tmp_path / "res" / "probe.json").read_text())
     arms = {r["arm"] for r in result["rows"]}
     assert {"none", "xattn, old KG (before the update)", "xattn, updated KG, no retraining",

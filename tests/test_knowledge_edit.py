@@ -52,14 +52,14 @@ def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     from kgllm.workflows.knowledge.edit import run_edits
 
     monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
-    import lama_experiment
+    import lama
 
     monkeypatch.chdir(tmp_path)
-    assert lama_experiment.main(["--variants", "none+copy", "--seeds", "0", "--distractors", "0", "--out",
-                                 str(tmp_path / "res"), "--graphs", str(tmp_path / "graphs"), "--data-dir",
-                                 str(data_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
-                                 "--model.gnn_hidden", "16", "--model.gnn_heads", "2", "--trainer.max_epochs", "1",
-                                 "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
+    assert lama.main(["experiment", "--variants", "none+copy", "--seeds", "0", "--distractors", "0", "--out",
+                      str(tmp_path / "res"), "--graphs", str(tmp_path / "graphs"), "--data-dir",
+                      str(data_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
+                      "--model.gnn_hidden", "16", "--model.gnn_heads", "2", "--trainer.max_epochs", "1",
+                      "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
     ckpt = next((tmp_path / "res").rglob("lama_all/**/best.ckpt"))
     kg_dir = tmp_path / "graphs" / "id-distractors0" / "lama_all"
     before = (kg_dir / "triples.tsv").read_text()
@@ -86,11 +86,10 @@ def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     assert "wd:Qnew1" in KnowledgeGraph.load(tmp_path / "work" / "grown_kg").key_to_id
     assert grown["majority_p_at_1"] != grown["majority_p_at_1"]  # no text facts given: NaN, not 0
 
-    import lama_edits  # the bench script over an experiment's runs folder: every seed's checkpoint
-
+    # the bench script over an experiment's runs folder: every seed's checkpoint
     runs = next((tmp_path / "res").rglob("lama_all/results.csv")).parent
-    assert lama_edits.main(["--runs", str(runs), "--kg", str(kg_dir), "--n", "2", "--data-dir", str(data_dir),
-                            "--new-per-relation", "5", "--out", str(tmp_path / "edits")]) == 0
+    assert lama.main(["edits", "--runs", str(runs), "--kg", str(kg_dir), "--n", "2", "--data-dir", str(data_dir),
+                      "--new-per-relation", "5", "--out", str(tmp_path / "edits")]) == 0
     rows = json.loads((tmp_path / "edits" / "edits.json").read_text())
     assert [r["train_seed"] for r in rows] == [0] and rows[0]["edits"] == 2
     assert "| efficacy |" in (tmp_path / "edits" / "results.md").read_text()
