@@ -20,7 +20,9 @@ DEVICE_LINES = ("GPU available:", "TPU available:", "HPU available:", "IPU avail
 
 
 class _DropNoise(logging.Filter):
-    extra: tuple = ()
+    def __init__(self, extra: tuple = ()) -> None:
+        super().__init__()
+        self.extra = extra  # more messages this filter drops (per filter, not process-wide)
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
@@ -32,13 +34,12 @@ def quiet_third_party(devices: bool = False) -> None:
     torch's ``_pytree`` and ``jit.script`` deprecation warnings, transformers' embedding-resize
     notice and its weight-loading progress bar, and the "Seed set to" line before anything else is
     said; with ``devices``, also Lightning's "GPU available" lines (inference tools)."""
-    if devices:
-        _DropNoise.extra = DEVICE_LINES
+    extra = DEVICE_LINES if devices else ()
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch", "transformers",
                  "lightning.fabric.utilities.seed", "lightning_fabric.utilities.seed"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropNoise) for f in logger.filters):
-            logger.addFilter(_DropNoise())
+        if not any(isinstance(f, _DropNoise) and f.extra == extra for f in logger.filters):
+            logger.addFilter(_DropNoise(extra))
     for pattern in NOISE:
         warnings.filterwarnings("ignore", message=f".*{pattern.replace('(', '.').replace(')', '.')}")
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 import urllib.request
 import uuid
@@ -39,7 +40,7 @@ POOL_SIZE = 32
 RETRIES = 3
 BACKOFF = 0.1  # seconds before the first retry, doubled each time (never past the deadline)
 _POOL = None
-_POOL_LOCK = __import__("threading").Lock()
+_POOL_LOCK = threading.Lock()
 
 
 def _pool():
