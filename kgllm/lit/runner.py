@@ -286,10 +286,29 @@ def run_cli(args: Sequence[str] | None = None, run: bool = True) -> KGLightningC
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         try:
-            return _cli(args, run)
+            cli = _cli(args, run)
         except BaseException:
             _remove_empty_run_dirs()
+            close_process_group(wait=False)
             raise
+    if run:
+        close_process_group(wait=True)
+    return cli
+
+
+def close_process_group(wait: bool) -> None:
+    """End a finished distributed run cleanly: every rank waits for the others (``wait``), then the
+    process group is destroyed. A rank that exited with gloo's threads still running (and rank 0's
+    store gone) aborted at interpreter exit ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if wait:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def _remove_empty_run_dirs() -> None:
