@@ -48,17 +48,22 @@ class MLMModule(KGLitModule):
         copy_fact_dropout: in training, the share of examples whose masked answer is removed from the
             copy head's candidates (as if the fact were missing from the graph): the gate learns to
             close, and the vocabulary to answer, when the graph lacks the fact (0 = off).
+        copy_gate_relation: the copy gate also reads, apart, how well the best candidate's relation
+            fits the masked state (``gate_reads_relation`` of the head), so a neighbour of the right
+            type reached by another relation need not hold it open when the asked edge is missing.
         **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
     """
 
     def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
                  fresh_mlm_head: bool = False, copy_head: bool = False, copy_gate_weight: float = 1.0,
-                 copy_fact_dropout: float = 0.0, **kwargs) -> None:
+                 copy_fact_dropout: float = 0.0, copy_gate_relation: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         check_positive(allow_zero=True, copy_gate_weight=copy_gate_weight)
         check_fraction(copy_fact_dropout=copy_fact_dropout)
         if copy_fact_dropout and not copy_head:
             raise ConfigError("copy_fact_dropout needs copy_head: true")
+        if copy_gate_relation and not copy_head:
+            raise ConfigError("copy_gate_relation needs copy_head: true")
         self.kg_copy_head: torch.nn.Module | None = None
         self.metrics = torch.nn.ModuleDict({f"{s}_{m}": MeanMetric() for s in ("train", "val", "test")
                                             for m in ("loss", "acc")})
@@ -78,7 +83,8 @@ class MLMModule(KGLitModule):
 
             if enc is None:
                 raise KGLLMError("copy_head needs the graph (graph_input: true)")
-            self.kg_copy_head = KGCopyHead(self.model.hf.config.hidden_size, enc.hidden_channels, enc.num_relations)
+            self.kg_copy_head = KGCopyHead(self.model.hf.config.hidden_size, enc.hidden_channels, enc.num_relations,
+                                           gate_reads_relation=bool(hp.get("copy_gate_relation", False)))
             self.register_buffer("kg_label_pieces", self.label_piece_table(), persistent=False)
         if hp.entity_weight and enc is not None and hasattr(enc, "embed_nodes"):
             self.kg_entity_head = torch.nn.Linear(self.model.hf.config.hidden_size, enc.hidden_channels)

@@ -45,15 +45,19 @@ class KGCopyHead(nn.Module):
         \qquad p^{\text{copy}}_m(w) = \sum_{n: \text{piece}_k(n) = w} \mathrm{softmax}_{n \in G_m}(s_{mn})
 
         p_m = (1 - g_m)\, \mathrm{softmax}(\mathbf{o}_m) + g_m\, p^{\text{copy}}_m, \qquad
-        g_m = \sigma(\mathbf{w}_g^\top \mathbf{h}_m + a \max_{n \in G_m} s_{mn} + b_g)
+        g_m = \sigma(\mathbf{w}_g^\top \mathbf{h}_m + a \max_{n \in G_m} s_{mn}
+              + c \max_{n \in G_m} (\mathbf{W}_r \mathbf{h}_m)^\top \bar{\mathbf{r}}_n + b_g)
 
     where :math:`G_m` are the subgraph nodes of the mask's example whose label has a wordpiece at
     the mask's offset :math:`k`, :math:`\mathbf{z}_n` their encoded states and
     :math:`\bar{\mathbf{r}}_n` the mean embedding of the relations on edges from the example's
     linked nodes to :math:`n` (zero for nodes no linked node reaches). The gate also reads how well
     the best candidate fits (:math:`a`, zero at the start): a wording the training text never used
-    still copies when a neighbour matches the relation asked. A mask whose example has no
-    candidate keeps :math:`p^{\text{vocab}}` (:math:`g_m = 0`).
+    still copies when a neighbour matches the relation asked. With ``gate_reads_relation`` it also
+    reads, apart, how well the best candidate's *relation* fits (:math:`c`, zero at the start;
+    without it :math:`c = 0`): a node of the right type reached by another relation (the deathplace
+    when the birthplace edge was deleted) then need not hold the gate open. A mask whose example has
+    no candidate keeps :math:`p^{\text{vocab}}` (:math:`g_m = 0`).
 
     Args:
         hidden_size (int): BERT width :math:`H`.
@@ -61,6 +65,8 @@ class KGCopyHead(nn.Module):
         num_relations (int): KG relation types (inverse edges get ``num_relations`` more).
         gate_bias (float, optional): initial :math:`b_g`; ``-2`` starts with about 12% copy mass,
             so both branches learn from the first step. (default: ``-2.0``)
+        gate_reads_relation (bool, optional): the gate also reads the best relation fit :math:`c`
+            (above). (default: ``False``)
 
     Shapes:
         - **input:** ``hidden`` :math:`(M, H)`, ``vocab_logits`` :math:`(M, V)`, ``example``
@@ -70,7 +76,8 @@ class KGCopyHead(nn.Module):
         - **output:** log-probabilities :math:`(M, V)`
     """
 
-    def __init__(self, hidden_size: int, node_dim: int, num_relations: int, gate_bias: float = -2.0) -> None:
+    def __init__(self, hidden_size: int, node_dim: int, num_relations: int, gate_bias: float = -2.0,
+                 gate_reads_relation: bool = False) -> None:
         super().__init__()
         self.hidden_size = hidden_size
         self.node_dim = node_dim
@@ -81,6 +88,7 @@ class KGCopyHead(nn.Module):
         self.kg_copy_rel = nn.Embedding(2 * self.num_relations, node_dim)
         self.kg_copy_gate = nn.Linear(hidden_size, 1)
         self.kg_copy_gate_fit = nn.Parameter(torch.zeros(()))
+        self.kg_copy_gate_rel_fit = nn.Parameter(torch.zeros(())) if gate_reads_relation else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -90,6 +98,8 @@ class KGCopyHead(nn.Module):
         nn.init.zeros_(self.kg_copy_gate.weight)
         nn.init.constant_(self.kg_copy_gate.bias, self.gate_bias)
         nn.init.zeros_(self.kg_copy_gate_fit)
+        if self.kg_copy_gate_rel_fit is not None:
+            nn.init.zeros_(self.kg_copy_gate_rel_fit)
 
     def relation_context(self, num_nodes: int, linked: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         """Mean embedding of the relations from linked nodes to each node, :math:`(N, D)`."""
@@ -110,19 +120,31 @@ class KGCopyHead(nn.Module):
         usable = (node_batch.unsqueeze(0) == example.unsqueeze(1)) & (pieces >= 0) & (offset >= 0).unsqueeze(1)
         return pieces, usable
 
-    def scores(self, hidden: Tensor, node_states: Tensor, linked: Tensor, edge_index: Tensor,
-               edge_type: Tensor) -> Tensor:
-        """:math:`s_{mn}` for every mask and node, :math:`(M, N)`."""
+    def score_parts(self, hidden: Tensor, node_states: Tensor, linked: Tensor, edge_index: Tensor,
+                    edge_type: Tensor) -> tuple[Tensor, Tensor]:
+        """The node-state and relation terms of :math:`s_{mn}`, each :math:`(M, N)`."""
         z = node_states.float()  # (N, D)
         rel_ctx = self.relation_context(z.size(0), linked, edge_index, edge_type)  # (N, D)
         h = hidden.float()
-        return self.kg_copy_query(h) @ z.t() + self.kg_copy_rel_query(h) @ rel_ctx.t()
+        return self.kg_copy_query(h) @ z.t(), self.kg_copy_rel_query(h) @ rel_ctx.t()
 
-    def gate_logits(self, hidden: Tensor, scores: Tensor, usable: Tensor) -> Tensor:
-        """The gate before its sigmoid, :math:`(M,)`."""
+    def scores(self, hidden: Tensor, node_states: Tensor, linked: Tensor, edge_index: Tensor,
+               edge_type: Tensor) -> Tensor:
+        """:math:`s_{mn}` for every mask and node, :math:`(M, N)`."""
+        node, rel = self.score_parts(hidden, node_states, linked, edge_index, edge_type)
+        return node + rel
+
+    def gate_logits(self, hidden: Tensor, scores: Tensor, usable: Tensor, rel_scores: Tensor | None = None) -> Tensor:
+        """The gate before its sigmoid, :math:`(M,)` (``rel_scores``: the relation term, read when the
+        head was built with ``gate_reads_relation``)."""
+        has = usable.any(1)
         best = scores.masked_fill(~usable, float("-inf")).amax(1)
-        best = torch.where(usable.any(1), best, torch.zeros_like(best))
-        return self.kg_copy_gate(hidden.float()).squeeze(-1) + self.kg_copy_gate_fit * best
+        best = torch.where(has, best, torch.zeros_like(best))
+        out = self.kg_copy_gate(hidden.float()).squeeze(-1) + self.kg_copy_gate_fit * best
+        if self.kg_copy_gate_rel_fit is not None and rel_scores is not None:
+            rel_best = rel_scores.masked_fill(~usable, float("-inf")).amax(1)
+            out = out + self.kg_copy_gate_rel_fit * torch.where(has, rel_best, torch.zeros_like(rel_best))
+        return out
 
     def forward(self, hidden: Tensor, vocab_logits: Tensor, example: Tensor, offset: Tensor, node_states: Tensor,
                 node_batch: Tensor, node_pieces: Tensor, linked: Tensor, edge_index: Tensor,
@@ -137,7 +159,8 @@ class KGCopyHead(nn.Module):
         if hidden.size(0) == 0 or node_states.size(0) == 0:
             out = log_vocab + 0.0 * sum(p.sum() for p in self.parameters())  # keep every parameter in the graph
             return (out, out.sum() * 0.0) if gate_target is not None else out
-        scores = self.scores(hidden, node_states, linked, edge_index, edge_type)  # (M, N)
+        node_part, rel_part = self.score_parts(hidden, node_states, linked, edge_index, edge_type)
+        scores = node_part + rel_part  # (M, N)
         pieces, usable = self._candidates(example, offset, node_batch, node_pieces)
         if hide_target is not None and gate_target is not None:
             usable = usable & ~((pieces == gate_target.unsqueeze(1)) & hide_target.unsqueeze(1))
@@ -145,7 +168,7 @@ class KGCopyHead(nn.Module):
         p_node = torch.softmax(scores.masked_fill(~usable, float("-inf")).masked_fill(~has.unsqueeze(1), 0.0),
                                dim=-1) * usable  # (M, N)
         p_copy = torch.zeros_like(log_vocab).scatter_add_(1, pieces.clamp(min=0), p_node)  # (M, V)
-        gate_logit = self.gate_logits(hidden, scores, usable)  # (M,)
+        gate_logit = self.gate_logits(hidden, scores, usable, rel_part)  # (M,)
         gate = (torch.sigmoid(gate_logit) * has).unsqueeze(1)  # (M, 1)
         mixed = torch.log(((1 - gate) * log_vocab.exp() + gate * p_copy).clamp_min(1e-30))
         if gate_target is None:

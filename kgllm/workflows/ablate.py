@@ -50,6 +50,7 @@ CONTROLS: dict[str, list[str]] = {
     "frozen": ["--model.freeze_backbone", "true"],
     "copy": ["--model.copy_head", "true", "--model.copy_fact_dropout", "0.25"],
     "lm_features": ["--model.node_features", "lm"],
+    "relgate": ["--model.copy_gate_relation", "true"],
 }
 
 

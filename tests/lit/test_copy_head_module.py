@@ -18,10 +18,10 @@ def batch(kg_dir, data_dir):
     return next(b for b in dm.train_dataloader() if (b["token_node"] >= 0).any() and (b["labels"] != -100).any())
 
 
-def _module(kg_dir, fusion, node_features):
+def _module(kg_dir, fusion, node_features, **kwargs):
     model = MLMModule(backbone="tiny", kg_dir=str(kg_dir), fusion=fusion, fusion_layers=[0], gnn_hidden=16,
                       gnn_heads=2, backbone_dropout=0.0, fusion_dropout=0.0, gnn_dropout=0.0, copy_head=True,
-                      node_features=node_features)
+                      node_features=node_features, **kwargs)
     model.configure_model()
     return model
 
@@ -38,6 +38,17 @@ def test_every_copy_head_parameter_gets_a_gradient_from_the_mlm_loss(batch, kg_d
             assert p.grad is not None and p.grad.abs().sum() > 0, f"{name} got no gradient"
     if node_features == "lm":
         assert model.model.kg_encoder.node_emb is None  # no trained row per entity
+
+
+def test_the_relation_gate_gets_a_gradient_and_needs_the_copy_head(batch, kg_dir):
+    from kgllm.util.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="copy_gate_relation needs copy_head"):
+        MLMModule(backbone="tiny", kg_dir=str(kg_dir), copy_gate_relation=True)
+    model = _module(kg_dir, "none", "id", copy_gate_relation=True)
+    model._step(batch, "val").backward()
+    grad = model.kg_copy_head.kg_copy_gate_rel_fit.grad
+    assert grad is not None and grad.abs() > 0
 
 
 def test_copy_head_changes_the_reading_only_with_the_kg(batch, kg_dir):

@@ -52,12 +52,12 @@ def _relational_batch(gen: torch.Generator, examples: int = 16, distractors: int
                 edge_type=torch.tensor(types)), torch.stack(targets)
 
 
-def _trained_head(steps: int, hide_rate: float | None = None) -> KGCopyHead:
+def _trained_head(steps: int, hide_rate: float | None = None, gate_reads_relation: bool = False) -> KGCopyHead:
     """A head trained on :func:`_relational_batch` (with ``hide_rate``: gate supervision, the answer
     hidden from the candidates in that share of examples)."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    head = KGCopyHead(16, 8, num_relations=2)
+    head = KGCopyHead(16, 8, num_relations=2, gate_reads_relation=gate_reads_relation)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
     for _ in range(steps):
         inputs, target = _relational_batch(gen)
@@ -85,17 +85,20 @@ def test_copying_through_the_relation_is_learned_and_generalises():
 
 
 def _gate(head, inputs):
-    scores = head.scores(inputs["hidden"], inputs["node_states"], inputs["linked"], inputs["edge_index"],
-                         inputs["edge_type"])
+    node, rel = head.score_parts(inputs["hidden"], inputs["node_states"], inputs["linked"], inputs["edge_index"],
+                                 inputs["edge_type"])
     _, usable = head._candidates(inputs["example"], inputs["offset"], inputs["node_batch"], inputs["node_pieces"])
-    return torch.sigmoid(head.gate_logits(inputs["hidden"], scores, usable))
+    return torch.sigmoid(head.gate_logits(inputs["hidden"], node + rel, usable, rel))
 
 
-def test_fact_dropout_teaches_the_gate_to_close_when_the_fact_is_missing():
+@pytest.mark.parametrize("gate_reads_relation", [False, True])
+def test_fact_dropout_teaches_the_gate_to_close_when_the_fact_is_missing(gate_reads_relation):
     """Trained with the answer hidden from the candidates in a share of examples (``hide_target``), the
     gate opens where the asked relation's edge exists and closes where it was deleted: the reading
     falls back to the vocabulary, as for a model without the graph."""
-    head = _trained_head(steps=200, hide_rate=0.3)
+    head = _trained_head(steps=200, hide_rate=0.3, gate_reads_relation=gate_reads_relation)
+    if gate_reads_relation:
+        assert head.kg_copy_gate_rel_fit.item() > 0  # it learnt to read the relation fit
     with torch.no_grad():
         inputs, target = _relational_batch(torch.Generator().manual_seed(7), examples=200)
         present = _gate(head, inputs)
@@ -106,6 +109,21 @@ def test_fact_dropout_teaches_the_gate_to_close_when_the_fact_is_missing():
                                    edge_type=inputs["edge_type"][keep]))
     assert present.mean() > 0.8 and deleted.mean() < 0.3, (present.mean(), deleted.mean())
     assert (present > deleted).float().mean() > 0.95
+
+
+def test_the_relation_gate_starts_as_the_plain_gate():
+    """``gate_reads_relation`` adds one weight, zero at the start: the head's output is the plain
+    head's until training moves it, and it then moves the gate."""
+    inputs, _ = _relational_batch(torch.Generator().manual_seed(3))
+    torch.manual_seed(0)
+    plain = KGCopyHead(16, 8, num_relations=2)
+    torch.manual_seed(0)
+    rel = KGCopyHead(16, 8, num_relations=2, gate_reads_relation=True)
+    assert plain.kg_copy_gate_rel_fit is None
+    torch.testing.assert_close(rel(**inputs), plain(**inputs))
+    with torch.no_grad():
+        rel.kg_copy_gate_rel_fit.fill_(1.0)
+    assert not torch.allclose(rel(**inputs), plain(**inputs))
 
 
 def test_hidden_targets_are_no_candidates():
