@@ -155,6 +155,9 @@ def main(argv=None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(__doc__, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
+    from kgllm.lit.quiet import quiet_third_party
+
+    quiet_third_party(devices=True)  # no weight-loading bars or device lines per probed checkpoint
     return COMMANDS[argv[0]](argv[1:])
 
 
