@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kgllm.workflows.knowledge.edit import edit_report, edit_scores, load_paraphrases
+from kgllm.workflows.knowledge.edit import edit_report, edit_scores, load_paraphrases, share_by_relation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,15 @@ def test_edit_report_aggregates_over_checkpoints():
     line = next(x for x in md.splitlines() if x.startswith("| efficacy |"))
     assert "0.900 ± 0.141" in line and "≥ 0.9" in line  # mean and sample std of 0.8, 1.0
     assert "| seconds_per_edit | 0.030 ± 0.014" in md and "paraphrase" not in md  # absent metrics left out
+
+
+def test_per_relation_shares_and_their_table():
+    assert share_by_relation(["P19", "P103", "P19", "P103", "P19"], [1, 0, 1, 0, 0]) == {"P103": 0.0, "P19": 2 / 3}
+    rows = [{"ckpt": c, "edit_seed": 0, "edits": 3, "efficacy": 0.5,
+             "efficacy_by_relation": {"P19": e, "P103": 0.0}, "old_object_after_by_relation": {"P19": 0.0, "P103": o}}
+            for c, e, o in (("a", 1.0, 1.0), ("b", 0.5, 0.5))]
+    md = edit_report(rows)
+    assert "| | P103 | P19 |" in md and "| efficacy | 0.000 | 0.750 |" in md and "| old object after | 0.750 | 0.000 |" in md
 
 
 def test_paraphrase_file_is_checked(tmp_path):
@@ -70,6 +79,7 @@ def test_edits_end_to_end_on_fixtures(data_dir, tmp_path, monkeypatch):
     for key in ("efficacy", "paraphrase", "specificity_same_subject", "specificity_other_subjects"):
         assert 0.0 <= res[key] <= 1.0
     assert res["seconds_per_edit"] > 0 and (kg_dir / "triples.tsv").read_text() == before
+    assert res["efficacy_by_relation"] and set(res["efficacy_by_relation"]) == set(res["old_object_after_by_relation"])
     edited = KnowledgeGraph.load(tmp_path / "work" / "edited_kg")
     assert edited.identity() == KnowledgeGraph.load(kg_dir).identity() and len(edited.meta["retracted"]) == 2
 

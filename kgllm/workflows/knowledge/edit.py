@@ -90,6 +90,14 @@ def edit_scores(new_ids: list[int], after: list[int], paraphrase_new: list[int],
     return out
 
 
+def share_by_relation(relations: list[str], hits: list[bool]) -> dict[str, float]:
+    """The share of ``hits`` per relation (pure, tested)."""
+    out: dict[str, list[bool]] = {}
+    for r, h in zip(relations, hits):
+        out.setdefault(r, []).append(bool(h))
+    return {r: sum(v) / len(v) for r, v in sorted(out.items())}
+
+
 def run_edits(ckpt: str, kg_dir: str | Path, facts: list, paraphrases: dict[str, list[str]], templates: dict[str, str],
               work: Path, n: int = 200, seed: int = 0, others: int = 200) -> dict:
     """Edit ``n`` probed facts of a copy of ``kg_dir`` in one ``kg-edit`` update and score the model of
@@ -149,7 +157,11 @@ def run_edits(ckpt: str, kg_dir: str | Path, facts: list, paraphrases: dict[str,
                          {"same_subject": before[2], "other_subjects": before[3]},
                          {"same_subject": after[2], "other_subjects": after[3]})
     old_ids = [single_piece(f.obj_label, tokenizer) for f, _ in chosen]
+    rels = [f.relation for f, _ in chosen]
+    scores["efficacy_by_relation"] = share_by_relation(rels, [a == it["object_id"] for a, it in zip(after[0], main)])
+    scores["old_object_after_by_relation"] = share_by_relation(rels, [a == o for a, o in zip(after[0], old_ids)])
     scores.update({
+        "old_object_p_at_1_after": sum(p == o for p, o in zip(after[0], old_ids)) / max(len(old_ids), 1),
         "efficacy_before": edit_scores([it["object_id"] for it in main], before[0], [], [], {}, {})["efficacy"],
         "old_object_p_at_1_before": sum(p == o for p, o in zip(before[0], old_ids)) / max(len(old_ids), 1),
         "other_subjects_p_at_1_before": sum(p == it["object_id"] for p, it in zip(before[3], other)) / max(len(other), 1),
@@ -245,4 +257,14 @@ def edit_report(rows: list[dict]) -> str:
             continue
         m = mean_ci(values)
         lines.append(f"| {name} | {m['mean']:.3f} ± {m['std']:.3f} {fmt_ci(m['ci'], 3)} | {target} |")
+    rels = sorted({r for row in rows for r in row.get("efficacy_by_relation", {})})
+    if rels:  # where the edits are read back, and where the answer stays the old object
+        lines += ["", "Per relation (mean over runs): efficacy, and the share still answered with the old object.",
+                  "", "| | " + " | ".join(rels) + " |", "|---|" + "---|" * len(rels)]
+        for key, name in (("efficacy_by_relation", "efficacy"), ("old_object_after_by_relation", "old object after")):
+            cells = []
+            for r in rels:
+                v = [row[key][r] for row in rows if r in row.get(key, {})]
+                cells.append(f"{sum(v) / len(v):.3f}" if v else "–")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
