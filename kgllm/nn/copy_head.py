@@ -138,12 +138,14 @@ class KGCopyHead(nn.Module):
         """The gate before its sigmoid, :math:`(M,)` (``rel_scores``: the relation term, read when the
         head was built with ``gate_reads_relation``)."""
         has = usable.any(1)
-        best = scores.masked_fill(~usable, float("-inf")).amax(1)
-        best = torch.where(has, best, torch.zeros_like(best))
-        out = self.kg_copy_gate(hidden.float()).squeeze(-1) + self.kg_copy_gate_fit * best
+
+        def best(x: Tensor) -> Tensor:  # the best candidate's value per mask, 0 without candidates
+            top = x.masked_fill(~usable, float("-inf")).amax(1)
+            return torch.where(has, top, torch.zeros_like(top))
+
+        out = self.kg_copy_gate(hidden.float()).squeeze(-1) + self.kg_copy_gate_fit * best(scores)
         if self.kg_copy_gate_rel_fit is not None and rel_scores is not None:
-            rel_best = rel_scores.masked_fill(~usable, float("-inf")).amax(1)
-            out = out + self.kg_copy_gate_rel_fit * torch.where(has, rel_best, torch.zeros_like(rel_best))
+            out = out + self.kg_copy_gate_rel_fit * best(rel_scores)
         return out
 
     def forward(self, hidden: Tensor, vocab_logits: Tensor, example: Tensor, offset: Tensor, node_states: Tensor,

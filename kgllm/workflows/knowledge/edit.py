@@ -158,10 +158,11 @@ def run_edits(ckpt: str, kg_dir: str | Path, facts: list, paraphrases: dict[str,
                          {"same_subject": after[2], "other_subjects": after[3]})
     old_ids = [single_piece(f.obj_label, tokenizer) for f, _ in chosen]
     rels = [f.relation for f, _ in chosen]
+    old_after = [a == o for a, o in zip(after[0], old_ids)]
     scores["efficacy_by_relation"] = share_by_relation(rels, [a == it["object_id"] for a, it in zip(after[0], main)])
-    scores["old_object_after_by_relation"] = share_by_relation(rels, [a == o for a, o in zip(after[0], old_ids)])
+    scores["old_object_after_by_relation"] = share_by_relation(rels, old_after)
     scores.update({
-        "old_object_p_at_1_after": sum(p == o for p, o in zip(after[0], old_ids)) / max(len(old_ids), 1),
+        "old_object_p_at_1_after": sum(old_after) / max(len(old_after), 1),
         "efficacy_before": edit_scores([it["object_id"] for it in main], before[0], [], [], {}, {})["efficacy"],
         "old_object_p_at_1_before": sum(p == o for p, o in zip(before[0], old_ids)) / max(len(old_ids), 1),
         "other_subjects_p_at_1_before": sum(p == it["object_id"] for p, it in zip(before[3], other)) / max(len(other), 1),
