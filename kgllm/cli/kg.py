@@ -99,8 +99,9 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    help="longest dependency path (arcs) between two mentions that yields a relation")
     p.add_argument("--time-max-path-len", type=positive(int), default=ExtractConfig.time_max_path_len,
                    help="the same for pairs involving a date or time")
-    p.add_argument("--re-model", default=None, help="checkpoint of the learned extractor (--extractor learned): a "
-                   "DocREModule from `kgllm fit --config experiments/docre_redocred.yaml`")
+    p.add_argument("--re-model", default=None, help="the learned extractor (--extractor learned): a DocREModule "
+                   "checkpoint (`kgllm fit --config experiments/docre_redocred.yaml`) or an extractor file "
+                   "(`kgllm prepare-extractor`); default: the extractor shipped with kgllm")
     p.add_argument("--re-batch-size", type=positive(int), default=ExtractConfig.re_batch_size,
                    help="documents per forward pass of the learned extractor, grouped by length (same edges)")
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
@@ -468,15 +469,19 @@ def serve_kg_main(argv: Sequence[str]) -> int:
 
     p = _parser("kgllm serve-kg", description="Serve a KG folder over the SPARQL 1.1 Protocol "
                                 "with the Oxigraph server until Ctrl-C (read-only, loopback by default).")
-    p.add_argument("kg_dir", help="a KG folder (its Oxigraph store is built on first use)")
+    p.add_argument("kg_dir", nargs="?", default=None, help="a KG folder (its Oxigraph store is built on first use); "
+                   "none with --writable: an empty store to push into")
     p.add_argument("--bind", default=DEFAULT_BIND, help="IP:PORT to listen on (default %(default)s; port 0: a free one)")
     p.add_argument("--allow-remote", action="store_true", help="permit a --bind address other machines can reach")
     p.add_argument("--writable", action="store_true", help="accept SPARQL updates and Graph Store writes (a kg-push "
-                   "target); the default is read-only")
+                   "target) into a private copy of the KG's store that ends with the server (the KG folder and "
+                   "its cached store are never written); the default is read-only")
     p.add_argument("--timeout", type=positive(float), default=60, help="server-side query time limit, seconds")
     p.add_argument("--allow-service", action="store_true", help="let the server contact other hosts (SPARQL "
                    "SERVICE); by default it runs with outbound connections denied")
     a = p.parse_args(argv)
+    if a.kg_dir is None and not a.writable:
+        p.error("a read-only server needs a KG folder (or pass --writable for an empty store to push into)")
 
     def stop(signum, frame):  # SIGTERM/SIGHUP stop the server like Ctrl-C (the with block ends it)
         raise KeyboardInterrupt
@@ -485,7 +490,9 @@ def serve_kg_main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGHUP, stop)
     with serve(a.kg_dir, a.bind, not a.writable, a.timeout, allow_remote=a.allow_remote,
                allow_outbound=a.allow_service) as url:
-        print(f"serving {a.kg_dir} ({'read-only' if not a.writable else 'writable'}): SPARQL {url}/query"
+        what = a.kg_dir or "an empty store"
+        mode = "read-only" if not a.writable else "writable copy, discarded when stopped" if a.kg_dir else "writable"
+        print(f"serving {what} ({mode}): SPARQL {url}/query"
               + (f", update {url}/update, graph store {url}/store" if a.writable else "") + "; Ctrl-C stops it",
               flush=True)
         try:

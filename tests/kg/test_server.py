@@ -46,6 +46,30 @@ def test_endpoint_answers_as_the_local_store(kg_dir):
         assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def test_a_writable_server_of_a_folder_writes_a_copy_that_ends_with_it(kg_dir, tmp_path, capsys):
+    """A push into ``serve-kg KG --writable`` lands in a private copy: afterwards neither the KG
+    folder nor the cached store it was copied from holds the pushed graph."""
+    import shutil
+
+    from kgllm.cli import main
+
+    kg = tmp_path / "kg"
+    shutil.copytree(kg_dir, kg)
+    before = sorted((p.relative_to(kg), p.stat().st_mtime_ns) for p in kg.rglob("*"))
+    graph = "https://example.org/graphs/pushed"
+    count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+    with serve(kg, read_only=False) as url:
+        push(kg_dir, url, graph, batch_size=100, progress=False)
+        assert query_endpoint(url, count)[0]["n"] == ntriples(kg_dir / "graph.ttl")
+    assert query_folder(kg, count)[0]["n"] == 0  # the cached store: no named graph was ever written
+    with serve(kg) as url:
+        assert query_endpoint(url, count)[0]["n"] == 0
+    assert sorted((p.relative_to(kg), p.stat().st_mtime_ns) for p in kg.rglob("*")) == before
+    with pytest.raises(SystemExit):  # a usage error: read-only needs a folder
+        main(["serve-kg", "--bind", "127.0.0.1:0"])
+    assert "a read-only server needs a KG folder" in capsys.readouterr().err
+
+
 def test_bindings_are_escaped_literals():
     q = with_bindings("SELECT * WHERE { ?e rdfs:label ?name }", {"name": 'a"b\\c\nd'})
     assert q.endswith(r'VALUES (?name) { ("a\"b\\c\nd") }')

@@ -203,18 +203,34 @@ def serve(kg_dir: str | Path | None, bind: str = "127.0.0.1:0", read_only: bool 
           startup: float = 30, allow_remote: bool = False, allow_outbound: bool = False) -> Iterator[str]:
     """Run the Oxigraph server on the KG's store for the block; yields its base URL
     (``URL/query``, ``URL/update``, ``URL/store``). ``kg_dir=None`` with ``read_only=False``
-    serves an empty in-memory store (a push target). Port 0 picks a free one. The server can
-    contact no other host (``SERVICE`` fails) unless ``allow_outbound``."""
+    serves an empty in-memory store (a push target); a writable server of a KG folder serves a
+    private copy of its store, removed with the server, so neither the folder nor the shared cached
+    store is ever written. Port 0 picks a free one. The server can contact no other host
+    (``SERVICE`` fails) unless ``allow_outbound``."""
     host, port = parse_bind(bind, allow_remote)
     prog = None if allow_outbound else deny_outbound_program()
     if prog is None and not allow_outbound:
         raise ConfigError(f"cannot deny the SPARQL server outbound connections on {platform.system()} "
                           f"{platform.machine()} (seccomp); pass --allow-service to serve it anyway")
     cmd = [oxigraph_binary(), "serve-read-only" if read_only else "serve"]
-    if kg_dir is not None:
+    copy = None
+    if kg_dir is not None and read_only:
         cmd += ["--location", str(store_for(kg_dir))]
+    elif kg_dir is not None:  # writes go to a copy that ends with the server
+        copy = Path(tempfile.mkdtemp(prefix="kgllm-serve-"))
+        shutil.copytree(store_for(kg_dir), copy / "store")
+        cmd += ["--location", str(copy / "store")]
     elif read_only:
         raise ConfigError("a read-only server needs a KG folder")
+    try:
+        yield from _run(cmd, host, port, prog, timeout, startup)
+    finally:
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
+
+
+def _run(cmd: list[str], host: str, port: int, prog, timeout: float, startup: float) -> Iterator[str]:
+    """Start ``cmd`` on ``host``:``port`` (a free port, retried, when 0), yield its URL, stop it."""
     for attempt in range(5):
         p = port or free_port(host)
         shown = f"[{host}]" if ":" in host else host
