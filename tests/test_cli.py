@@ -160,6 +160,12 @@ def test_one_run_one_folder_and_test_logs_into_it(tmp_path, kg_dir, data_dir, mo
 
     weights = torch.load(runs / "latest" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     assert "optimizer_states" not in weights and weights["state_dict"] and weights["kg_meta"]["identity"]
+    made = weights["kgllm"]  # what wrote the checkpoint, in plain values
+    import kgllm
+
+    assert made["kgllm_version"] == kgllm.__version__ and made["torch_version"] == str(torch.__version__)
+    assert made["weights_dtype"] == "float32" and made["precision"] == "32-true" and made["epoch"] == 0
+    assert 0 < made["trainable_parameters"] <= made["parameters"] <= sum(v.numel() for v in weights["state_dict"].values())
     assert main(["test", *args, "--model.fusion", "none", "--ckpt_path", str(best)]) == 0
     tests = [p for p in (runs / "v001-none-seed0").iterdir() if p.name.startswith("test-")]
     assert len(tests) == 1 and (tests[0] / "metrics.csv").is_file()

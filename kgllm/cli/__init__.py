@@ -45,6 +45,12 @@ def prepare_backbone_main(argv: Sequence[str]) -> int:
     return prepare(argv)
 
 
+def prepare_extractor_main(argv: Sequence[str]) -> int:
+    from kgllm.workflows.prepare_extractor import main as prepare
+
+    return prepare(argv)
+
+
 def eval_re_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.eval_re import main as eval_re
 
@@ -121,6 +127,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "probe": (probe_main, "LAMA knowledge probe (P@1) of an MLM checkpoint, with and without the KG"),
     "inspect": (inspect_main, "what fusion does to one text: linked tokens, per-layer change, attended nodes"),
     "prepare-backbone": (prepare_backbone_main, "train MiniLM's missing MLM head once (encoder frozen) and ship it"),
+    "prepare-extractor": (prepare_extractor_main, "train the small learned extractor (LoRA over MiniLM, no KG) "
+                          "and write it as one file"),
     "datasets": (datasets_main, "the datasets, their tasks and typed options (for --data.dataset_args)"),
     "export": (export_main, "a classifier checkpoint as a Hugging Face folder (fusion off) plus kgllm's graph weights"),
     "eval-re": (eval_re_main, "document-level RE scores (P/R/F1, Ign F1) of a checkpoint on gold entities"),

@@ -60,7 +60,8 @@ class KGDataModule(L.LightningDataModule):
             task ``mlm``; ``redocred_rc``, ``fewrel``: ``rel_cls``; ``sst2``: ``seq_cls``; ``redocred_ner``:
             ``token_cls``; ``redocred_docre``: ``docre``); the dataset fixes the task, except ``hf`` (any
             Hugging Face ``datasets`` source, :mod:`kgllm.data.hf`), whose ``task`` option names it.
-        kg_dir: KG folder written by ``kgllm build-kg``.
+        kg_dir: KG folder written by ``kgllm build-kg``; ``None`` for no graph (a model that fuses none,
+            such as the extractor ``kgllm prepare-extractor`` trains).
         backbone: ``minilm``, ``tiny``, or a local HF BERT folder (its tokenizer is used).
         data_dir: dataset root; ``None`` reads ``$KGLLM_DATA``.
         dataset_args: loader options (document ranges, ``path``/``format`` for ``text``, ``source``/``task``/
@@ -84,7 +85,7 @@ class KGDataModule(L.LightningDataModule):
             the run's ``seed_everything`` seed, so every ablation arm of a seed sees the same data.
     """
 
-    def __init__(self, dataset: str, kg_dir: str, backbone: str = "minilm", data_dir: str | None = None,
+    def __init__(self, dataset: str, kg_dir: str | None, backbone: str = "minilm", data_dir: str | None = None,
                  dataset_args: dict | None = None, max_length: int = 128, batch_size: int = 16,
                  eval_batch_size: int | None = None, max_train: int | None = None, max_eval: int | None = None,
                  mlm_probability: float = 0.15, masking: str = "entity", subgraph: SubgraphConfig | None = None,
@@ -154,7 +155,7 @@ class KGDataModule(L.LightningDataModule):
         from kgllm.nn.backbone import load_tokenizer
 
         hp = self.hparams
-        self.kg = KnowledgeGraph.load(hp.kg_dir)
+        self.kg = KnowledgeGraph.load(hp.kg_dir) if hp.kg_dir else KnowledgeGraph()  # None: no graph at all
         tokenizer = load_tokenizer(hp.backbone)
         limit = getattr(tokenizer, "model_max_length", 512)
         if hp.max_length > min(limit, 512):
@@ -218,5 +219,5 @@ class KGDataModule(L.LightningDataModule):
         return dict(self.kg.meta) if self.kg is not None else {}
 
     @property
-    def kg_path(self) -> Path:
-        return Path(self.hparams.kg_dir)
+    def kg_path(self) -> Path | None:
+        return Path(self.hparams.kg_dir) if self.hparams.kg_dir else None

@@ -200,6 +200,8 @@ class KGLitModule(L.LightningModule):
         hp.backbone = self._data_args["backbone"] or (spec.backbone if spec else None) or "minilm"
         hp.kg_dir = self._data_args["kg_dir"] or (spec.kg_dir if spec else None)
         reads = (hp.fusion != "none" or self.reads_graph()) and hp.graph_input
+        if reads and not hp.kg_dir:
+            raise ConfigError(f"fusion {hp.fusion!r} reads a graph, but no KG folder is set (--data.kg_dir)")
         if not reads and spec is None and hp.kg_dir and not (Path(hp.kg_dir) / "meta.json").is_file():
             # a restored model that reads no graph (fusion none) needs no KG folder: the one it trained
             # beside may have moved or gone (an extractor checkpoint used from another folder)
@@ -350,7 +352,10 @@ class KGLitModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from kgllm.nn.checkpoints import kg_keys
 
+        from kgllm.lit.runtime import checkpoint_metadata
+
         checkpoint["kg_meta"] = self.kg_meta
+        checkpoint["kgllm"] = checkpoint_metadata(self._trainer, self)
         if self.hparams.get("kg_dir") and self._graph_tables(checkpoint["state_dict"]):
             if getattr(self, "_kg_keys", None) is None:  # lets allow_other_kg remap this checkpoint by key
                 self._kg_keys = kg_keys(self.hparams.kg_dir)

@@ -27,17 +27,38 @@ class ClassifierModule(KGLitModule):
         vocab_size: tokenizer size (markers included); ``None`` takes it from the datamodule.
         head_dropout: dropout before the classifier.
         task_args: options of the task's model side (e.g. ``docre``'s ``emb_size``, ``window``).
-        **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
+
+    The options before ``task`` (``backbone`` ... ``allow_other_kg``) are
+    :class:`~kgllm.lit.base.KGLitModule`'s, documented there (a test keeps the signatures equal).
 
     Metrics: the task's, as ``{stage}/NAME`` (``acc``: micro accuracy, ``f1``: macro F1 by
     default), and ``{stage}/loss``.
     """
 
-    def __init__(self, *args, task: str | None = None, num_labels: int | None = None,
-                 vocab_size: int | None = None, head_dropout: float = 0.1, task_args: dict | None = None,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    #: the task when ``task`` is not given and no datamodule names one (subclasses fix theirs)
+    default_task: str | None = None
+
+    def __init__(self, backbone: str | None = None, kg_dir: str | None = None, fusion: str = "gated",
+                 fusion_layers: list[int] = [-2], gnn_hidden: int = 128, gnn_layers: int = 2, gnn_heads: int = 4,
+                 gnn_dropout: float = 0.1, fusion_dropout: float = 0.1, lr: float = 5e-5, kg_lr: float = 1e-3,
+                 weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
+                 init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",
+                 node_embeddings_from: str | None = None, node_features: str = "id", graph_input: bool = True,
+                 peft: str = "none", peft_r: int = 8,
+                 lora_r: int = 0, lora_alpha: int = 16, backbone_dropout: float | None = None,
+                 allow_other_kg: bool = False, *,
+                 task: str | None = None, num_labels: int | None = None,
+                 vocab_size: int | None = None, head_dropout: float = 0.1, task_args: dict | None = None) -> None:
+        super().__init__(backbone=backbone, kg_dir=kg_dir, fusion=fusion, fusion_layers=fusion_layers,
+                         gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads, gnn_dropout=gnn_dropout,
+                         fusion_dropout=fusion_dropout, lr=lr, kg_lr=kg_lr, weight_decay=weight_decay,
+                         warmup_ratio=warmup_ratio, freeze_backbone=freeze_backbone, init_from=init_from,
+                         graph_encoder_from=graph_encoder_from, graph_encoder=graph_encoder,
+                         node_embeddings_from=node_embeddings_from, node_features=node_features,
+                         graph_input=graph_input, peft=peft, peft_r=peft_r, lora_r=lora_r, lora_alpha=lora_alpha,
+                         backbone_dropout=backbone_dropout, allow_other_kg=allow_other_kg)
         self.head: nn.Module | None = None
+        self.hparams.task = task or self.default_task  # a subclass's task (DocREModule: docre) when none is given
         self.task_spec: Task | None = None
         self.label_names: list[str] | None = None  # from the data; saved in checkpoints
 
@@ -193,15 +214,19 @@ class DocREModule(ClassifierModule):
     ``task="docre"``; ``task_args`` sets the head (``emb_size``, ``block_size``), the encoder windows
     (``window``, ``overlap``) and ``top_k``."""
 
-    def __init__(self, *args, task: str | None = "docre", **kwargs) -> None:
-        super().__init__(*args, task=task, **kwargs)
+    #: the task when none is given (so the signature is ClassifierModule's)
+    default_task = "docre"
 
     @classmethod
     def from_checkpoint(cls, path: str) -> tuple["DocREModule", dict]:
-        """The model of a checkpoint (``weights_only`` load, ``init_from`` not re-run), in eval mode,
-        and the hyper-parameters of the datamodule it was trained with; other tasks are refused."""
+        """The model of a checkpoint (``weights_only`` load, ``init_from`` not re-run) or of a compact
+        extractor file (``.safetensors``, :mod:`kgllm.lit.extractor_file`), in eval mode, and the
+        hyper-parameters of the datamodule it was trained with; other tasks are refused."""
         from kgllm.lit.base import read_checkpoint, restore_module
+        from kgllm.lit.extractor_file import is_extractor_file, load_extractor_file, read_extractor_meta
 
+        if is_extractor_file(path):  # a compact extractor file (kgllm prepare-extractor)
+            return load_extractor_file(path), dict(read_extractor_meta(path)["made_from"].get("datamodule") or {})
         raw = read_checkpoint(path)
         task = raw.get("hyper_parameters", {}).get("task")
         if task != "docre":

@@ -75,12 +75,15 @@ class LearnedExtractor(Extractor):
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
-        if not cfg.re_model:
-            raise ConfigError("--extractor learned needs --re-model CKPT (a DocREModule checkpoint from "
-                              "`kgllm fit --config experiments/docre_redocred.yaml`)")
+        from kgllm.lit.extractor_file import SHIPPED
         from kgllm.nn.checkpoints import local_checkpoint
 
-        path = Path(local_checkpoint(cfg.re_model))  # a URL is downloaded (named by its content)
+        re_model = cfg.re_model or (str(SHIPPED) if SHIPPED.is_file() else None)
+        if not re_model:
+            raise ConfigError("--extractor learned needs --re-model CKPT (a DocREModule checkpoint from "
+                              "`kgllm fit --config experiments/docre_redocred.yaml`, or an extractor file from "
+                              f"`kgllm prepare-extractor`); this install has no shipped {SHIPPED.name}")
+        path = Path(local_checkpoint(re_model))  # a URL is downloaded (named by its content)
         if not path.is_file():
             raise ConfigError(f"{path}: --re-model checkpoint not found")
         st = path.stat()
@@ -88,7 +91,7 @@ class LearnedExtractor(Extractor):
             self.model, self.tokenizer, self.linker, self.sampler, sha = _loaded(str(path.resolve()),
                                                                                 (st.st_size, st.st_mtime_ns))
         except KGLLMError as exc:  # name the checkpoint as the user gave it (a URL, not its downloaded copy)
-            raise type(exc)(str(exc).replace(str(path.resolve()), str(cfg.re_model))) from None
+            raise type(exc)(str(exc).replace(str(path.resolve()), str(re_model))) from None
         self.relations = list(self.model.label_names or [])
         if len(self.relations) != self.model.hparams.num_labels:
             raise ConfigError(f"{path}: the checkpoint does not record its relation schema (label names); "

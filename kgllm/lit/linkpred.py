@@ -213,7 +213,10 @@ class LinkPredModule(L.LightningModule):
         return kg_identity(splits.entities, splits.relations) if splits is not None else None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from kgllm.lit.runtime import checkpoint_metadata
+
         checkpoint["kg_meta"] = {"identity": self._kg_identity()}
+        checkpoint["kgllm"] = checkpoint_metadata(self._trainer, self)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Entity rows are only restored onto the graph they were trained on (no remapping here)."""

@@ -51,13 +51,31 @@ class MLMModule(KGLitModule):
         copy_gate_relation: the copy gate also reads, apart, how well the best candidate's relation
             fits the masked state (``gate_reads_relation`` of the head), so a neighbour of the right
             type reached by another relation need not hold it open when the asked edge is missing.
-        **kwargs: see :class:`~kgllm.lit.base.KGLitModule`.
+
+    The options before ``mlm_weight`` (``backbone`` ... ``allow_other_kg``) are
+    :class:`~kgllm.lit.base.KGLitModule`'s, documented there (a test keeps the signatures equal).
     """
 
-    def __init__(self, *args, mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
+    def __init__(self, backbone: str | None = None, kg_dir: str | None = None, fusion: str = "gated",
+                 fusion_layers: list[int] = [-2], gnn_hidden: int = 128, gnn_layers: int = 2, gnn_heads: int = 4,
+                 gnn_dropout: float = 0.1, fusion_dropout: float = 0.1, lr: float = 5e-5, kg_lr: float = 1e-3,
+                 weight_decay: float = 0.01, warmup_ratio: float = 0.1, freeze_backbone: bool = False,
+                 init_from: str | None = None, graph_encoder_from: str | None = None, graph_encoder: str = "gat",
+                 node_embeddings_from: str | None = None, node_features: str = "id", graph_input: bool = True,
+                 peft: str = "none", peft_r: int = 8,
+                 lora_r: int = 0, lora_alpha: int = 16, backbone_dropout: float | None = None,
+                 allow_other_kg: bool = False, *,
+                 mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
                  fresh_mlm_head: bool = False, copy_head: bool = False, copy_gate_weight: float = 1.0,
-                 copy_fact_dropout: float = 0.0, copy_gate_relation: bool = False, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+                 copy_fact_dropout: float = 0.0, copy_gate_relation: bool = False) -> None:
+        super().__init__(backbone=backbone, kg_dir=kg_dir, fusion=fusion, fusion_layers=fusion_layers,
+                         gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads, gnn_dropout=gnn_dropout,
+                         fusion_dropout=fusion_dropout, lr=lr, kg_lr=kg_lr, weight_decay=weight_decay,
+                         warmup_ratio=warmup_ratio, freeze_backbone=freeze_backbone, init_from=init_from,
+                         graph_encoder_from=graph_encoder_from, graph_encoder=graph_encoder,
+                         node_embeddings_from=node_embeddings_from, node_features=node_features,
+                         graph_input=graph_input, peft=peft, peft_r=peft_r, lora_r=lora_r, lora_alpha=lora_alpha,
+                         backbone_dropout=backbone_dropout, allow_other_kg=allow_other_kg)
         check_positive(allow_zero=True, copy_gate_weight=copy_gate_weight)
         check_fraction(copy_fact_dropout=copy_fact_dropout)
         if copy_fact_dropout and not copy_head:

@@ -108,6 +108,28 @@ class KGCheckpoint(L.pytorch.callbacks.ModelCheckpoint):
             self.save_weights_only = weights_only
 
 
+def checkpoint_metadata(trainer: "L.Trainer | None", pl_module: "L.LightningModule") -> dict:
+    """What a checkpoint records of how it was made: kgllm, torch and transformers versions, the
+    time, the trainer's precision, the weights' dtype, parameter counts (all and trainable), epoch
+    and step. Plain values only (a checkpoint loads with ``weights_only=True``). kgllm's modules write
+    it as ``checkpoint["kgllm"]`` from their ``on_save_checkpoint`` (a callback's hook is skipped for
+    the weights-only ``best.ckpt``)."""
+    import transformers
+
+    import kgllm
+
+    params = list(pl_module.parameters())
+    dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in params})
+    return {"kgllm_version": kgllm.__version__, "torch_version": str(torch.__version__),
+            "transformers_version": transformers.__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "precision": str(trainer.precision) if trainer is not None else None, "weights_dtype": ",".join(dtypes),
+            "parameters": sum(p.numel() for p in params),
+            "trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
+            "epoch": int(trainer.current_epoch) if trainer is not None else None,
+            "global_step": int(trainer.global_step) if trainer is not None else None}
+
+
 class KGModelSummary(L.pytorch.callbacks.ModelSummary):
     """Lightning's model summary without the FLOPs column and total when nothing was counted (a
     model without ``example_input_array``, all of kgllm's: a column of zeros says nothing)."""

@@ -62,7 +62,8 @@ def local_checkpoint(path: str | os.PathLike) -> str:
             while block := resp.read(1 << 20):
                 digest.update(block)
                 out.write(block)
-        target = folder / f"{digest.hexdigest()[:32]}.ckpt"
+        suffix = ".safetensors" if url.split("?")[0].endswith(".safetensors") else ".ckpt"  # the format it names
+        target = folder / f"{digest.hexdigest()[:32]}{suffix}"
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)

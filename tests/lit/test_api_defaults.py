@@ -35,3 +35,21 @@ def test_classifier_module_defaults_train(tmp_path, kg_dir):
     assert fused and all(name in grads for name in fused)  # every fusion parameter, from the task loss
     assert any(grads[name].abs().sum() > 0 for name in fused)
     assert all(torch.isfinite(grads[name]).all() for name in fused)
+
+
+def test_module_signatures_are_typed_and_hide_no_options():
+    """Every option of the modules is in its signature, typed, with no ``*args``/``**kwargs`` to hide
+    one; the subclasses repeat KGLitModule's options with the same types and defaults."""
+    import inspect
+
+    from kgllm import ClassifierModule, DocREModule, MLMModule
+    from kgllm.lit.base import KGLitModule
+
+    shared = inspect.signature(KGLitModule.__init__).parameters
+    for cls in (KGLitModule, MLMModule, ClassifierModule, DocREModule):
+        params = inspect.signature(cls.__init__).parameters
+        assert not [p for p in params.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)], cls
+        assert all(p.annotation is not p.empty for name, p in params.items() if name != "self"), cls
+        for name, p in shared.items():
+            assert params[name].default == p.default and params[name].annotation == p.annotation, (cls, name)
+    assert DocREModule(backbone="tiny").hparams.task == "docre" and ClassifierModule().hparams.task is None

@@ -28,7 +28,8 @@ class ExtractConfig:
         shard_size: documents per shard (the unit of resumption for interrupted builds).
         disable: spaCy pipes to switch off (all default pipes are used by the extractor).
         pronouns: resolve third-person pronouns to entities (mentions labelled ``PRON``).
-        re_model: checkpoint of the ``learned`` extractor (a ``DocREModule`` trained by ``kgllm fit``).
+        re_model: the ``learned`` extractor: a ``DocREModule`` checkpoint (``kgllm fit``) or an extractor
+            file (``kgllm prepare-extractor``); ``None`` reads the one shipped with kgllm.
         re_batch_size: documents per forward pass of the ``learned`` extractor, grouped by length
             (the same edges as one at a time; a run-time setting like ``batch_size``).
     """
