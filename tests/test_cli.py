@@ -286,3 +286,17 @@ def test_failed_fit_leaves_no_empty_run_folder(tmp_path, monkeypatch, capsys):
     assert main(args) == 1
     assert "not a KG folder" in capsys.readouterr().err
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["runs", "runs/mine"]
+
+
+def test_a_closed_pipe_ends_a_command_quietly():
+    """``kgllm ... | head`` closes the pipe: the command stops without a traceback (exit 141, as
+    SIGPIPE would)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from kgllm.cli import main; sys.exit(main())", "datasets"],
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err

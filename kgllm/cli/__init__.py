@@ -173,6 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rest = one_spelling(rest, lightning)
     try:
         return func([cmd, *rest] if func is lightning_main else rest)
+    except BrokenPipeError:  # `kgllm ... | head` closed the pipe: stop quietly, as other CLI tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 141
     except Exception as exc:  # noqa: BLE001 - only kgllm's own errors are answered here, others re-raised
         from kgllm.util.io import terminal_safe
 

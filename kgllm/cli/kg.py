@@ -279,7 +279,11 @@ def kg_query_main(argv: Sequence[str]) -> int:
     if a.json:
         print(json.dumps(rows, default=str))
     else:
-        cols = list(rows[0]) if rows else []
+        if not rows:  # say so (a blank line said nothing); a bound label must match exactly, case included
+            hint = f" for {', '.join(f'{k}={v!r}' for k, v in bindings.items())}" if bindings else ""
+            print(f"kg-query: no rows{hint}", file=sys.stderr)
+            return 0
+        cols = list(rows[0])
         print("\t".join(cols))
         for row in rows:  # a value's own tabs and newlines are escaped too: one row, one line
             print("\t".join("" if row[c] is None else terminal_safe(str(row[c]), keep="") for c in cols))

@@ -131,6 +131,9 @@ def test_kg_query_example_cli(both, capsys):
 
     assert main(["kg-query", str(both[0]), "--example", "neighbourhood", "--bind", "name=Honolulu", "--json"]) == 0
     assert "Barack Obama" in capsys.readouterr().out
+    assert main(["kg-query", str(both[0]), "--example", "neighbourhood", "--bind", "name=honolulu"]) == 0
+    out, err = capsys.readouterr()  # no row (labels match exactly): said so, not a blank line
+    assert out == "" and "kg-query: no rows for name='honolulu'" in err
     assert main(["kg-query", str(both[0]), "--example", "paths"]) != 0
     assert "--example paths needs --bind source=TEXT --bind target=TEXT" in capsys.readouterr().err
     with pytest.raises(SystemExit):
