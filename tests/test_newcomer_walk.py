@@ -101,3 +101,21 @@ def test_newcomer_walk(tmp_path, data_dir, monkeypatch, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert any(r["other"] == "Barack Obama" and r["doc"] for r in rows)
     assert main(["kg-stats", "graphs/redocred100", "--plot-dir", "plots", "--entity", "Honolulu"]) == 0
+
+    # a typed KG out of the box: --extractor learned with no --re-model reads the extractor shipped
+    # with kgllm (LoRA over the installed MiniLM); relations are Wikidata property ids of its schema
+    from kgllm.lit.extractor_file import SHIPPED, read_extractor_meta
+
+    capsys.readouterr()
+    monkeypatch.delenv("KGLLM_DATA", raising=False)  # an extractor needs no dataset folder
+    assert main(["build-kg", str(ROOT / "tests/fixtures/corpus"), "--out", "graphs/typed", "--extractor", "learned",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    meta = json.loads(Path("graphs/typed/meta.json").read_text())
+    schema = read_extractor_meta(SHIPPED)["label_names"]
+    assert meta["extractor"]["model"]["relations"] == schema and meta["relation_labels"]["P131"].startswith("located")
+    assert main(["kg-query", "graphs/typed", "--example", "triples", "--json"]) == 0
+    typed = json.loads(capsys.readouterr().out)
+    assert typed and all(t["relation"] in schema for t in typed)
+    assert {"head": "Louvre", "relation": "P131", "tail": "Paris"} in [{k: t[k] for k in ("head", "relation", "tail")}
+                                                                     for t in typed]

@@ -17,7 +17,6 @@ A fused model links the document's mentions to the KG it was trained with (its `
 
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -30,18 +29,12 @@ from kgllm.kg.extraction.extractors import Extractor, MentionedDoc, TripleRow
 
 
 def relation_labels(ids: list[str]) -> dict[str, str]:
-    """Readable names of Wikidata property ids from ``$KGLLM_DATA/fewrel/pid2name.json`` where it
-    exists (an id without a name keeps the id)."""
-    from kgllm.util.paths import data_root
+    """Readable names of Wikidata property ids, from the labels shipped with kgllm
+    (:mod:`kgllm.kg.graph.wikidata`; an id without a label keeps the id). Needs no dataset folder:
+    an extractor runs on any corpus without ``$KGLLM_DATA``."""
+    from kgllm.kg.graph.wikidata import relation_label
 
-    names = {}
-    try:
-        path = data_root(None) / "fewrel" / "pid2name.json"
-        if path.is_file():
-            names = {k: v[0] for k, v in json.loads(path.read_text(encoding="utf-8")).items() if v}
-    except (OSError, ValueError):
-        names = {}
-    return {r: names.get(r, r) for r in ids}
+    return {r: relation_label(r) or r for r in ids}
 
 
 @lru_cache(maxsize=2)
@@ -54,8 +47,10 @@ def _loaded(path: str, stamp: tuple) -> tuple:
     from kgllm.kg.graph.to_pyg import to_pyg
     from kgllm.linking import EntityLinker
     from kgllm.lit.classify import DocREModule
+    from kgllm.lit.quiet import quiet_third_party
     from kgllm.nn.backbone import load_tokenizer
 
+    quiet_third_party()  # no weight-loading bar in a build's output
     model, _ = DocREModule.from_checkpoint(path)
     tokenizer = load_tokenizer(model.hparams.backbone)
     if model.hparams.fusion != "none":
@@ -111,11 +106,11 @@ class LearnedExtractor(Extractor):
                           "backbone": self.model.hparams.backbone},
                 "relation_labels": relation_labels(self.relations)}
 
-    @torch.no_grad()
     def extract(self, mdoc: MentionedDoc) -> list[TripleRow]:
         """Typed edges of one document (:meth:`extract_batch` of one)."""
         return self.extract_batch([mdoc])[0]
 
+    @torch.no_grad()
     def extract_batch(self, mdocs: list[MentionedDoc]) -> list[list[TripleRow]]:
         """Typed edges of each document; documents are scored ``re_batch_size`` at a time in one
         forward pass, grouped by length (padding masked). The scores match one document at a time
@@ -134,6 +129,7 @@ class LearnedExtractor(Extractor):
                                         round(min(max(confidence, 1e-6), 1.0), 6)))
         return out
 
+    @torch.no_grad()
     def score_batch(self, mdocs: list[MentionedDoc]) -> list[tuple]:
         """``(document index, clusters, owners, pairs, logits)`` of each document with two or more
         entities: the model's scores of every ordered entity pair, :math:`(P, R + 1)`, computed
