@@ -24,8 +24,10 @@ def run(dataset: str, variant: str, extra: list[str], out: Path) -> dict:
     configs = ["--config", str(ROOT / f"experiments/linkpred_{dataset}.yaml")]
     if variant == "plain":
         configs += ["--config", str(ROOT / "experiments/ablations/no_gat.yaml")]
+    seed = extra[extra.index("--seed_everything") + 1] if "--seed_everything" in extra else None
+    name = f"{dataset}-{variant}" + (f"-seed{seed}" if seed is not None else "")  # one folder per run, never shared
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                          "init_args": {"save_dir": str(out), "name": f"{dataset}-{variant}", "version": ""}}])
+                          "init_args": {"save_dir": str(out), "name": name, "version": ""}}])
     r = fit_and_test([*configs, "--trainer.logger", logger, "--trainer.enable_progress_bar", "false", *extra])
     val = r["best_score"] if r["best_score"] is not None else float("nan")
     return {"dataset": dataset, "variant": variant, "epochs": r["epochs"], "fit_seconds": r["fit_seconds"],

@@ -63,3 +63,21 @@ def test_ray_build_resumes_from_finished_shards(tmp_path, redocred_file):
                                   ray={"num_workers": 1}))
     assert res.kg.meta["corpus"]["shards_resumed"] == 2 and res.kg.meta["corpus"]["shards"] == 3
     assert same_kg(tmp_path / "full", out)
+
+
+@pytest.mark.slow
+def test_an_extractor_registered_by_the_user_runs_in_ray_workers(tmp_path, monkeypatch):
+    """``register_extractor`` in the driver reaches the Ray workers (they start without it)."""
+    pytest.importorskip("ray")
+    from kgllm.kg.extraction import extractors
+
+    monkeypatch.setitem(extractors.EXTRACTORS, "mine", "kgllm.kg.extraction.extractors.cooccurrence:CooccurrenceExtractor")
+
+    def with_mine(out, engine, **ray):
+        return run_build(BuildSettings(FIXTURES / "corpus", out, extract=ExtractConfig(shard_size=1, extractor="mine"),
+                                       progress=False, engine=engine, ray=ray))
+
+    with_mine(tmp_path / "local", "local")
+    with_mine(tmp_path / "ray", "ray", num_workers=2)
+    assert same_kg(tmp_path / "local", tmp_path / "ray")
+    assert len((tmp_path / "ray" / "triples.tsv").read_text().splitlines()) > 1  # edges were extracted

@@ -79,11 +79,15 @@ def extraction_lines(spacy_docs, cfg: ExtractConfig, extractors) -> Iterator[tup
 
 
 
-def _worker(cfg_dict: dict):
-    """spaCy and the extractors of this worker process, loaded on its first shard."""
+def _worker(cfg_dict: dict, registry: dict | None = None):
+    """spaCy and the extractors of this worker process, loaded on its first shard; ``registry``
+    (name -> ``"module:Class"``) re-registers the driver's extractors, so one registered from the
+    user's code (``register_extractor``) is found in a Ray worker too."""
     from kgllm.kg.extraction.extract import load_pipeline
-    from kgllm.kg.extraction.extractors import load_extractors
+    from kgllm.kg.extraction.extractors import EXTRACTORS, load_extractors
 
+    for name, target in (registry or {}).items():
+        EXTRACTORS.setdefault(name, target)
     key = repr(sorted(cfg_dict.items()))
     if key not in _WORKER_STATE:
         cfg = ExtractConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
@@ -92,9 +96,9 @@ def _worker(cfg_dict: dict):
     return _WORKER_STATE[key]
 
 
-def extract_shard(cfg_dict: dict, k: int, docs: list[tuple[str, str, str]]) -> list[str]:
+def extract_shard(cfg_dict: dict, k: int, docs: list[tuple[str, str, str]], registry: dict | None = None) -> list[str]:
     """Record lines of one shard (``(doc id, text, sha256)`` per document), in document order."""
-    cfg, nlp, extractors = _worker(cfg_dict)
+    cfg, nlp, extractors = _worker(cfg_dict, registry)
     marker = os.environ.get(KILL_ONCE_ENV)
     parsed = nlp.pipe(((text, (doc_id, k, sha)) for doc_id, text, sha in docs), as_tuples=True,
                       batch_size=cfg.batch_size)
@@ -130,6 +134,9 @@ def ray_extract(shards: Iterable[tuple[int, list]], work: Path, cfg: ExtractConf
         remote = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(extract_shard)
         cfg_dict = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict().items()}
         cfg_ref = ray.put(cfg_dict)
+        from kgllm.kg.extraction.extractors import EXTRACTORS, extractor_names
+
+        registry = {n: EXTRACTORS[n] for n in extractor_names(cfg.extractor)}  # the user's own ones included
         in_flight: dict = {}
 
         def drain(block_until: int) -> None:
@@ -141,7 +148,7 @@ def ray_extract(shards: Iterable[tuple[int, list]], work: Path, cfg: ExtractConf
 
         for k, kept in shards:
             docs = [(d.doc_id, d.text, doc_sha256(d)) for d in kept]
-            in_flight[remote.remote(cfg_ref, k, docs)] = (k, len(docs))
+            in_flight[remote.remote(cfg_ref, k, docs, registry)] = (k, len(docs))
             drain(2 * workers)
         drain(0)
     finally:
