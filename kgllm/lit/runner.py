@@ -5,6 +5,7 @@ CLI and the workflows, which import it; it imports neither."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Sequence
@@ -99,6 +100,11 @@ class KGLightningCLI(LightningCLI):
             os.environ[RUN_ENV] = stamp  # DDP processes started later parse the same command
             return
         if any(lg.init_args.get("version") is not None for lg in loggers):
+            if sub == "fit" and ckpt and not child:  # a resumed run in a folder the config names
+                for lg in loggers:
+                    if str(lg.class_path).endswith("CSVLogger"):
+                        _keep_metrics(Path(lg.init_args.get("save_dir") or ".") / (lg.init_args.get("name") or "")
+                                      / str(lg.init_args.version))
             return
         if sub != "fit":
             return
@@ -106,17 +112,41 @@ class KGLightningCLI(LightningCLI):
         if not version:
             roots = {Path(lg.init_args.get("save_dir") or ".") / (lg.init_args.get("name") or "lightning_logs")
                      for lg in loggers}
-            taken = {int(p.name[1:4]) for root in roots if root.is_dir() for p in root.iterdir()
-                     if p.name[:1] == "v" and p.name[1:4].isdigit()}
-            n = max(taken, default=-1) + 1
+            runs = sorted((p for root in roots if root.is_dir() for p in root.iterdir()
+                           if p.name[:1] == "v" and p.name[1:4].isdigit() and not p.is_symlink()),
+                          key=lambda p: int(p.name[1:4]))
             fusion = cfg.get("model", {}).get("init_args", {}).get("fusion", "model")
-            version = f"v{n:03d}-{fusion}-seed{cfg.get('seed_everything')}"
+            suffix = f"-{fusion}-seed{cfg.get('seed_everything')}"
+            if str(ckpt) == "last":  # resume the newest run of this variant and seed, in its own folder
+                version = self._resume_last(cfg, [p for p in runs if p.name.endswith(suffix)], roots, suffix)
+            else:
+                n = int(runs[-1].name[1:4]) + 1 if runs else 0
+                version = f"v{n:03d}{suffix}"
             os.environ[RUN_ENV] = version
         for lg in loggers:
             lg.init_args.version = version
             root = Path(lg.init_args.get("save_dir") or ".") / (lg.init_args.get("name") or "lightning_logs")
             made = [d for d in (root, *root.parents) if not d.exists()]  # folders this fit would create
             _NEW_RUN_DIRS.append((root / version, made[-1] if made else root / version))
+
+    @staticmethod
+    def _resume_last(cfg, runs: list, roots: set, suffix: str) -> str:
+        """``fit --ckpt_path last``: the newest run folder of this variant and seed holding
+        ``checkpoints/last.ckpt`` (a run folder per fit would otherwise make "last" a new, empty
+        folder, and Lightning would train from scratch with a warning); the fit continues there,
+        from that file. None found is an error, never a silent fresh start."""
+        from kgllm.util.errors import ConfigError
+
+        for run in reversed(runs):
+            last = run / "checkpoints" / "last.ckpt"
+            if last.is_file():
+                cfg["ckpt_path"] = str(last)
+                if os.environ.get("LOCAL_RANK", "0") == "0":
+                    _keep_metrics(run)
+                return run.name
+        where = ", ".join(sorted(str(r) for r in roots))
+        raise ConfigError(f"--ckpt_path last: no run '*{suffix}' under {where} holds checkpoints/last.ckpt (a "
+                          "finished run keeps it only with --keep_last true); pass a checkpoint's path instead")
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False,
@@ -230,6 +260,19 @@ def raise_weights_only_false() -> None:
 
     raise CheckpointError("--weights_only false is refused: a checkpoint that needs it can run code when loaded; "
                           "convert it to a tensors-only checkpoint instead")
+
+
+def _keep_metrics(run) -> None:
+    """Before a fit resumes in ``run``: Lightning's CSV logger starts ``metrics.csv`` afresh, so the
+    curve so far is kept beside it as ``metrics-until-<time>.csv`` (never lost, never mixed)."""
+    import datetime as _dt
+    from pathlib import Path
+
+    run = Path(run)
+    if (run / "metrics.csv").is_file():
+        kept = _fresh_name(run, f"metrics-until-{_dt.datetime.now():%Y%m%d-%H%M%S}") + ".csv"
+        os.replace(run / "metrics.csv", run / kept)
+        logging.getLogger(__name__).info("resuming %s: its metrics so far are in %s", run, kept)
 
 
 def _fresh_name(folder, name: str) -> str:

@@ -77,3 +77,32 @@ def test_sigkill_and_resume_matches_uninterrupted(tmp_path, kg_dir, data_dir):
     final_a = [r for r in metrics(tmp_path / "full") if r[0] == str(EPOCHS - 1)]
     final_b = [r for r in metrics(tmp_path / "killed") if r[0] == str(EPOCHS - 1)]
     assert final_a == final_b and final_a
+
+
+@pytest.mark.slow
+def test_ckpt_path_last_resumes_the_run_folder_that_holds_it(tmp_path, kg_dir, data_dir, monkeypatch, capsys):
+    """With the shipped configs each fit gets its own run folder, so ``--ckpt_path last`` looks for
+    the newest run of the same variant and seed that kept ``last.ckpt`` and continues there (its
+    metrics so far kept beside the new ones); with none, an error, never a silent fresh start."""
+    import csv
+
+    from kgllm.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KGLLM_RUN_VERSION", raising=False)
+    args = ["fit", "--config", str(ROOT / "experiments/pretrain_redocred.yaml"), "--data.kg_dir", str(kg_dir),
+            "--data.backbone", "tiny", "--data.data_dir", str(data_dir), "--data.batch_size", "4",
+            "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred"]), "--model.fusion_layers", "[0]",
+            "--trainer.enable_progress_bar", "false"]
+    assert main([*args, "--trainer.max_epochs", "1", "--ckpt_path", "last"]) == 2  # nothing to resume yet
+    assert "--ckpt_path last: no run '*-gated-seed0'" in capsys.readouterr().err
+    assert main([*args, "--trainer.max_epochs", "1", "--keep_last", "true"]) == 0
+    monkeypatch.delenv("KGLLM_RUN_VERSION", raising=False)
+    assert main([*args, "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
+    root = tmp_path / "runs" / "pretrain_redocred"
+    assert sorted(p.name for p in root.iterdir() if not p.is_symlink()) == ["v000-gated-seed0"]  # no new folder
+    run = root / "v000-gated-seed0"
+    (before,) = run.glob("metrics-until-*.csv")
+    epochs = lambda path: {r["epoch"] for r in csv.DictReader(open(path)) if r.get("train/loss_epoch")}  # noqa: E731
+    assert epochs(before) == {"0"} and epochs(run / "metrics.csv") == {"1"}  # continued at epoch 1, curve kept
+    assert not (run / "checkpoints" / "last.ckpt").exists()  # finished: removed again
