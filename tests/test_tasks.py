@@ -84,3 +84,28 @@ def test_a_new_task_is_one_file(tmp_path, monkeypatch, kg_dir, kg, tokenizer):
         loss.backward()
         opt.step()
     assert float(loss) < 0.05 < first  # the new task's head and loss train the model
+
+
+def test_a_dataset_registered_from_user_code_loads_with_its_typed_options(monkeypatch):
+    import pytest
+
+    from kgllm.data import datasets
+    from kgllm.data.datasets import TextExample, dataset_options, load_dataset, register_dataset
+    from kgllm.util.errors import ConfigError
+
+    monkeypatch.setattr(datasets, "DATASETS", dict(datasets.DATASETS))
+
+    def load_pairs(data_dir=None, n: int = 2):
+        rows = [TextExample(f"text {i}", i % 2) for i in range(3 * n)]
+        return {"train": rows[:n], "val": rows[n:2 * n], "test": rows[2 * n:]}, ["even", "odd"]
+
+    register_dataset("pairs", "seq_cls", load_pairs)
+    splits, labels, task = load_dataset("pairs", n=3)
+    assert task == "seq_cls" and labels == ["even", "odd"] and [len(splits[s]) for s in ("train", "val", "test")] == [3] * 3
+    assert dataset_options("pairs") == "n: int = 2"
+    with pytest.raises(ConfigError):
+        load_dataset("pairs", m=1)  # an option the loader does not take
+    with pytest.raises(ValueError, match="already registered"):
+        register_dataset("pairs", "seq_cls", load_pairs)
+    with pytest.raises(ValueError, match="task 'nope' is not registered"):
+        register_dataset("other", "nope", load_pairs)

@@ -434,6 +434,22 @@ def dataset_task(name: str, options: dict | None = None) -> str:
     return DATASETS[name][0] or (options or {}).get("task", "seq_cls")
 
 
+def register_dataset(name: str, task: str, loader: Callable) -> None:
+    """Make ``loader`` available as ``dataset: NAME`` (from your own code, before the command line
+    runs, as :func:`~kgllm.tasks.register_task` does for tasks). ``loader(data_dir=..., **options)``
+    returns ``(splits, label_names)``: ``splits`` maps ``train``/``val``/``test`` to lists of
+    :class:`TextExample`; its other parameters, typed, are the dataset's options
+    (``--data.dataset_args``). ``task`` is a task name of :data:`kgllm.tasks.TASKS`."""
+    from kgllm.tasks import TASKS
+
+    if name in DATASETS:
+        raise ValueError(f"dataset {name!r} is already registered")
+    if task not in TASKS:
+        raise ValueError(f"dataset {name!r}: task {task!r} is not registered; choose one of {sorted(TASKS)} "
+                         "(or register_task first)")
+    DATASETS[name] = (task, loader)
+
+
 def dataset_options(name: str) -> str:
     """``name: type = default`` for each option of dataset ``name`` (its loader's typed signature)."""
     params = [p for p in inspect.signature(DATASETS[name][1]).parameters.values() if p.name != "data_dir"]

@@ -226,7 +226,7 @@ class DocREModule(ClassifierModule):
         from kgllm.lit.extractor_file import is_extractor_file, load_extractor_file, read_extractor_meta
 
         if is_extractor_file(path):  # a compact extractor file (kgllm prepare-extractor)
-            return load_extractor_file(path), dict(read_extractor_meta(path)["made_from"].get("datamodule") or {})
+            return load_extractor_file(path, cls), dict(read_extractor_meta(path)["made_from"].get("datamodule") or {})
         raw = read_checkpoint(path)
         task = raw.get("hyper_parameters", {}).get("task")
         if task != "docre":

@@ -55,14 +55,12 @@ def backbone_fingerprint(module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _constructor_args() -> set[str]:
-    from kgllm.lit.base import KGLitModule
-    from kgllm.lit.classify import ClassifierModule, DocREModule
-
+def _constructor_args(cls) -> set[str]:
     names = set()
-    for cls in (KGLitModule, ClassifierModule, DocREModule):
-        names |= {p.name for p in inspect.signature(cls.__init__).parameters.values()
-                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and klass.__module__.startswith("kgllm."):
+            names |= {p.name for p in inspect.signature(klass.__init__).parameters.values()
+                      if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
     return names
 
 
@@ -98,8 +96,9 @@ def save_extractor_file(model, out: str | os.PathLike, made_from: dict | None = 
     return meta
 
 
-def read_extractor_meta(path: str | os.PathLike) -> dict:
-    """The ``kgllm`` metadata of an extractor file, checked: its format, and no value that names code."""
+def read_extractor_meta(path: str | os.PathLike, cls=None) -> dict:
+    """The ``kgllm`` metadata of an extractor file, checked: its format, no value that names code,
+    and (given the module class ``cls``) no option that class does not take."""
     from safetensors import safe_open
 
     from kgllm.nn.checkpoints import check_hparams
@@ -120,28 +119,27 @@ def read_extractor_meta(path: str | os.PathLike) -> dict:
         raise KGLLMError(f"{path}: not a kgllm extractor file (no {FORMAT} metadata); "
                          "`kgllm prepare-extractor` writes one")
     check_hparams(path, {"hyper_parameters": meta.get("hparams") or {}}, allowed=set())
-    unknown = set(meta.get("hparams") or {}) - _constructor_args()
+    unknown = set(meta.get("hparams") or {}) - _constructor_args(cls) if cls is not None else set()
     if unknown:
         raise KGLLMError(f"{path}: hyper-parameters this kgllm does not know: {sorted(unknown)[:5]} "
                          "(written by another version?)")
     return meta
 
 
-def load_extractor_file(path: str | os.PathLike):
-    """The :class:`~kgllm.lit.DocREModule` of an extractor file, in eval mode, over the installed
-    backbone; refused if the backbone's weights differ from the ones it was trained over, or if the
-    file's tensors do not match the module's trainable parameters one for one."""
+def load_extractor_file(path: str | os.PathLike, cls):
+    """The module (``cls``: :class:`~kgllm.lit.DocREModule`, which calls this from its
+    ``from_checkpoint``) of an extractor file, in eval mode, over the installed backbone; refused if
+    the backbone's weights differ from the ones it was trained over, or if the file's tensors do not
+    match the module's trainable parameters one for one."""
     from safetensors.torch import load_file
 
-    from kgllm.lit.classify import DocREModule
-
     path = Path(path)
-    meta = read_extractor_meta(path)
+    meta = read_extractor_meta(path, cls)
     hp = dict(meta["hparams"])
     if hp.get("task", "docre") != "docre" or hp.get("fusion", "none") != "none":
         raise KGLLMError(f"{path}: not a graph-free document-level RE model (task {hp.get('task')!r}, "
                          f"fusion {hp.get('fusion')!r})")
-    model = DocREModule(**hp, kg_dir=None)
+    model = cls(**hp, kg_dir=None)
     model.label_names = list(meta.get("label_names") or [])
     model.configure_model()
     tensors = load_file(str(path))

@@ -3,7 +3,7 @@
 The datamodule (featurising, collating) and the Lightning modules (model, head, loss, metrics)
 look a task up here by name; the contract every task keeps is :class:`~kgllm.tasks.base.Task`.
 To add a task: a new file in this package with a ``Task`` subclass and one line in
-:data:`TASKS` (or :func:`register_task` from your own package); a dataset then names it.
+:data:`TASKS` (or :func:`register_task` from your own package); a dataset then names it (:func:`kgllm.data.datasets.register_dataset`).
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ def test_extractor_file_is_never_overwritten_and_refuses_tampering(prepared, tmp
     from safetensors.torch import save_file
 
     from kgllm.cli import main
+    from kgllm.lit import DocREModule
     from kgllm.lit.extractor_file import load_extractor_file
 
     path, ckpt = prepared
@@ -95,23 +96,23 @@ def test_extractor_file_is_never_overwritten_and_refuses_tampering(prepared, tmp
 
     code = {**meta, "hparams": {**meta["hparams"], "task_args": {"class_path": "os.system"}}}
     with pytest.raises(KGLLMError, match="names code to load"):
-        load_extractor_file(write("code.safetensors", code))
+        load_extractor_file(write("code.safetensors", code), DocREModule)
     other = {**meta, "backbone_fingerprint": "0" * 16, "holds_backbone": False}
     trainable = {k: v for k, v in tensors.items() if "lora_" in k or not k.startswith("model.")}
     with pytest.raises(KGLLMError, match="trained over another 'tiny' backbone"):
-        load_extractor_file(write("other.safetensors", other, trainable))
+        load_extractor_file(write("other.safetensors", other, trainable), DocREModule)
     fewer = dict(list(tensors.items())[1:])
     with pytest.raises(KGLLMError, match="do not match the model's trainable weights"):
-        load_extractor_file(write("fewer.safetensors", meta, fewer))
+        load_extractor_file(write("fewer.safetensors", meta, fewer), DocREModule)
     unknown = {**meta, "hparams": {**meta["hparams"], "new_option": 1}}
     with pytest.raises(KGLLMError, match="does not know"):
-        load_extractor_file(write("unknown.safetensors", unknown))
+        load_extractor_file(write("unknown.safetensors", unknown), DocREModule)
     (tmp_path / "junk.safetensors").write_bytes(b"not a file")
     with pytest.raises(KGLLMError, match="junk.safetensors: not a safetensors file"):
-        load_extractor_file(tmp_path / "junk.safetensors")
+        load_extractor_file(tmp_path / "junk.safetensors", DocREModule)
     save_file(tensors, str(tmp_path / "plain.safetensors"))
     with pytest.raises(KGLLMError, match="not a kgllm extractor file"):
-        load_extractor_file(tmp_path / "plain.safetensors")
+        load_extractor_file(tmp_path / "plain.safetensors", DocREModule)
 
 
 def test_learned_extractor_reads_the_shipped_file_without_re_model(prepared, monkeypatch, tmp_path):
