@@ -300,3 +300,20 @@ def test_a_closed_pipe_ends_a_command_quietly():
     proc.stdout.close()  # before the command writes its first line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_every_commands_help_imports_no_torch():
+    """``kgllm CMD --help`` answers at once for every command: nothing behind it imports torch
+    (``kgllm datasets --help`` took 7 s before the datamodules were imported lazily)."""
+    import subprocess
+    import sys
+
+    from kgllm.cli import COMMANDS
+
+    code = ("import sys\nfrom kgllm.cli import COMMANDS, main\nslow = []\nfor cmd in COMMANDS:\n"
+            "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
+            "    if 'torch' in sys.modules:\n        slow.append(cmd)\n        break\n"
+            "print('IMPORTED', slow)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300).stdout
+    assert out.strip().splitlines()[-1] == "IMPORTED []", out[-500:]
+    assert len(COMMANDS) > 20

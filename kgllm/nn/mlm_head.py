@@ -12,8 +12,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from kgllm.util.errors import KGLLMError
 
 HEAD_KEYS = ("cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
@@ -39,6 +37,8 @@ def load_head(model, path: str | Path | None = None) -> bool:
     own = model.state_dict()
     if set(tensors) != set(HEAD_KEYS) or any(tensors[k].shape != own[k].shape for k in HEAD_KEYS):
         raise KGLLMError(f"{path}: not an MLM head for this backbone (keys or shapes differ)")
+    import torch
+
     with torch.no_grad():
         for k in HEAD_KEYS:
             own[k].copy_(tensors[k])

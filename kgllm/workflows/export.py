@@ -25,8 +25,6 @@ import json
 import sys
 from pathlib import Path
 
-from kgllm.nn.checkpoints import EXPORT_EXTRA as EXTRA
-from kgllm.nn.checkpoints import EXPORT_META as META
 from kgllm.util.formatting import HelpFormatter
 from kgllm.util.errors import KGLLMError
 
@@ -84,6 +82,9 @@ def export(ckpt: str, out: str, overwrite: bool = False) -> Path:
             "hparams": _json_safe(dict(model.hparams)), "datamodule": _json_safe(dm_hp),
             "kg_meta": _json_safe(model.kg_meta), "kg_keys": kg_keys(kg_dir) if kg_dir and extra else None,
             "checkpoint": {"path": str(ckpt), "sha256": sha256_file(ckpt)}}
+    from kgllm.nn.checkpoints import EXPORT_EXTRA as EXTRA
+    from kgllm.nn.checkpoints import EXPORT_META as META
+
     with atomic_dir(out, overwrite=overwrite, marker=META) as tmp:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -20,12 +20,14 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Sequence
-
-import torch
+from typing import TYPE_CHECKING, Sequence
 
 from kgllm.util.formatting import HelpFormatter
+from kgllm.util.lazy import no_grad
 from kgllm.nn.mlm_head import HEAD_KEYS, RESOURCE
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,12 @@ def _texts(data_dir, docs: slice, with_fewrel: bool) -> list[str]:
     return out
 
 
-@torch.no_grad()
+@no_grad
 def masked_states(encoder, tokenizer, texts: list[str], seed: int, batch_size: int = 64,
                   max_length: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """Encoder states at 15% masked wordpieces (80/10/10 as in BERT) and their original ids."""
+    import torch
+
     from tqdm import tqdm
 
     gen = torch.Generator().manual_seed(seed)
@@ -72,6 +76,8 @@ def masked_states(encoder, tokenizer, texts: list[str], seed: int, batch_size: i
 
 def accuracy(head, states: torch.Tensor, targets: torch.Tensor, batch: int = 2048) -> float:
     """Masked-token accuracy of ``head`` on precomputed encoder ``states``."""
+    import torch
+
     with torch.no_grad():
         hits = sum(int((head(states[i:i + batch]).argmax(-1) == targets[i:i + batch]).sum())
                    for i in range(0, len(states), batch))
@@ -82,6 +88,8 @@ def train_head(data_dir=None, epochs: int = 12, lr: float = 3e-3, batch: int = 5
                backbone: str = "minilm") -> tuple[dict, dict]:
     """Train the head; returns its tensors and a report (accuracy before/after on held-out text)."""
     from transformers import BertForMaskedLM
+
+    import torch
 
     from kgllm.nn.backbone import load_hf_model, load_tokenizer
 
@@ -121,10 +129,6 @@ def train_head(data_dir=None, epochs: int = 12, lr: float = 3e-3, batch: int = 5
 
 
 def main(argv: Sequence[str]) -> int:
-    from safetensors.torch import save
-
-    from kgllm.util.io import atomic_open
-
     p = argparse.ArgumentParser(prog="kgllm prepare-backbone", description=__doc__,
                                 formatter_class=HelpFormatter)
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "resources" / RESOURCE),
@@ -136,6 +140,10 @@ def main(argv: Sequence[str]) -> int:
     a = p.parse_args(argv)
     if a.epochs < 1 or a.lr <= 0:
         p.error("--epochs and --lr must be positive")
+    from safetensors.torch import save
+
+    from kgllm.util.io import atomic_open
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tensors, report = train_head(a.data_dir, a.epochs, a.lr, seed=a.seed)
     out = Path(a.out)

@@ -19,9 +19,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 from kgllm.util.formatting import HelpFormatter
+from kgllm.util.lazy import no_grad
 from kgllm.util.errors import KGLLMError
 from kgllm.util.paths import dataset_file
 
@@ -97,7 +96,7 @@ def degree_bucket(degree: int) -> str:
     return "0" if degree <= 0 else "1" if degree == 1 else "2-5" if degree <= 5 else ">5"
 
 
-@torch.no_grad()
+@no_grad
 def predict(model, tokenizer, items: list[dict], sampler, use_kg: bool, batch_size: int = 64) -> list[int]:
     """Top-1 token id at the mask for each cloze item."""
     from kgllm.data.collate import KGCollator
@@ -180,6 +179,8 @@ def probe(ckpt: str, source=None, relations: Sequence[str] | None = None, max_fa
     kg = KnowledgeGraph.load(kg_dir)
     graph = to_pyg(kg)
     sampler = SubgraphSampler(graph, SubgraphConfig(num_hops=num_hops))
+    import torch
+
     degree = torch.bincount(graph.edge_index.flatten(), minlength=kg.num_entities).tolist()
     cloze = load_cloze(source, relations, max_facts, tokenizer, facts=facts, splits=splits)
     by_label = label_index(kg)
