@@ -117,6 +117,9 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    "default: start a local Ray instance")
     p.add_argument("--num-workers", type=positive(int), default=None,
                    help="--engine ray: CPUs of the local instance / shards run at once (default: all)")
+    p.add_argument("--reducers", type=positive(int, allow_zero=True), default=None,
+                   help="--engine ray: partitions of the sharded merge on Ray (default: the workers; 0: merge "
+                        "in this process); the same KG, byte for byte")
     p.add_argument("--shard-size", type=positive(int), default=ExtractConfig.shard_size,
                    help="documents per shard, the unit of resumption and of Ray tasks (default %(default)s)")
     p.add_argument("--skip-bad", action="store_true", help="skip bad documents and report them")
@@ -154,14 +157,14 @@ def build_kg_main(argv: Sequence[str]) -> int:
     result = run_build(BuildSettings(a.corpus, a.out, a.format, a.limit, cfg, a.rdf_format, a.overwrite,
                                      not a.no_progress, a.text_field, a.store, prep_cfg, a.skip_bad,
                                      hf_opts if a.format == "hf" else {}, a.engine,
-                                     {"address": a.address, "num_workers": a.num_workers}))
+                                     {"address": a.address, "num_workers": a.num_workers, "reducers": a.reducers}))
     if result.report is not None:
         print(result.report.summary())
     for err in result.skipped:
         print(f"skipped: {err}", file=sys.stderr)
     if result.skipped:
         print(f"skipped {len(result.skipped)} bad documents (listed in {a.out}/meta.json)")
-    print(f"{a.out}: {result.kg}")
+    print(f"{a.out}: {result}")
     return 0
 
 

@@ -31,7 +31,7 @@ from typing import Iterable, NamedTuple
 from kgllm.util.errors import KGFormatError
 from kgllm.kg.extraction.extractors import MentionRow, TripleRow
 from kgllm.kg.graph.normalize import entity_key
-from kgllm.kg.graph.store import KnowledgeGraph
+from kgllm.kg.graph.store import MENTIONS_HEADER, KnowledgeGraph, mention_line
 
 #: folder of a KG folder holding the per-update record folders
 EXTRACTIONS = "extractions"
@@ -96,7 +96,7 @@ class Assembler:
         self.documents: dict[str, tuple[str, int]] = {}
         self._out = open(mentions_out, "w", encoding="utf-8") if mentions_out else None
         if self._out:
-            self._out.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
+            self._out.write(MENTIONS_HEADER)
 
     def copy_mentions(self, path: Path) -> None:
         """Rows of an existing ``mentions.tsv`` (header skipped) whose entity ids stay valid."""
@@ -138,10 +138,8 @@ class Assembler:
         ids = [self._entity(entity_key(label, etype), label, etype, aliases, n, (source,))
                for (label, etype, aliases), n in zip(record["entities"], counts)]
         if self._out:
-            doc = record["doc_id"].replace("\t", " ").replace("\n", " ")
-            for m in mentions:
-                text = m.text.replace("\t", " ").replace("\n", " ")
-                self._out.write(f"{doc}\t{m.sentence}\t{m.start}\t{m.end}\t{ids[m.entity]}\t{m.label}\t{text}\n")
+            self._out.writelines(mention_line(record["doc_id"], m.sentence, m.start, m.end, ids[m.entity], m.label,
+                                              m.text) for m in mentions)
         for t in map(TripleRow._make, record["triples"]):
             self._edge(ids[t.head], t.relation, ids[t.tail],
                        (record["doc_id"], t.sentence, t.start, t.end, t.confidence), t.confidence)

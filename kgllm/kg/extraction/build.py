@@ -217,21 +217,30 @@ def assemble(shard_files: Iterable[Path], meta: dict, mentions_out: Path | None 
 
 
 def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf_format: str, store: str,
-                 overwrite: bool, source: str) -> KnowledgeGraph:
+                 overwrite: bool, source: str, reducers: int | None = None) -> KnowledgeGraph | dict:
     """Assemble the KG inside ``work`` and rename it to ``out`` in one step; then drop ``work``.
 
     Hand-written rather than :func:`kgllm.util.io.atomic_dir`: that one stages in ``out``'s parent, and a
     build killed while assembling would leave a stray temporary folder there; here everything
     stays inside the partial folder, which the next run cleans or resumes. The shard files move
-    into the KG folder (``extractions/00000/``) so that ``update-kg`` can re-assemble without spaCy."""
+    into the KG folder (``extractions/00000/``) so that ``update-kg`` can re-assemble without spaCy.
+
+    With ``reducers``, the KG is merged on the running Ray instance by
+    :func:`kgllm.kg.extraction.sharded.sharded_merge` (the same files; this process never holds
+    the KG) and its counts are returned instead of the KG."""
     tmp = work / "kg.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     meta["updates"] = [{"update": 0, "kind": "build", "time": meta.get("created"), "source": source,
                         "corpus_sha256": meta.get("corpus", {}).get("sha256")}]
-    kg = assemble(shard_files, meta, tmp / "mentions.tsv", source)
-    kg.meta["updates"][0]["counts"] = kg.counts()
+    if reducers:
+        from kgllm.kg.extraction.sharded import sharded_merge
+
+        kg = sharded_merge(shard_files, tmp, meta, rdf_format, store, source, reducers)
+    else:
+        kg = assemble(shard_files, meta, tmp / "mentions.tsv", source)
+        kg.meta["updates"][0]["counts"] = kg.counts()
     records = update_dir(tmp, 0)
     records.mkdir(parents=True)
     for path in shard_files:
@@ -239,13 +248,14 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
             os.link(path, records / path.name)
         except OSError:
             shutil.copy2(path, records / path.name)
-    kg.write_files(tmp, rdf_format, store)
+    if not reducers:
+        kg.write_files(tmp, rdf_format, store)
     if out.exists():
         check_replaceable(out, KG_MARKER, (), overwrite, KG_ENTRIES)  # checked at the start too; it may have appeared since
         os.replace(out, work / "replaced")
     os.replace(tmp, out)
     shutil.rmtree(work, ignore_errors=True)
-    log.info("wrote %s: %s", out, kg)
+    log.info("wrote %s: %s", out, describe(kg) if reducers else kg)
     return kg
 
 
@@ -272,7 +282,9 @@ class BuildSettings:
         engine: ``local`` (``nlp.pipe``, ``extract.n_process`` processes) or ``ray``
             (:mod:`kgllm.kg.extraction.engines`; the same KG, byte for byte).
         ray: for ``engine="ray"``: ``address`` (``None``: start a local instance; ``auto``;
-            ``ray://HOST:10001``) and ``num_workers``.
+            ``ray://HOST:10001``), ``num_workers``, and ``reducers`` (partitions of the sharded
+            merge, :mod:`kgllm.kg.extraction.sharded`; default: the workers; ``0``: merge in this
+            process instead).
     """
 
     corpus: Path
@@ -299,15 +311,31 @@ class BuildSettings:
             raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
 
 
+def describe(counts: dict) -> str:
+    """A KG's counts as :class:`KnowledgeGraph` prints itself."""
+    return f"KnowledgeGraph(entities={counts['entities']}, relations={counts['relations']}, edges={counts['edges']})"
+
+
 @dataclass
 class BuildResult:
-    """What a build produced: the KG (also written to ``out``), the corpus-preparation report
-    (``None`` when no preparation was asked for) and the documents skipped as bad."""
+    """What a build produced: the KG written to ``out`` (``kg``; read back from ``out`` on first use
+    after a sharded merge, which never holds it in memory), its ``counts``, the corpus-preparation
+    report (``None`` when no preparation was asked for) and the documents skipped as bad."""
 
-    kg: KnowledgeGraph
+    _kg: KnowledgeGraph | None
     out: Path
     report: PrepareReport | None = None
     skipped: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def kg(self) -> KnowledgeGraph:
+        if self._kg is None:
+            self._kg = KnowledgeGraph.load(self.out)
+        return self._kg
+
+    def __str__(self) -> str:
+        return describe(self.counts)
 
 
 def run_build(settings: BuildSettings) -> BuildResult:
@@ -327,6 +355,19 @@ def build_kg(corpus: str | Path, out: str | Path, fmt: str = "auto", limit: int 
 
 
 def _build_locked(st: BuildSettings) -> BuildResult:
+    if st.engine == "ray":
+        from kgllm.kg.extraction.engines import ray_session
+
+        ray_opts = dict(st.ray)
+        reducers = ray_opts.pop("reducers", None)
+        with ray_session(ray_opts.get("address"), ray_opts.get("num_workers")) as ray:
+            if reducers is None:
+                reducers = ray_opts.get("num_workers") or max(int(ray.cluster_resources().get("CPU", 1)), 1)
+            return _build(st, ray_opts, reducers)
+    return _build(st, {}, None)
+
+
+def _build(st: BuildSettings, ray_opts: dict, reducers: int | None) -> BuildResult:
     corpus, out, fmt, limit, cfg, prep = st.corpus, st.out, st.fmt, st.limit, st.extract, st.prepare
     rdf_format, overwrite, progress, text_field, store, skip_bad = (st.rdf_format, st.overwrite, st.progress,
                                                                     st.text_field, st.store, st.skip_bad)
@@ -344,7 +385,7 @@ def _build_locked(st: BuildSettings) -> BuildResult:
         if prep.active:
             docs = prepare(docs, prep, report)
         shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit, errors=errors,
-                                            engine=st.engine, ray_options=st.ray)
+                                            engine=st.engine, ray_options=ray_opts)
     except (CorpusError, ConfigError):
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -360,6 +401,9 @@ def _build_locked(st: BuildSettings) -> BuildResult:
         log.info(report.summary())
     if errors is not None:
         meta["skipped"] = {"count": len(errors), "errors": [str(e) for e in errors[:1000]]}
-    kg = finish_build(work, out, shard_files, meta, rdf_format, store, overwrite, source=corpus.name)
-    return BuildResult(kg, out, report if prep.active else None, errors or [])
+    kg = finish_build(work, out, shard_files, meta, rdf_format, store, overwrite, source=corpus.name,
+                      reducers=reducers)
+    counts = kg if isinstance(kg, dict) else kg.counts()
+    return BuildResult(None if isinstance(kg, dict) else kg, out, report if prep.active else None, errors or [],
+                       counts)
 

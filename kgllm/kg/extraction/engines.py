@@ -15,6 +15,7 @@ Ray build starts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -119,17 +120,7 @@ def ray_extract(shards: Iterable[tuple[int, list]], work: Path, cfg: ExtractConf
     ``work/shard-NNNNN.jsonl`` as each finishes; at most ``2 x workers`` shards are in flight, so the
     corpus is still streamed. Starts a local Ray instance (``num_workers`` CPUs) unless ``address``
     names a running one, and shuts down only an instance it started."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError("--engine ray needs Ray: pip install -e '.[ray]' (pinned in requirements/constraints.txt)") \
-            from exc
-    started = False
-    if not ray.is_initialized():
-        kwargs = {"address": address} if address else {"num_cpus": num_workers or os.cpu_count() or 1}
-        ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False, **kwargs)
-        started = True
-    try:
+    with ray_session(address, num_workers) as ray:
         workers = num_workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
         remote = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(extract_shard)
         cfg_dict = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict().items()}
@@ -151,6 +142,24 @@ def ray_extract(shards: Iterable[tuple[int, list]], work: Path, cfg: ExtractConf
             in_flight[remote.remote(cfg_ref, k, docs, registry)] = (k, len(docs))
             drain(2 * workers)
         drain(0)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_workers: int | None = None):
+    """The ``ray`` module with an instance running: the one already initialised, a cluster at
+    ``address``, or a local instance of ``num_workers`` CPUs, shut down on exit only if started here."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("--engine ray needs Ray: pip install -e '.[ray]' (pinned in requirements/constraints.txt)") \
+            from exc
+    started = False
+    if not ray.is_initialized():
+        kwargs = {"address": address} if address else {"num_cpus": num_workers or os.cpu_count() or 1}
+        ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False, **kwargs)
+        started = True
+    try:
+        yield ray
     finally:
         if started:
             ray.shutdown()

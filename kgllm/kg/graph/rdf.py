@@ -65,61 +65,118 @@ def rdf_format(name: str) -> str:
     return name
 
 
-def iter_triples(kg: "KnowledgeGraph", base: str = DEFAULT_BASE) -> Iterator["pyoxigraph.Triple"]:
-    """All RDF triples of ``kg`` (entities, relations, edges, provenance statements)."""
-    from pyoxigraph import Literal, NamedNode, Triple
+class RdfTerms:
+    """The RDF nodes of the model for one base IRI, and the triples of each part of a KG: shared by
+    :func:`iter_triples` and the sharded merge (:mod:`kgllm.kg.extraction.sharded`), which writes the
+    parts in separate processes and gets the same bytes."""
 
-    p = {k: v for k, v in prefixes(base).items()}
-    a, label, comment = NamedNode(RDF_NS + "type"), NamedNode(RDFS_NS + "label"), NamedNode(RDFS_NS + "comment")
-    integer, double = NamedNode(XSD_NS + "integer"), NamedNode(XSD_NS + "double")
-    kgo = {n: NamedNode(ONTOLOGY + n) for n in ("Entity", "key", "type", "mentionCount", "sentence", "charStart",
-                                                "charEnd", "confidence", "retired", "addedInUpdate", "sha256")}
-    alt = NamedNode(SKOS_NS + "altLabel")
-    ents = [NamedNode(p["ent"] + str(i)) for i in range(kg.num_entities)]
-    true = Literal("true", datatype=NamedNode(XSD_NS + "boolean"))
-    for i, (node, e) in enumerate(zip(ents, kg.entities)):
-        yield Triple(node, a, kgo["Entity"])
-        if i in kg.retired:
+    def __init__(self, base: str = DEFAULT_BASE) -> None:
+        from pyoxigraph import Literal, NamedNode
+
+        self.NamedNode, self.Literal = NamedNode, Literal
+        self.p = prefixes(base)
+        self.a, self.label = NamedNode(RDF_NS + "type"), NamedNode(RDFS_NS + "label")
+        self.comment = NamedNode(RDFS_NS + "comment")
+        self.integer, self.double = NamedNode(XSD_NS + "integer"), NamedNode(XSD_NS + "double")
+        self.kgo = {n: NamedNode(ONTOLOGY + n) for n in ("Entity", "key", "type", "mentionCount", "sentence", "charStart",
+                                                         "charEnd", "confidence", "retired", "addedInUpdate", "sha256")}
+        self.alt = NamedNode(SKOS_NS + "altLabel")
+        self.true = Literal("true", datatype=NamedNode(XSD_NS + "boolean"))
+        self.prop = NamedNode(RDF_NS + "Property")
+        self.statement, self.subj, self.pred, self.obj = (NamedNode(RDF_NS + n) for n in
+                                                          ("Statement", "subject", "predicate", "object"))
+        self.derived, self.generated = NamedNode(PROV_NS + "wasDerivedFrom"), NamedNode(PROV_NS + "wasGeneratedBy")
+
+    def entity(self, i: int):
+        return self.NamedNode(self.p["ent"] + str(i))
+
+    def relation(self, name: str):
+        return self.NamedNode(self.p["rel"] + quote(name, safe=""))
+
+    def doc(self, doc_id) -> "pyoxigraph.NamedNode":
+        return self.NamedNode(self.p["doc"] + quote(str(doc_id), safe=""))
+
+    def entity_triples(self, i: int, e, retired: bool) -> Iterator["pyoxigraph.Triple"]:
+        """Entity ``i`` (an :class:`~kgllm.kg.graph.store.Entity`)."""
+        from pyoxigraph import Triple
+
+        node, kgo, Literal = self.entity(i), self.kgo, self.Literal
+        yield Triple(node, self.a, kgo["Entity"])
+        if retired:
             yield Triple(node, kgo["key"], Literal(e.key))
-            yield Triple(node, kgo["retired"], true)
-            continue
-        yield Triple(node, label, Literal(e.label))
+            yield Triple(node, kgo["retired"], self.true)
+            return
+        yield Triple(node, self.label, Literal(e.label))
         yield Triple(node, kgo["key"], Literal(e.key))
         yield Triple(node, kgo["type"], Literal(e.etype))
-        yield Triple(node, kgo["mentionCount"], Literal(str(e.count), datatype=integer))
+        yield Triple(node, kgo["mentionCount"], Literal(str(e.count), datatype=self.integer))
         for alias in sorted(e.aliases - {e.label}):
-            yield Triple(node, alt, Literal(alias))
-    for i, text in kg.descriptions.items():
-        yield Triple(ents[i], comment, Literal(text))
-    rels = [NamedNode(p["rel"] + quote(name, safe="")) for name in kg.relations]
-    prop = NamedNode(RDF_NS + "Property")
-    for node, name in zip(rels, kg.relations):
-        yield Triple(node, a, prop)
-        yield Triple(node, label, Literal(name))
-    for doc_id, (sha, update) in kg.documents.items():
-        node = NamedNode(p["doc"] + quote(str(doc_id), safe=""))
-        yield Triple(node, kgo["addedInUpdate"], Literal(str(int(update)), datatype=integer))
-        yield Triple(node, kgo["sha256"], Literal(sha))
-    statement, subj, pred, obj = (NamedNode(RDF_NS + n) for n in ("Statement", "subject", "predicate", "object"))
-    derived, generated = NamedNode(PROV_NS + "wasDerivedFrom"), NamedNode(PROV_NS + "wasGeneratedBy")
-    extractor = Literal(str(kg.meta.get("extractor", {}).get("version", "unknown")))
-    n = 0
-    for (h, r, t), edge in kg.edges.items():
-        s, pr, o = ents[h], rels[r], ents[t]
+            yield Triple(node, self.alt, Literal(alias))
+
+    def relation_triples(self, name: str) -> Iterator["pyoxigraph.Triple"]:
+        from pyoxigraph import Triple
+
+        node = self.relation(name)
+        yield Triple(node, self.a, self.prop)
+        yield Triple(node, self.label, self.Literal(name))
+
+    def document_triples(self, doc_id: str, sha: str, update: int) -> Iterator["pyoxigraph.Triple"]:
+        from pyoxigraph import Triple
+
+        node = self.doc(doc_id)
+        yield Triple(node, self.kgo["addedInUpdate"], self.Literal(str(int(update)), datatype=self.integer))
+        yield Triple(node, self.kgo["sha256"], self.Literal(sha))
+
+    def edge_triples(self, h: int, relation: str, t: int, provenance, first_statement: int,
+                     extractor) -> Iterator["pyoxigraph.Triple"]:
+        """The edge and one reified statement per occurrence, numbered from ``first_statement``
+        (``extractor``: the ``prov:wasGeneratedBy`` literal)."""
+        from pyoxigraph import Triple
+
+        s, pr, o, kgo, Literal = self.entity(h), self.relation(relation), self.entity(t), self.kgo, self.Literal
         yield Triple(s, pr, o)
-        for doc_id, sent, start, end, conf in edge.provenance:
-            st = NamedNode(f"{p['stmt']}{n}")
-            n += 1
-            yield Triple(st, a, statement)
-            yield Triple(st, subj, s)
-            yield Triple(st, pred, pr)
-            yield Triple(st, obj, o)
-            yield Triple(st, derived, NamedNode(p["doc"] + quote(str(doc_id), safe="")))
-            yield Triple(st, kgo["sentence"], Literal(str(int(sent)), datatype=integer))
-            yield Triple(st, kgo["charStart"], Literal(str(int(start)), datatype=integer))
-            yield Triple(st, kgo["charEnd"], Literal(str(int(end)), datatype=integer))
-            yield Triple(st, kgo["confidence"], Literal(repr(float(conf)), datatype=double))
-            yield Triple(st, generated, extractor)
+        for n, (doc_id, sent, start, end, conf) in enumerate(provenance, first_statement):
+            st = self.NamedNode(f"{self.p['stmt']}{n}")
+            yield Triple(st, self.a, self.statement)
+            yield Triple(st, self.subj, s)
+            yield Triple(st, self.pred, pr)
+            yield Triple(st, self.obj, o)
+            yield Triple(st, self.derived, self.doc(doc_id))
+            yield Triple(st, kgo["sentence"], Literal(str(int(sent)), datatype=self.integer))
+            yield Triple(st, kgo["charStart"], Literal(str(int(start)), datatype=self.integer))
+            yield Triple(st, kgo["charEnd"], Literal(str(int(end)), datatype=self.integer))
+            yield Triple(st, kgo["confidence"], Literal(repr(float(conf)), datatype=self.double))
+            yield Triple(st, self.generated, extractor)
+
+    def extractor(self, meta: dict):
+        """The ``prov:wasGeneratedBy`` literal of a KG's statements (its extractor version)."""
+        return self.Literal(str(meta.get("extractor", {}).get("version", "unknown")))
+
+
+def iter_triples(kg: "KnowledgeGraph", base: str = DEFAULT_BASE) -> Iterator["pyoxigraph.Triple"]:
+    """All RDF triples of ``kg`` (entities, relations, edges, provenance statements)."""
+    from pyoxigraph import Triple
+
+    terms = RdfTerms(base)
+    for i, e in enumerate(kg.entities):
+        yield from terms.entity_triples(i, e, i in kg.retired)
+    for i, text in kg.descriptions.items():
+        yield Triple(terms.entity(i), terms.comment, terms.Literal(text))
+    for name in kg.relations:
+        yield from terms.relation_triples(name)
+    for doc_id, (sha, update) in kg.documents.items():
+        yield from terms.document_triples(doc_id, sha, update)
+    extractor, n = terms.extractor(kg.meta), 0
+    for (h, r, t), edge in kg.edges.items():
+        yield from terms.edge_triples(h, kg.relations[r], t, edge.provenance, n, extractor)
+        n += len(edge.provenance)
+
+
+def serialize_prefixes(base: str = DEFAULT_BASE) -> dict[str, str]:
+    """The prefixes the written RDF file declares."""
+    # rel: and doc: local names can hold %-escapes that some Turtle parsers (rdflib's) misread
+    # as prefixed names, so those IRIs are written in full
+    return {k: v for k, v in prefixes(base).items() if k not in ("rel", "doc")}
 
 
 def write_rdf(kg: "KnowledgeGraph", folder: Path, fmt: str = "turtle", store: str = "memory") -> Path:
@@ -133,10 +190,7 @@ def write_rdf(kg: "KnowledgeGraph", folder: Path, fmt: str = "turtle", store: st
     file_name, ox_format, _ = RDF_FORMATS[fmt]
     base = kg.meta.get("base_iri", DEFAULT_BASE)
     path = folder / file_name
-    # rel: and doc: local names can hold %-escapes that some Turtle parsers (rdflib's) misread
-    # as prefixed names, so those IRIs are written in full
-    pre = {k: v for k, v in prefixes(base).items() if k not in ("rel", "doc")}
-    ox.serialize(iter_triples(kg, base), str(path), getattr(ox.RdfFormat, ox_format), prefixes=pre)
+    ox.serialize(iter_triples(kg, base), str(path), getattr(ox.RdfFormat, ox_format), prefixes=serialize_prefixes(base))
     if store == "oxigraph":
         db = ox.Store(str(folder / STORE_DIR))
         db.bulk_extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in iter_triples(kg, base))

@@ -51,6 +51,51 @@ class Edge:
     provenance: list[tuple] = field(default_factory=list)  # (doc, sentence, start, end, confidence)
 
 
+ENTITIES_HEADER = "id\tkey\tlabel\ttype\tcount\taliases\tsources\n"
+RELATIONS_HEADER = "id\tname\tcount\n"
+TRIPLES_HEADER = "head\trelation\ttail\tcount\tconfidence\n"
+PROVENANCE_HEADER = "head\trelation\ttail\tdoc\tsentence\tstart\tend\tconfidence\n"
+DOCUMENTS_HEADER = "doc\tsha256\tupdate\n"
+MENTIONS_HEADER = "doc\tsentence\tstart\tend\tentity\tlabel\ttext\n"
+
+
+# One function per row format, shared by KnowledgeGraph.write_files and the sharded merge
+# (kgllm.kg.extraction.sharded), so both write the same bytes.
+def entity_line(i: int, e: Entity) -> str:
+    """The ``entities.tsv`` row of entity ``i``."""
+    aliases = ALIAS_SEP.join(sorted(_escape(a) for a in e.aliases))
+    sources = ALIAS_SEP.join(sorted(_escape(a) for a in e.sources))
+    return f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\t{sources}\n"
+
+
+def relation_line(i: int, name: str, count: int) -> str:
+    """The ``relations.tsv`` row of relation ``i``."""
+    return f"{i}\t{_clean(name)}\t{count}\n"
+
+
+def triple_line(h: int, r: int, t: int, e: Edge) -> str:
+    """The ``triples.tsv`` row of an edge."""
+    return f"{h}\t{r}\t{t}\t{e.count}\t{e.confidence:.4f}\n"
+
+
+def provenance_lines(h: int, r: int, t: int, provenance: Iterable[tuple]) -> list[str]:
+    """The ``provenance.tsv`` rows of an edge's occurrences."""
+    return [f"{h}\t{r}\t{t}\t{_clean(doc)}\t{sent}\t{start}\t{end}\t{conf}\n"
+            for doc, sent, start, end, conf in provenance]
+
+
+def document_line(doc: str, sha: str, update: int) -> str:
+    """The ``documents.tsv`` row of a live document."""
+    return f"{_clean(doc)}\t{sha}\t{update}\n"
+
+
+def mention_line(doc: str, sentence: int, start: int, end: int, entity: int, label: str, text: str) -> str:
+    """The ``mentions.tsv`` row of one mention (tabs and newlines in the document id and text become spaces)."""
+    doc = doc.replace("\t", " ").replace("\n", " ")
+    text = text.replace("\t", " ").replace("\n", " ")
+    return f"{doc}\t{sentence}\t{start}\t{end}\t{entity}\t{label}\t{text}\n"
+
+
 def _dir_id(path: str | os.PathLike) -> tuple | None:
     """What identifies the folder now at ``path`` (device, inode, change time); ``None`` if absent."""
     try:
@@ -146,11 +191,8 @@ class KnowledgeGraph:
 
         rdf_format = check_format(rdf_format)
         with open(folder / "entities.tsv", "w", encoding="utf-8") as fh:
-            fh.write("id\tkey\tlabel\ttype\tcount\taliases\tsources\n")
-            for i, e in enumerate(self.entities):
-                aliases = ALIAS_SEP.join(sorted(_escape(a) for a in e.aliases))
-                sources = ALIAS_SEP.join(sorted(_escape(a) for a in e.sources))
-                fh.write(f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\t{sources}\n")
+            fh.write(ENTITIES_HEADER)
+            fh.writelines(entity_line(i, e) for i, e in enumerate(self.entities))
         if self.descriptions:
             with open(folder / "descriptions.tsv", "w", encoding="utf-8") as fh:
                 fh.write("id\tdescription\n")
@@ -158,28 +200,25 @@ class KnowledgeGraph:
                     fh.write(f"{i}\t{_clean(text)}\n")
         if self.mention_rows is not None:
             with open(folder / "mentions.tsv", "w", encoding="utf-8") as fh:
-                fh.write("doc\tsentence\tstart\tend\tentity\tlabel\ttext\n")
+                fh.write(MENTIONS_HEADER)
                 fh.writelines("\t".join(row) + "\n" for row in self.mention_rows)
         if self.retired:
             with open(folder / RETIRED, "w", encoding="utf-8") as fh:
                 fh.write("id\n" + "".join(f"{i}\n" for i in sorted(self.retired)))
         if self.documents:
             with open(folder / DOCUMENTS, "w", encoding="utf-8") as fh:
-                fh.write("doc\tsha256\tupdate\n")
-                for doc, (sha, update) in self.documents.items():
-                    fh.write(f"{_clean(doc)}\t{sha}\t{update}\n")
+                fh.write(DOCUMENTS_HEADER)
+                fh.writelines(document_line(doc, sha, update) for doc, (sha, update) in self.documents.items())
         with open(folder / "relations.tsv", "w", encoding="utf-8") as fh:
-            fh.write("id\tname\tcount\n")
-            for i, (name, n) in enumerate(zip(self.relations, self.relation_counts)):
-                fh.write(f"{i}\t{_clean(name)}\t{n}\n")
+            fh.write(RELATIONS_HEADER)
+            fh.writelines(relation_line(i, name, n) for i, (name, n) in enumerate(zip(self.relations, self.relation_counts)))
         with open(folder / "triples.tsv", "w", encoding="utf-8") as fh, \
                 open(folder / "provenance.tsv", "w", encoding="utf-8") as ph:
-            fh.write("head\trelation\ttail\tcount\tconfidence\n")
-            ph.write("head\trelation\ttail\tdoc\tsentence\tstart\tend\tconfidence\n")
+            fh.write(TRIPLES_HEADER)
+            ph.write(PROVENANCE_HEADER)
             for (h, r, t), e in self.edges.items():
-                fh.write(f"{h}\t{r}\t{t}\t{e.count}\t{e.confidence:.4f}\n")
-                for doc, sent, start, end, conf in e.provenance:
-                    ph.write(f"{h}\t{r}\t{t}\t{_clean(doc)}\t{sent}\t{start}\t{end}\t{conf}\n")
+                fh.write(triple_line(h, r, t, e))
+                ph.writelines(provenance_lines(h, r, t, e.provenance))
         self.meta["counts"] = self.counts()
         self.meta["identity"] = self.identity()
         self.meta["tsv_format"] = TSV_FORMAT

@@ -1,0 +1,432 @@
+"""The sharded merge of ``build-kg --engine ray``: the KG assembled from its shards' records by Ray
+tasks, with every reducer's memory bounded by its partition, and the files byte-identical to the
+local engine's (:class:`kgllm.kg.extraction.assemble.Assembler` then
+:meth:`~kgllm.kg.graph.store.KnowledgeGraph.write_files`).
+
+Every item of a record gets a *position* ``(shard, record, item)``; the local engine assigns ids,
+relation ids, and the order of every file by first position, so the merge is a sort on it:
+
+1. **map** (one task per shard file): each entity occurrence, edge occurrence and mention goes to
+   the reducer of its entity key (``crc32(key) % reducers``; the edge: its head's key); relation
+   names with their first position and count, and the shard's ``documents.tsv`` rows, come back
+   whole (a build has few relations, and a shard's documents are the shard's own).
+2. **reduce** (one task per partition): the partition's entities (label and type of the first
+   occurrence, counts and aliases summed) and edges (count, highest confidence, provenance in
+   position order) are assembled; entities go to *buckets*, ranges of shards by first position.
+3. **ids: a distributed sort on first appearance.** Each bucket sorts its entities; the driver
+   adds up the buckets' sizes (one number each) into offsets, so entity ``k`` of bucket ``b``
+   gets id ``offset[b] + k``. Each bucket writes its ``entities.tsv`` and RDF part and sends
+   ``key -> id`` back to the key partitions.
+4. **joins**: each partition resolves its edges' heads and its mentions, sends the edges to their
+   tails' partitions, which resolve the tails; edges and mentions are sorted by position per
+   bucket, and the statement numbers of the RDF are offset by the earlier buckets' counts.
+5. The driver writes the files by appending the parts in bucket order (one part in memory at a
+   time): it never holds the KG.
+
+A reducer killed mid-task is retried by Ray (``max_retries``) from its inputs in the object store;
+resuming a killed *build* works as before, from the finished shards (the merge runs again). Only
+extraction records are merged here (what ``build-kg`` writes); ``update-kg`` and imports assemble
+on the driver. Hand-written: Ray Data's sort and groupby would give the order but not the exact
+per-key folds (first label, alias unions, provenance order) that byte identity needs, so the
+stages are plain Ray tasks with explicit partitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import os
+import zlib
+from pathlib import Path
+from typing import Iterable
+
+from kgllm.kg.extraction.assemble import FACTS, iter_records
+from kgllm.kg.extraction.extractors import MentionRow, TripleRow
+from kgllm.kg.graph.folder import DOCUMENTS, TSV_FORMAT
+from kgllm.kg.graph.normalize import entity_key
+from kgllm.kg.graph.store import (DOCUMENTS_HEADER, ENTITIES_HEADER, MENTIONS_HEADER, PROVENANCE_HEADER,
+                                  RELATIONS_HEADER, TRIPLES_HEADER, Edge, Entity, document_line, entity_line,
+                                  mention_line, provenance_lines, relation_line, triple_line)
+from kgllm.util.errors import ConfigError, KGFormatError
+
+#: test hook: a marker file path; the first merge reducer to find it missing creates it and kills
+#: itself (SIGKILL), so tests can check that Ray's retry gives the same KG
+KILL_REDUCER_ONCE_ENV = "KGLLM_RAY_KILL_REDUCER_ONCE"
+
+
+def partition_of(key: str, n: int) -> int:
+    """The reducer of an entity key (crc32: the same in every process, unlike ``hash``)."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % n
+
+
+def bucket_of(pos: tuple, n_files: int, n_buckets: int) -> int:
+    """The output bucket of a position: buckets are contiguous ranges of shards."""
+    return pos[0] * n_buckets // n_files
+
+
+def _peak() -> int:
+    """Peak traced Python memory of this task so far, in bytes (0 if tracing is off)."""
+    import tracemalloc
+
+    return tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else 0
+
+
+def _start_trace(trace: bool) -> None:
+    import tracemalloc
+
+    if trace:
+        tracemalloc.start()
+
+
+def _stop_trace(trace: bool) -> int:
+    import tracemalloc
+
+    peak = _peak()
+    if trace:
+        tracemalloc.stop()
+    return peak
+
+
+def _rdf_body(triples: Iterable, fmt: str, base: str) -> bytes:
+    """``triples`` serialized as the KG file writes them, without the prefix lines (a part)."""
+    import pyoxigraph as ox
+
+    from kgllm.kg.graph.rdf import RDF_FORMATS, serialize_prefixes
+
+    pre = serialize_prefixes(base)
+    data = ox.serialize(triples, format=getattr(ox.RdfFormat, RDF_FORMATS[fmt][1]), prefixes=pre)
+    if fmt == "turtle" and data:
+        data = data.split(b"\n", len(pre))[len(pre)]
+    return data
+
+
+# -- stage 1 ------------------------------------------------------------
+def map_shard(fi: int, path: str, n_parts: int, source: str, fmt: str, base: str):
+    """One shard file's items, by partition; returns ``(relations, documents.tsv rows, documents'
+    RDF, part 0, ..., part n-1)`` with ``relations``: name -> [first position, count]."""
+    from kgllm.kg.graph.rdf import RdfTerms
+
+    parts = [{"ent": [], "edge": [], "ment": []} for _ in range(n_parts)]
+    relations: dict[str, list] = {}
+    docs, doc_rows, terms = [], [], RdfTerms(base)
+    for ri, record in enumerate(iter_records([Path(path)])):
+        if record.get("kind") == FACTS:
+            raise KGFormatError(f"{path}: a facts record; the sharded merge reads extraction records only")
+        doc = record["doc_id"]
+        keys = [entity_key(label, etype) for label, etype, _ in record["entities"]]
+        counts = [0] * len(keys)
+        mentions = [MentionRow._make(m) for m in record["mentions"]]
+        for mi, m in enumerate(mentions):
+            counts[m.entity] += 1
+            parts[partition_of(keys[m.entity], n_parts)]["ment"].append(
+                ((fi, ri, mi), keys[m.entity], doc, m.sentence, m.start, m.end, m.label, m.text))
+        for li, ((label, etype, aliases), n) in enumerate(zip(record["entities"], counts)):
+            parts[partition_of(keys[li], n_parts)]["ent"].append((keys[li], (fi, ri, li), label, etype, aliases, n))
+        for ti, t in enumerate(map(TripleRow._make, record["triples"])):
+            pos = (fi, ri, ti)
+            head = keys[t.head]
+            parts[partition_of(head, n_parts)]["edge"].append(
+                (head, t.relation, keys[t.tail], pos, (doc, t.sentence, t.start, t.end, t.confidence), t.confidence))
+            rel = relations.setdefault(t.relation, [pos, 0])
+            rel[1] += 1
+        sha = record.get("sha256", "")
+        doc_rows.append(document_line(doc, sha, 0))
+        docs.append((doc, sha))
+    rdf = _rdf_body((t for doc, sha in docs for t in terms.document_triples(doc, sha, 0)), fmt, base)
+    return (relations, "".join(doc_rows).encode(), rdf, *parts)
+
+
+# -- stage 2 ------------------------------------------------------------
+def reduce_partition(p: int, n_files: int, n_buckets: int, source: str, trace: bool, *parts):
+    """Assemble partition ``p``'s entities and edges; returns ``(rest, peak bytes, bucket 0, ...)``
+    where ``rest`` holds the edges and mentions for the joins."""
+    marker = os.environ.get(KILL_REDUCER_ONCE_ENV)
+    if marker and not os.path.exists(marker):  # test hook: die once, mid-merge
+        Path(marker).write_text(str(os.getpid()))
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    _start_trace(trace)
+    ents: dict[str, list] = {}
+    edges: dict[tuple, list] = {}
+    mentions = []
+    for part in parts:  # the maps' parts in shard order, each in position order: first seen = first position
+        for key, pos, label, etype, aliases, n in part["ent"]:
+            e = ents.get(key)
+            if e is None:
+                ents[key] = e = [pos, label, etype, 0, set(), set()]
+            e[3] += n
+            e[4].update(aliases)
+            e[4].add(label)
+            e[5].add(source)
+        for head, rel, tail, pos, prov, conf in part["edge"]:
+            e = edges.get((head, rel, tail))
+            if e is None:
+                edges[(head, rel, tail)] = e = [pos, 0, 0.0, []]
+            e[1] += 1
+            e[2] = max(e[2], conf)
+            e[3].append(prov)
+        mentions.extend(part["ment"])
+    buckets: list[list] = [[] for _ in range(n_buckets)]
+    for key, (pos, label, etype, count, aliases, sources) in ents.items():
+        buckets[bucket_of(pos, n_files, n_buckets)].append((pos, key, label, etype, count, aliases, sources))
+    rest = {"edges": [(k, *v) for k, v in edges.items()], "mentions": mentions}
+    return (rest, _stop_trace(trace), *buckets)
+
+
+# -- stage 3 ------------------------------------------------------------
+def order_bucket(*lists):
+    """Merge position-sorted lists into one; returns ``(size, rows)``."""
+    rows = list(heapq.merge(*lists, key=lambda row: row[0]))
+    return len(rows), rows
+
+
+def write_entities(offset: int, rows: list, n_parts: int, fmt: str, base: str):
+    """A bucket's ``entities.tsv`` and RDF parts and its keys (JSON lines, for the KG's identity);
+    returns ``(tsv, rdf, keys, table for partition 0, ...)`` with ``key -> id`` tables."""
+    from kgllm.kg.graph.rdf import RdfTerms
+
+    terms = RdfTerms(base)
+    tables: list[dict] = [{} for _ in range(n_parts)]
+    lines, keys, entities = [], [], []
+    for i, (_, key, label, etype, count, aliases, sources) in enumerate(rows, offset):
+        e = Entity(key, label, etype, count, aliases, sources)
+        lines.append(entity_line(i, e))
+        keys.append(json.dumps(key) + "\n")
+        entities.append((i, e))
+        tables[partition_of(key, n_parts)][key] = i
+    rdf = _rdf_body((t for i, e in entities for t in terms.entity_triples(i, e, False)), fmt, base)
+    return ("".join(lines).encode(), rdf, "".join(keys).encode(), *tables)
+
+
+# -- stage 4 ------------------------------------------------------------
+def resolve_heads(rest: dict, n_parts: int, n_files: int, n_buckets: int, *tables):
+    """Partition ``p``'s edge heads and mention entities as ids; returns ``(edges for the tail
+    partitions 0..n-1, mentions for buckets 0..m-1)``."""
+    ids = {k: v for table in tables for k, v in table.items()}
+    out_edges: list[list] = [[] for _ in range(n_parts)]
+    for (head, rel, tail), pos, count, conf, prov in rest["edges"]:
+        out_edges[partition_of(tail, n_parts)].append((tail, pos, ids[head], rel, count, conf, prov))
+    out_mentions: list[list] = [[] for _ in range(n_buckets)]
+    for pos, key, doc, sentence, start, end, label, text in rest["mentions"]:
+        out_mentions[bucket_of(pos, n_files, n_buckets)].append((pos, doc, sentence, start, end, ids[key], label, text))
+    for rows in out_mentions:
+        rows.sort(key=lambda row: row[0])
+    return (*out_edges, *out_mentions)
+
+
+def resolve_tails(n_parts: int, n_files: int, n_buckets: int, *args):
+    """The tails of the edges sent to one partition (``args``: ``n_parts`` edge lists, then that
+    partition's id tables); returns the edges for buckets 0..m-1, position-sorted."""
+    lists, tables = args[:n_parts], args[n_parts:]
+    ids = {k: v for table in tables for k, v in table.items()}
+    out: list[list] = [[] for _ in range(n_buckets)]
+    for rows in lists:
+        for tail, pos, head, rel, count, conf, prov in rows:
+            out[bucket_of(pos, n_files, n_buckets)].append((pos, head, rel, ids[tail], count, conf, prov))
+    for rows in out:
+        rows.sort(key=lambda row: row[0])
+    return tuple(out) if n_buckets > 1 else out[0]
+
+
+def count_edges(rows: list) -> tuple[int, int, int]:
+    """(edges, edge occurrences, provenance rows) of a bucket's edges."""
+    return len(rows), sum(r[4] for r in rows), sum(len(r[6]) for r in rows)
+
+
+def write_edges(rows: list, first_statement: int, relation_ids: dict, extractor: str, fmt: str, base: str):
+    """A bucket's ``triples.tsv``, ``provenance.tsv`` and RDF parts (statements numbered from
+    ``first_statement``)."""
+    from kgllm.kg.graph.rdf import RdfTerms
+
+    terms = RdfTerms(base)
+    lit = terms.Literal(extractor)
+    trip, prov, starts, n = [], [], [], first_statement
+    for _, h, rel, t, count, conf, provenance in rows:
+        r = relation_ids[rel]
+        trip.append(triple_line(h, r, t, Edge(count, conf)))
+        prov.extend(provenance_lines(h, r, t, provenance))
+        starts.append(n)
+        n += len(provenance)
+    rdf = _rdf_body((x for (_, h, rel, t, _, _, provenance), n0 in zip(rows, starts)
+                     for x in terms.edge_triples(h, rel, t, provenance, n0, lit)), fmt, base)
+    return "".join(trip).encode(), "".join(prov).encode(), rdf
+
+
+def write_mentions(*lists):
+    """A bucket's ``mentions.tsv`` part."""
+    rows = heapq.merge(*lists, key=lambda row: row[0])
+    return "".join(mention_line(doc, s, a, b, i, label, text) for _, doc, s, a, b, i, label, text in rows).encode()
+
+
+# -- the driver ---------------------------------------------------------
+def _rdf_header(fmt: str, base: str) -> bytes:
+    """The prefix lines the RDF file starts with (none for N-Triples)."""
+    if fmt != "turtle":
+        return b""
+    import pyoxigraph as ox
+
+    from kgllm.kg.graph.rdf import serialize_prefixes
+
+    pre = serialize_prefixes(base)
+    probe = ox.serialize([ox.Triple(ox.NamedNode(base + "x"), ox.NamedNode(base + "y"), ox.Literal("z"))],
+                         format=ox.RdfFormat.TURTLE, prefixes=pre)
+    return b"".join(line + b"\n" for line in probe.split(b"\n")[:len(pre)])
+
+
+def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format: str = "turtle",
+                  store: str = "memory", source: str = "corpus", reducers: int = 2, max_retries: int = 3,
+                  trace_memory: bool = False) -> dict:
+    """Write the KG of ``shard_files`` (a build's extraction records, in shard order) into
+    ``folder`` with ``reducers`` partitions on the running Ray instance (the caller starts it),
+    exactly as ``assemble`` + ``write_files`` would. Returns the counts, and with ``trace_memory``
+    the reducers' peak traced Python memory (``reducer_peak_bytes``)."""
+    import ray
+
+    from kgllm.kg.graph.rdf import RDF_FORMATS, DEFAULT_BASE, RdfTerms, rdf_format as check_format
+
+    fmt = check_format(rdf_format)
+    if reducers < 1:
+        raise ConfigError(f"reducers must be >= 1, got {reducers}")
+    base = meta.get("base_iri", DEFAULT_BASE)
+    n_files, R = max(len(shard_files), 1), reducers
+    B = R  # output buckets (ranges of shards)
+
+    def task(fn, returns: int):
+        return ray.remote(num_cpus=1, num_returns=returns, max_retries=max_retries, retry_exceptions=False)(fn)
+
+    def refs(r) -> list:
+        return r if isinstance(r, list) else [r]
+
+    maps = [task(map_shard, R + 3).remote(fi, str(p), R, source, fmt, base) for fi, p in enumerate(shard_files)]
+    reduced = [task(reduce_partition, B + 2).remote(p, n_files, B, source, trace_memory, *[m[3 + p] for m in maps])
+               for p in range(R)]
+    ordered = [task(order_bucket, 2).remote(*[r[2 + b] for r in reduced]) for b in range(B)]
+    sizes = ray.get([o[0] for o in ordered])  # the distributed sort's only gather: one size per bucket
+    offsets = [sum(sizes[:b]) for b in range(B)]
+    written = [task(write_entities, 3 + R).remote(offsets[b], ordered[b][1], R, fmt, base) for b in range(B)]
+    heads = [task(resolve_heads, R + B).remote(reduced[p][0], R, n_files, B, *[w[3 + p] for w in written])
+             for p in range(R)]
+    tails = [refs(task(resolve_tails, B).remote(R, n_files, B, *[h[q] for h in heads], *[w[3 + q] for w in written]))
+             for q in range(R)]
+    edges = [task(order_bucket, 2).remote(*[t[b] for t in tails]) for b in range(B)]
+    edge_counts = ray.get([task(count_edges, 1).remote(e[1]) for e in edges])
+    rel_first: dict[str, list] = {}  # relation -> [first position, count]; a build has few relations
+    for rels in ray.get([m[0] for m in maps]):
+        for name, (pos, n) in rels.items():
+            cur = rel_first.setdefault(name, [tuple(pos), 0])
+            cur[0] = min(cur[0], tuple(pos))
+            cur[1] += n
+    relations = sorted(rel_first, key=lambda name: rel_first[name][0])
+    relation_ids = {name: i for i, name in enumerate(relations)}
+    extractor = str(meta.get("extractor", {}).get("version", "unknown"))
+    first_statement = [sum(c[2] for c in edge_counts[:b]) for b in range(B)]
+    edge_parts = [task(write_edges, 3).remote(edges[b][1], first_statement[b], relation_ids, extractor, fmt, base)
+                  for b in range(B)]
+    mention_parts = [task(write_mentions, 1).remote(*[h[R + b] for h in heads]) for b in range(B)]
+
+    def append(fh, parts) -> bool:  # one part in memory at a time
+        wrote = False
+        for ref in parts:
+            data = ray.get(ref)
+            fh.write(data)
+            wrote = wrote or bool(data)
+        return wrote
+
+    with open(folder / "entities.tsv", "wb") as fh:
+        fh.write(ENTITIES_HEADER.encode())
+        append(fh, [w[0] for w in written])
+    with open(folder / "mentions.tsv", "wb") as fh:
+        fh.write(MENTIONS_HEADER.encode())
+        append(fh, mention_parts)
+    with open(folder / DOCUMENTS, "wb") as fh:
+        fh.write(DOCUMENTS_HEADER.encode())
+        has_documents = append(fh, [m[1] for m in maps])
+    if not has_documents:
+        os.unlink(folder / DOCUMENTS)
+    with open(folder / "relations.tsv", "wb") as fh:
+        fh.write(RELATIONS_HEADER.encode())
+        fh.write("".join(relation_line(i, name, rel_first[name][1]) for i, name in enumerate(relations)).encode())
+    with open(folder / "triples.tsv", "wb") as fh, open(folder / "provenance.tsv", "wb") as ph:
+        fh.write(TRIPLES_HEADER.encode())
+        ph.write(PROVENANCE_HEADER.encode())
+        for part in edge_parts:
+            fh.write(ray.get(part[0]))
+            ph.write(ray.get(part[1]))
+    identity = hashlib.sha256(b"entities\0")  # kg_identity, streamed over the buckets' keys
+    for w in written:
+        for line in ray.get(w[2]).splitlines():
+            identity.update(json.loads(line).encode("utf-8", "surrogatepass") + b"\0")
+    identity.update(b"relations\0")
+    for name in relations:
+        identity.update(name.encode("utf-8", "surrogatepass") + b"\0")
+    counts = {"entities": sum(sizes), "relations": len(relations), "edges": sum(c[0] for c in edge_counts),
+              "edge_occurrences": sum(c[1] for c in edge_counts)}
+    terms = RdfTerms(base)
+    file_name = RDF_FORMATS[fmt][0]
+    rel_rdf = _rdf_body((t for name in relations for t in terms.relation_triples(name)), fmt, base)
+    with open(folder / file_name, "wb") as fh:
+        header = _rdf_header(fmt, base)
+        started = False
+        for chunk in [*(w[1] for w in written), rel_rdf, *(m[2] for m in maps), *(e[2] for e in edge_parts)]:
+            data = chunk if isinstance(chunk, bytes) else ray.get(chunk)
+            if data and not started:
+                fh.write(header)
+                started = True
+            fh.write(data)
+    meta["updates"][0]["counts"] = dict(counts)
+    meta["counts"] = counts
+    meta["identity"] = identity.hexdigest()[:32]
+    meta["tsv_format"] = TSV_FORMAT
+    meta["rdf_file"] = file_name
+    meta["rdf_store"] = store
+    if store == "oxigraph":
+        import pyoxigraph as ox
+
+        from kgllm.kg.graph.rdf import STORE_DIR
+
+        db = ox.Store(str(folder / STORE_DIR))
+        db.bulk_load(path=str(folder / file_name), format=getattr(ox.RdfFormat, RDF_FORMATS[fmt][1]))
+        db.flush()
+        del db
+    with open(folder / "meta.json", "w", encoding="utf-8") as fh:
+        json.dump(meta, fh, indent=2, sort_keys=True, ensure_ascii=False)
+        fh.write("\n")
+    result = dict(counts)
+    if trace_memory:
+        result["reducer_peak_bytes"] = ray.get([r[1] for r in reduced])
+    return result
+
+
+def synthetic_records(folder: Path, n_shards: int, docs_per_shard: int, seed: int = 0, vocabulary: int = 2000,
+                      relations: int = 12) -> list[Path]:
+    """Write ``n_shards`` shard files of random extraction records (half the entities Pareto-distributed,
+    so keys recur across shards, half uniform over ``vocabulary``; labels that differ only in case share a key; tabs and ``|`` in texts
+    and aliases; a shard without records) for tests and the merge benchmark. Returns the files."""
+    import random
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    types = ["PER", "LOC", "ORG", "MISC"]
+    files = []
+    for k in range(n_shards):
+        lines = []
+        for d in range(docs_per_shard if k != n_shards // 2 else 0):
+            n_ent = rng.randint(0, 8)
+            ents = []
+            for _ in range(n_ent):
+                r = min(int(rng.paretovariate(1.1)), vocabulary) if rng.random() < 0.5 else rng.randrange(vocabulary)
+                label = f"Entity {r}" if rng.random() < 0.8 else f"ENTITY {r}"
+                ents.append([label, types[r % 4], [label] + ([f"E|{r}\t"] if rng.random() < 0.1 else [])])
+            mentions = [[rng.randrange(n_ent), s, 0, 5, f"men\ttion {s}", "PERSON"]
+                        for s in range(rng.randint(0, 6)) if n_ent]
+            triples = [[rng.randrange(n_ent), f"rel_{min(int(rng.paretovariate(1.5)), relations)}",
+                        rng.randrange(n_ent), rng.randint(0, 3), 0, 10, round(rng.random(), 3)]
+                       for _ in range(rng.randint(0, 6)) if n_ent]
+            lines.append(json.dumps({"doc_id": f"doc {k}-{d}", "entities": ents, "mentions": mentions,
+                                     "triples": triples, "sha256": f"{k:04x}{d:04x}"}) + "\n")
+        path = folder / f"shard-{k:05d}.jsonl"
+        path.write_text("".join(lines), encoding="utf-8")
+        files.append(path)
+    return files
