@@ -145,13 +145,16 @@ class MLMModule(KGLitModule):
         """Log-probabilities of the copy head's mixture at the ``sel`` positions, :math:`(M, V)` (with
         ``target``, also the gate's supervision loss)."""
         from kgllm.nn.copy_head import mask_offsets
+        from kgllm.nn.kgbert import node_pieces_of
 
         graph, token_node = batch["graph"], batch["token_node"]
         linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=hidden.device)
         linked[token_node[token_node >= 0]] = True
         example = torch.arange(sel.size(0), device=sel.device).unsqueeze(1).expand_as(sel)[sel]  # (M,)
         node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
-        pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
+        pieces = node_pieces_of(graph)  # the batch's own rows, if its loader gathered them
+        if pieces is None:
+            pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
         return self.kg_copy_head(hidden[sel], logits, example, mask_offsets(sel)[sel], self.model.encoded_nodes,
                                  node_batch, pieces, linked, graph.edge_index, graph.edge_type, gate_target=target,
                                  hide_target=None if hide is None else hide[example])

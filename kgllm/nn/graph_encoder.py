@@ -45,17 +45,22 @@ class RelGATEncoder(nn.Module):
             ``both`` or ``lm``. (default: ``"id"``)
         text_dim (int, optional): width of the text features (``text``/``text_norm``/``both``) or of the
             backbone's word embeddings (``lm``).
+        sparse_ids (bool, optional): the id table gives sparse gradients (``nn.Embedding(sparse=True)``):
+            with a sparse optimiser (``torch.optim.SparseAdam``) a step reads and updates only the
+            batch's rows. (default: ``False``)
 
     Shapes:
         - **input:** node ids ``n_id`` :math:`(N,)`, ``edge_index`` :math:`(2, E)` local to ``n_id``,
           ``edge_type`` :math:`(E,)`; text features are read from the ``text_features`` buffer
-          (:math:`(|\mathcal{V}|, F)`, set with :meth:`set_text_features`)
+          (:math:`(|\mathcal{V}|, F)`, set with :meth:`set_text_features`); ``lm`` inputs from
+          ``node_pieces`` :math:`(N, P)` when given (the batch's own rows, e.g. gathered from a
+          memory-mapped table of a KG too large for memory), else from the ``label_pieces`` buffer
         - **output:** node embeddings :math:`(N, \text{hidden\_channels})`
     """
 
     def __init__(self, num_nodes: int, num_relations: int, hidden_channels: int = 128, num_layers: int = 2,
                  heads: int = 4, dropout: float = 0.1, add_inverse: bool = True, node_features: str = "id",
-                 text_dim: int | None = None) -> None:
+                 text_dim: int | None = None, sparse_ids: bool = False) -> None:
         super().__init__()
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
@@ -71,16 +76,19 @@ class RelGATEncoder(nn.Module):
         self.dropout = dropout
         self.add_inverse = add_inverse
         self.node_features = node_features
-        self.node_emb = nn.Embedding(max(num_nodes, 1), hidden_channels) if node_features in ("id", "both") else None
+        self.node_emb = (nn.Embedding(max(num_nodes, 1), hidden_channels, sparse=sparse_ids)
+                         if node_features in ("id", "both") else None)
         self.text_proj = (nn.Linear(text_dim, hidden_channels) if node_features in ("text", "text_norm", "both")
                           else None)
         self.text_norm = nn.LayerNorm(hidden_channels) if node_features == "text_norm" else None
         self.lm_proj = nn.Linear(text_dim, hidden_channels) if node_features == "lm" else None
         self.lm_norm = nn.LayerNorm(hidden_channels) if node_features == "lm" else None
-        self.register_buffer("label_pieces", torch.full((max(num_nodes, 1), 1), -1, dtype=torch.long),
-                             persistent=False)
+        # no row per node until set_label_pieces (a KG read batch by batch never sets it)
+        self.register_buffer("label_pieces", torch.full((1, 1), -1, dtype=torch.long), persistent=False)
         self._word_embeddings: list[nn.Embedding] = []  # the backbone's, not registered here (shared)
-        self.register_buffer("text_features", torch.zeros(max(num_nodes, 1), text_dim or 0), persistent=False)
+        text_rows = max(num_nodes, 1) if self.text_proj is not None else 1  # lm inputs: no row per node
+        self.register_buffer("text_features", torch.zeros(text_rows, text_dim if self.text_proj is not None else 0),
+                             persistent=False)
         self.rel_emb = nn.Embedding(max(num_relations * (2 if add_inverse else 1), 1), hidden_channels)
         self.convs = nn.ModuleList(
             GATv2Conv(hidden_channels, hidden_channels // heads, heads=heads, edge_dim=hidden_channels,
@@ -118,25 +126,33 @@ class RelGATEncoder(nn.Module):
         word embeddings, read at every forward pass (kept outside this module's parameters)."""
         if self.lm_proj is None:
             raise ValueError("set_label_pieces is for node_features='lm'")
+        self.set_word_embeddings(word_embeddings)
+        self.label_pieces = pieces.to(self.lm_proj.weight.device)
+
+    def set_word_embeddings(self, word_embeddings: nn.Embedding) -> None:
+        """``lm`` node inputs: the backbone's input word embeddings alone, for callers that pass each
+        batch's ``node_pieces`` to :meth:`forward` (no table of every node's pieces is kept)."""
+        if self.lm_proj is None:
+            raise ValueError("set_word_embeddings is for node_features='lm'")
         if word_embeddings.embedding_dim != self.lm_proj.in_features:
             raise ValueError(f"word embeddings have width {word_embeddings.embedding_dim}, expected "
                              f"{self.lm_proj.in_features}")
-        self.label_pieces = pieces.to(self.lm_proj.weight.device)
         self._word_embeddings = [word_embeddings]
 
-    def _lm_inputs(self, n_id: Tensor) -> Tensor:
+    def _lm_inputs(self, n_id: Tensor, pieces: Tensor | None = None) -> Tensor:
         if not self._word_embeddings:
             raise RuntimeError("node_features='lm' needs set_label_pieces(...) before the first forward pass")
-        pieces = self.label_pieces[n_id.clamp(max=self.label_pieces.size(0) - 1)]  # (N, P)
+        if pieces is None:
+            pieces = self.label_pieces[n_id.clamp(max=self.label_pieces.size(0) - 1)]  # (N, P)
         known = (pieces >= 0).unsqueeze(-1)  # (N, P, 1)
         words = self._word_embeddings[0](pieces.clamp(min=0)) * known  # (N, P, H)
         mean = words.sum(1) / known.sum(1).clamp(min=1)  # (N, H)
         return self.lm_norm(self.lm_proj(mean))
 
-    def embed_nodes(self, n_id: Tensor) -> Tensor:
+    def embed_nodes(self, n_id: Tensor, node_pieces: Tensor | None = None) -> Tensor:
         """Input features :math:`\\mathbf{x}^{(0)}` of the nodes ``n_id``, :math:`(N, D)`."""
         if self.lm_proj is not None:
-            return self._lm_inputs(n_id)
+            return self._lm_inputs(n_id, node_pieces)
         x = None
         if self.node_emb is not None:
             x = self.node_emb(n_id.clamp(max=self.node_emb.num_embeddings - 1))
@@ -147,8 +163,8 @@ class RelGATEncoder(nn.Module):
             x = t if x is None else x + t
         return x
 
-    def forward(self, n_id: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        x = self.embed_nodes(n_id)  # (N, D)
+    def forward(self, n_id: Tensor, edge_index: Tensor, edge_type: Tensor, node_pieces: Tensor | None = None) -> Tensor:
+        x = self.embed_nodes(n_id, node_pieces)  # (N, D)
         if not self.num_layers:
             return x
         if self.add_inverse:

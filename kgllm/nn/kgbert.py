@@ -13,6 +13,12 @@ from kgllm.nn.fusion import FusionContext, check_fusion_reaches, install_fusion
 KG_PREFIX = "kg_"
 
 
+def node_pieces_of(graph) -> Tensor | None:
+    """The batch's own ``lm`` label pieces (``graph.node_pieces``, :math:`(N, P)`) if its loader
+    gathered them (a KG too large for a table of every entity's pieces), else ``None``."""
+    return getattr(graph, "node_pieces", None)
+
+
 def is_kg_parameter(name: str) -> bool:
     """True for parameters added by kgllm (graph encoder, fusion blocks, gates)."""
     return any(part.startswith(KG_PREFIX) for part in name.split("."))
@@ -88,7 +94,8 @@ class KGBert(nn.Module):
         if (self.fusion_layers or self.kg_encoder is not None) and graph is not None and token_node is not None:
             ctx = self._ctx
             if self.kg_encoder is not None:
-                ctx.node_states = self.kg_encoder(graph.n_id, graph.edge_index, graph.edge_type)  # (N, D_g)
+                ctx.node_states = self.kg_encoder(graph.n_id, graph.edge_index, graph.edge_type,
+                                                  node_pieces_of(graph))  # (N, D_g)
             else:  # parameter-matched control: blocks without graph information
                 ctx.node_states = torch.zeros(graph.n_id.size(0), self.node_dim, device=token_node.device)
             self.encoded_nodes = ctx.node_states  # kept for auxiliary losses (link prediction)
