@@ -51,6 +51,10 @@ class MLMModule(KGLitModule):
         copy_gate_relation: the copy gate also reads, apart, how well the best candidate's relation
             fits the masked state (``gate_reads_relation`` of the head), so a neighbour of the right
             type reached by another relation need not hold it open when the asked edge is missing.
+        copy_counterfactual: in training, the share of masked answers that the graph also holds which
+            are swapped, in the graph and in the target alike, for another answer of the same
+            relation in the batch (:func:`kgllm.nn.copy_head.counterfactual_swap`): the model learns
+            to trust the graph over what its weights remember, which edits of the graph need (0 = off).
 
     The options before ``mlm_weight`` (``backbone`` ... ``allow_other_kg``) are
     :class:`~kgllm.lit.base.KGLitModule`'s, documented there (a test keeps the signatures equal).
@@ -67,7 +71,8 @@ class MLMModule(KGLitModule):
                  allow_other_kg: bool = False, *,
                  mlm_weight: float = 1.0, entity_weight: float = 0.0, linkpred_weight: float = 0.0,
                  fresh_mlm_head: bool = False, copy_head: bool = False, copy_gate_weight: float = 1.0,
-                 copy_fact_dropout: float = 0.0, copy_gate_relation: bool = False) -> None:
+                 copy_fact_dropout: float = 0.0, copy_gate_relation: bool = False,
+                 copy_counterfactual: float = 0.0) -> None:
         super().__init__(backbone=backbone, kg_dir=kg_dir, fusion=fusion, fusion_layers=fusion_layers,
                          gnn_hidden=gnn_hidden, gnn_layers=gnn_layers, gnn_heads=gnn_heads, gnn_dropout=gnn_dropout,
                          fusion_dropout=fusion_dropout, lr=lr, kg_lr=kg_lr, weight_decay=weight_decay,
@@ -77,9 +82,11 @@ class MLMModule(KGLitModule):
                          graph_input=graph_input, peft=peft, peft_r=peft_r, lora_r=lora_r, lora_alpha=lora_alpha,
                          backbone_dropout=backbone_dropout, allow_other_kg=allow_other_kg)
         check_positive(allow_zero=True, copy_gate_weight=copy_gate_weight)
-        check_fraction(copy_fact_dropout=copy_fact_dropout)
+        check_fraction(copy_fact_dropout=copy_fact_dropout, copy_counterfactual=copy_counterfactual)
         if copy_fact_dropout and not copy_head:
             raise ConfigError("copy_fact_dropout needs copy_head: true")
+        if copy_counterfactual and not copy_head:
+            raise ConfigError("copy_counterfactual needs copy_head: true")
         if copy_gate_relation and not copy_head:
             raise ConfigError("copy_gate_relation needs copy_head: true")
         self.kg_copy_head: torch.nn.Module | None = None
@@ -174,8 +181,32 @@ class MLMModule(KGLitModule):
             return self._copy(hidden, sel, logits, batch)
         return logits
 
+    def _counterfactual(self, batch: dict) -> tuple[dict, torch.Tensor]:
+        """The batch with counterfactual answers swapped in (``copy_counterfactual``), and which
+        examples got one, :math:`(B,)`."""
+        from kgllm.nn.copy_head import counterfactual_swap
+        from kgllm.nn.kgbert import node_pieces_of
+
+        graph, token_node = batch["graph"], batch["token_node"]
+        linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=graph.n_id.device)
+        linked[token_node[token_node >= 0]] = True
+        pieces = node_pieces_of(graph)
+        if pieces is None:
+            pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]
+        node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
+        labels, pieces, swapped = counterfactual_swap(batch["labels"], pieces, node_batch, linked, graph.edge_index,
+                                                      graph.edge_type, self.hparams.copy_counterfactual)
+        graph.node_pieces = pieces  # read by the lm node inputs and by the copy head
+        self.log("train/counterfactual_share", swapped.float().mean(), on_step=False, on_epoch=True,
+                 batch_size=labels.size(0))
+        return {**batch, "labels": labels}, swapped
+
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         hp = self.hparams
+        swapped = None
+        if stage == "train" and hp.get("copy_counterfactual", 0.0) and self.kg_copy_head is not None \
+                and batch.get("graph") is not None:
+            batch, swapped = self._counterfactual(batch)
         hidden = self.model.encode(**self.fused_inputs(batch))  # (B, T, H)
         labels = batch["labels"]
         sel = labels != -100  # (B, T)
@@ -185,6 +216,8 @@ class MLMModule(KGLitModule):
         if self.kg_copy_head is not None and self.model.encoded_nodes is not None:
             rate = hp.get("copy_fact_dropout", 0.0)
             hide = torch.rand(sel.size(0), device=sel.device) < rate if stage == "train" and rate else None  # (B,)
+            if hide is not None and swapped is not None:
+                hide = hide & ~swapped  # a swapped answer is only in the graph: never hidden from it
             logits, gate = self._copy(hidden, sel, logits, batch, target, hide)  # log-probabilities of the mixture
             mlm = F.nll_loss(logits, target) if target.numel() else hidden.sum() * 0.0 + logits.sum() * 0.0
         else:

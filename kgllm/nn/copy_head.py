@@ -181,3 +181,68 @@ class KGCopyHead(nn.Module):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(hidden={self.hidden_size}, node_dim={self.node_dim}, "
                 f"relations={self.num_relations})")
+
+
+def counterfactual_swap(labels: Tensor, node_pieces: Tensor, node_batch: Tensor, linked: Tensor, edge_index: Tensor,
+                        edge_type: Tensor, rate: float, generator: torch.Generator | None = None
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+    """Counterfactual facts for training the copy head to trust the graph over what the weights
+    remember (after the entity substitutions of Longpre et al., 2021, "Entity-Based Knowledge
+    Conflicts in Question Answering"): a masked run whose wordpieces are exactly the label of a
+    subgraph node that a linked (subject) node reaches by relation ``r`` is *answerable from the
+    graph*; with probability ``rate`` such a run gets the answer of another answerable run in the
+    batch reached by the same relation, with as many wordpieces and another label, and its node
+    gets that answer's label pieces. The graph and the target then agree on a fact the text does
+    not state, so only copying from the graph scores. Returns the new ``labels`` :math:`(B, T)`,
+    ``node_pieces`` :math:`(N, P)` (copies) and which examples got a swapped run, :math:`(B,)` bool."""
+    sel = labels != -100
+    swapped = torch.zeros(labels.size(0), dtype=torch.bool, device=labels.device)
+    if rate <= 0 or not sel.any() or edge_index.numel() == 0:
+        return labels, node_pieces, swapped
+    src, dst = edge_index
+    reach = {}  # node -> relation of the first edge from a linked node to it
+    for s, d, r in zip(src.tolist(), dst.tolist(), edge_type.tolist()):
+        if linked[s] and not linked[d]:
+            reach.setdefault(d, r)
+    pieces_of = node_pieces.tolist()
+    batch_of = node_batch.tolist()
+    by_example: dict[int, list[int]] = {}
+    for n in reach:
+        by_example.setdefault(batch_of[n], []).append(n)
+    runs = []  # (example, start, end, node, relation, target)
+    sel_rows = sel.tolist()
+    label_rows = labels.tolist()
+    for b, row in enumerate(sel_rows):
+        t = 0
+        while t < len(row):
+            if not row[t]:
+                t += 1
+                continue
+            end = t
+            while end < len(row) and row[end]:
+                end += 1
+            target = tuple(label_rows[b][t:end])
+            for n in by_example.get(b, ()):
+                p = pieces_of[n]
+                if tuple(p[:len(target)]) == target and (len(target) == len(p) or p[len(target)] == -1):
+                    runs.append((b, t, end, n, reach[n], target))
+                    break
+            t = end
+    if len(runs) < 2:
+        return labels, node_pieces, swapped
+    flip = torch.rand(len(runs), generator=generator).lt(rate).tolist()
+    pick = torch.rand(len(runs), generator=generator).tolist()
+    labels, node_pieces = labels.clone(), node_pieces.clone()
+    changed = set()
+    for k, (b, start, end, n, r, target) in enumerate(runs):
+        if not flip[k] or n in changed:
+            continue
+        donors = [d for d in runs if d[4] == r and len(d[5]) == len(target) and d[5] != target]
+        if not donors:
+            continue
+        donor = donors[min(int(pick[k] * len(donors)), len(donors) - 1)]
+        labels[b, start:end] = torch.tensor(donor[5], dtype=labels.dtype, device=labels.device)
+        node_pieces[n] = torch.tensor(pieces_of[donor[3]], dtype=node_pieces.dtype, device=node_pieces.device)
+        changed.add(n)
+        swapped[b] = True
+    return labels, node_pieces, swapped

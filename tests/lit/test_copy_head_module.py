@@ -78,3 +78,46 @@ def test_copy_fact_dropout_acts_in_training_only(batch, kg_dir):
     plain = model._step(batch, "train")
     torch.testing.assert_close(val, plain)
     assert not torch.allclose(train, plain)
+
+
+def _answerable(model, batch):
+    """The batch made answerable from the graph: for one relation, in two examples, a head node is
+    linked (``token_node``), its tail is not, and a masked run holds the tail's label (the fixture
+    text masks whole entities at random, so it rarely holds such a pair by itself)."""
+    graph = batch["graph"]
+    pieces = model.kg_label_pieces[graph.n_id]
+    by_rel = {}
+    for s, d, r in zip(*graph.edge_index.tolist(), graph.edge_type.tolist()):
+        b = int(graph.batch[d])
+        if s != d and int(graph.batch[s]) == b:
+            by_rel.setdefault(r, {}).setdefault(b, (s, d))
+    rel, pairs = max(by_rel.items(), key=lambda kv: len(kv[1]))
+    assert len(pairs) >= 2, "the fixture batch has no two examples holding an edge of one relation"
+    token_node = torch.full_like(batch["token_node"], -1)
+    labels = torch.full_like(batch["labels"], -100)
+    for b, (s, d) in pairs.items():
+        token_node[b, 1] = s
+        row = [x for x in pieces[d].tolist() if x >= 0]
+        labels[b, 3:3 + len(row)] = torch.tensor(row)
+    return dict(batch, labels=labels, token_node=token_node, graph=graph.clone())
+
+
+def test_counterfactual_answers_are_swapped_in_training_only(batch, kg_dir):
+    from kgllm.util.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="copy_counterfactual needs copy_head"):
+        MLMModule(backbone="tiny", kg_dir=str(kg_dir), copy_counterfactual=0.5)
+    model = _module(kg_dir, "none", "lm", copy_counterfactual=1.0)
+    answerable = _answerable(model, batch)
+    before = answerable["labels"].clone()
+    torch.manual_seed(0)
+    swapped_batch, swapped = model._counterfactual(dict(answerable, graph=answerable["graph"].clone()))
+    assert swapped.sum() >= 2 and not torch.equal(swapped_batch["labels"], before)
+    assert torch.equal(answerable["labels"], before)  # the caller's batch is left alone
+    model._step(dict(answerable, graph=answerable["graph"].clone()), "train").backward()
+    for name, p in model.named_parameters():
+        if "kg_copy_head" in name:
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{name} got no gradient"
+    val = model._step(dict(answerable, graph=answerable["graph"].clone()), "val")
+    model.hparams.copy_counterfactual = 0.0
+    torch.testing.assert_close(val, model._step(dict(answerable, graph=answerable["graph"].clone()), "val"))

@@ -176,3 +176,27 @@ def test_lm_node_inputs_need_their_pieces():
         enc.embed_nodes(torch.tensor([0]))
     with pytest.raises(ValueError, match="width"):
         enc.set_label_pieces(torch.zeros(3, 1, dtype=torch.long), nn.Embedding(5, 7))
+
+
+def test_counterfactual_swap_trades_answers_of_the_same_relation_only():
+    from kgllm.nn.copy_head import counterfactual_swap
+
+    # example 0: subject node 0 (linked) -P19-> node 1 "paris" [7]; example 1: node 2 (linked) -P19-> node 3 "rome" [8];
+    # example 2: node 4 (linked) -P27-> node 5 "france" [9] (another relation: never a donor for P19)
+    pieces = torch.tensor([[1, -1], [7, -1], [2, -1], [8, -1], [3, -1], [9, -1]])
+    node_batch = torch.tensor([0, 0, 1, 1, 2, 2])
+    linked = torch.tensor([True, False, True, False, True, False])
+    edge_index, edge_type = torch.tensor([[0, 2, 4], [1, 3, 5]]), torch.tensor([0, 0, 1])
+    labels = torch.full((3, 5), -100)
+    labels[0, 2], labels[1, 3], labels[2, 1] = 7, 8, 9
+    new_labels, new_pieces, swapped = counterfactual_swap(labels, pieces, node_batch, linked, edge_index, edge_type,
+                                                          rate=1.0, generator=torch.Generator().manual_seed(0))
+    assert new_labels[0, 2] == 8 and new_labels[1, 3] == 7 and new_labels[2, 1] == 9
+    assert new_pieces[1].tolist() == [8, -1] and new_pieces[3].tolist() == [7, -1] and new_pieces[5].tolist() == [9, -1]
+    assert swapped.tolist() == [True, True, False]
+    assert labels[0, 2] == 7 and pieces[1, 0] == 7  # the inputs are left alone
+    same, _, none = counterfactual_swap(labels, pieces, node_batch, linked, edge_index, edge_type, rate=0.0)
+    assert torch.equal(same, labels) and not none.any()
+    unlinked = torch.zeros(6, dtype=torch.bool)  # no subject linked: nothing is answerable from the graph
+    _, _, none = counterfactual_swap(labels, pieces, node_batch, unlinked, edge_index, edge_type, rate=1.0)
+    assert not none.any()
