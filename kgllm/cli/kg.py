@@ -104,6 +104,9 @@ def build_kg_main(argv: Sequence[str]) -> int:
                    "(`kgllm prepare-extractor`); default: the extractor shipped with kgllm")
     p.add_argument("--re-batch-size", type=positive(int), default=ExtractConfig.re_batch_size,
                    help="documents per forward pass of the learned extractor, grouped by length (same edges)")
+    p.add_argument("--re-margin", type=float, default=ExtractConfig.re_margin,
+                   help="the learned extractor keeps a relation whose logit is above its pair's threshold minus this: "
+                        "positive for recall (more edges, lower precision; default %(default)s, as trained)")
     p.add_argument("--no-pronouns", action="store_true", help="do not resolve he/she/it/they to entities")
     p.add_argument("--cooccurrence", action="store_true", help="also add co_occurs_with edges (same as adding "
                    "+cooccurrence to --extractor)")
@@ -149,7 +152,9 @@ def build_kg_main(argv: Sequence[str]) -> int:
                         max_path_len=a.max_path_len, time_max_path_len=a.time_max_path_len,
                         cooccurrence=a.cooccurrence, batch_size=a.batch_size, n_process=a.n_process,
                         shard_size=a.shard_size, pronouns=not a.no_pronouns, re_model=a.re_model,
-                        re_batch_size=a.re_batch_size)
+                        re_batch_size=a.re_batch_size, re_margin=a.re_margin)
+    if a.re_margin and "learned" not in a.extractor.split("+"):
+        p.error("--re-margin is read by --extractor learned only")
     if a.re_model and "learned" not in a.extractor.split("+"):
         p.error("--re-model is read by --extractor learned only")
     prep_cfg = PrepareConfig(a.normalize_unicode, a.clean, a.min_words, a.dedup, a.near_threshold)

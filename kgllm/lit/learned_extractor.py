@@ -93,6 +93,7 @@ class LearnedExtractor(Extractor):
                               "retrain it with this kgllm version")
         self.version = f"learned-docre:{sha[:16]}"
         self.sha256 = sha
+        self.margin = float(getattr(cfg, "re_margin", 0.0))
         from kgllm.data.collate import KGCollator
         from kgllm.data.features import Featurizer
         from kgllm.tasks.docre import DocRelationExtraction
@@ -120,7 +121,7 @@ class LearnedExtractor(Extractor):
 
         out: list[list[TripleRow]] = [[] for _ in mdocs]
         for i, clusters, owners, pairs, logits in self.score_batch(mdocs):
-            keep = predict_relations(logits, self.model.task_spec.top_k)
+            keep = predict_relations(logits, self.model.task_spec.top_k, self.margin)
             for p, r in keep.nonzero().tolist():
                 h, t = pairs[p].tolist()
                 sentence, start, end = self._evidence(mdocs[i], clusters[owners[h]], clusters[owners[t]])

@@ -187,10 +187,11 @@ def adaptive_threshold_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return (loss_pos + loss_neg).mean()
 
 
-def predict_relations(logits: Tensor, top_k: int | None = None) -> Tensor:
-    """Boolean :math:`(P, C - 1)`: relation ``r`` holds when its logit beats the threshold's
-    (at most ``top_k`` per pair, the highest)."""
-    above = logits[:, 1:] > logits[:, :1]
+def predict_relations(logits: Tensor, top_k: int | None = None, margin: float = 0.0) -> Tensor:
+    """Boolean :math:`(P, C - 1)`: relation ``r`` holds when its logit beats the threshold's minus
+    ``margin`` (at most ``top_k`` per pair, the highest). A positive ``margin`` trades precision
+    for recall (more edges); the model was trained for ``0``."""
+    above = logits[:, 1:] > logits[:, :1] - margin
     if top_k is not None and logits.size(1) - 1 > top_k:
         kth = logits[:, 1:].topk(top_k, dim=1).values[:, -1:]
         above &= logits[:, 1:] >= kth

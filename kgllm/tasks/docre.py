@@ -42,16 +42,16 @@ class DocREScore(Metric):
     full_state_update = False
     higher_is_better = True
 
-    def __init__(self, kind: str = "f1", top_k: int | None = None) -> None:
+    def __init__(self, kind: str = "f1", top_k: int | None = None, margin: float = 0.0) -> None:
         super().__init__()
         if kind not in ("f1", "ign_f1", "precision", "recall"):
             raise ValueError(f"unknown DocRE score {kind!r}")
-        self.kind, self.top_k = kind, top_k
+        self.kind, self.top_k, self.margin = kind, top_k, margin
         for name in ("correct", "correct_in_train", "predicted", "gold"):
             self.add_state(name, torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        pred = predict_relations(logits, self.top_k)
+        pred = predict_relations(logits, self.top_k, self.margin)
         gold = labels[:, 1:]
         self.correct += (pred & (gold > 0)).sum()
         self.correct_in_train += (pred & (gold == 2)).sum()

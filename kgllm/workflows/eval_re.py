@@ -34,8 +34,9 @@ def parse_gold(spec: str) -> tuple[str, Path]:
 
 
 def evaluate(ckpt: str, gold: str, docs: str = "400:500", train_docs: str | None = None,
-             batch_size: int = 4, progress: bool = True) -> dict:
-    """Scores of ``ckpt`` on documents ``docs`` of the ``gold`` file (``FORMAT:PATH``)."""
+             batch_size: int = 4, progress: bool = True, margin: float = 0.0) -> dict:
+    """Scores of ``ckpt`` on documents ``docs`` of the ``gold`` file (``FORMAT:PATH``); a relation is
+    predicted when its logit is above the pair's threshold minus ``margin``."""
     import lightning as L
 
     from kgllm.data import KGDataModule
@@ -48,12 +49,15 @@ def evaluate(ckpt: str, gold: str, docs: str = "400:500", train_docs: str | None
     dm = KGDataModule("redocred_docre", model.hparams.kg_dir, backbone=model.hparams.backbone,
                       dataset_args={"path": str(path), "train_docs": train_docs, "val_docs": docs, "test_docs": docs},
                       eval_batch_size=batch_size)
+    for metric in model.test_metrics.values():
+        metric.margin = margin
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=progress,
                         enable_model_summary=False)
     (metrics,) = trainer.test(model, datamodule=dm, verbose=False)
     scores = {k.removeprefix("test/"): round(float(v), 4) for k, v in metrics.items()
               if k.removeprefix("test/") in ("f1", "ign_f1", "precision", "recall")}
     return {"checkpoint": ckpt, "gold": str(path), "docs": docs, "train_docs": train_docs, "entities": "gold",
+            **({"margin": margin} if margin else {}),
             "documents": len(dm.features["test"]), **scores}
 
 
@@ -65,12 +69,14 @@ def main(argv=None) -> int:
     p.add_argument("--docs", default="400:500", help="document range to score (start:end)")
     p.add_argument("--train-docs", default=None, help="training documents for Ign F1 (default: the checkpoint's)")
     p.add_argument("--batch-size", type=int, default=4, help="documents per forward pass")
+    p.add_argument("--margin", type=float, default=0.0, help="predict a relation whose logit is above the pair's "
+                   "threshold minus this (positive: more recall, less precision; default %(default)s, as trained)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     from kgllm.lit.quiet import quiet_third_party
 
     quiet_third_party(devices=True)
-    result = evaluate(a.ckpt, a.gold, a.docs, a.train_docs, a.batch_size, progress=not a.json)
+    result = evaluate(a.ckpt, a.gold, a.docs, a.train_docs, a.batch_size, progress=not a.json, margin=a.margin)
     if a.json:
         print(json.dumps(result))
     else:

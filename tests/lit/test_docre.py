@@ -276,6 +276,21 @@ def test_batched_learned_extraction_gives_the_same_kg(trained, redocred_file, tm
 
 
 @pytest.mark.slow
+def test_a_recall_margin_keeps_more_edges(trained, redocred_file, tmp_path):
+    """``--re-margin``: the edges at margin 0 are kept, and more are added below the threshold."""
+    from kgllm.kg.extraction.build import build_kg
+    from kgllm.kg.extraction.config import ExtractConfig
+
+    _, ckpt, _ = trained
+    edges = {}
+    for margin in (0.0, 4.0):
+        kg = build_kg(redocred_file, tmp_path / f"m{margin}", "redocred", progress=False,
+                      cfg=ExtractConfig(extractor="learned", re_model=str(ckpt), re_margin=margin))
+        edges[margin] = {(kg.entities[h].key, kg.relations[r], kg.entities[t].key) for h, r, t in kg.edges}
+    assert edges[0.0] < edges[4.0]
+
+
+@pytest.mark.slow
 def test_re_batch_benchmark_runs(trained, redocred_file, tmp_path):
     import subprocess
     import sys

@@ -30,6 +30,8 @@ class ExtractConfig:
         pronouns: resolve third-person pronouns to entities (mentions labelled ``PRON``).
         re_model: the ``learned`` extractor: a ``DocREModule`` checkpoint (``kgllm fit``) or an extractor
             file (``kgllm prepare-extractor``); ``None`` reads the one shipped with kgllm.
+        re_margin: the ``learned`` extractor keeps a relation whose logit is above its pair's threshold
+            minus this margin: positive for recall (more edges, lower precision), ``0`` as trained.
         re_batch_size: documents per forward pass of the ``learned`` extractor, grouped by length
             (the same edges as one at a time; a run-time setting like ``batch_size``).
     """
@@ -47,6 +49,7 @@ class ExtractConfig:
     pronouns: bool = True
     re_model: str | None = None
     re_batch_size: int = 1
+    re_margin: float = 0.0
 
     def __post_init__(self) -> None:
         import os
