@@ -6,8 +6,9 @@ so each copy adds new entities as a larger corpus would: the hard case for reduc
 Reports, on the running machine:
 
 * the merge time of the local engine (assembly + every file, one process) and of the sharded
-  merge with 1 and 2 reducers (a local Ray instance of ``--cpus`` CPUs, started once, not counted),
-  and the 1 -> 2 reducer speed-up; every KG is checked byte-identical to the local one;
+  merge on 1 worker with 1 reducer and on 2 workers with 2 reducers (a local Ray instance of that
+  many CPUs, started before and not counted, as on a cluster), and the speed-up; every KG is
+  checked byte-identical to the local one;
 * each reducer's peak traced Python memory (tracemalloc) when the corpus and the reducers double
   together (copies x1/R=1, x2/R=2, x4/R=4);
 * the projection table: hours for 1e8 and 3e9 words at 16, 128 and 1,024 workers, from the
@@ -109,7 +110,6 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kg", required=True, help="a KG folder written by build-kg (its records are the corpus)")
     p.add_argument("--copies", type=int, default=8, help="copies of its records for the timing (default 8)")
-    p.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
     p.add_argument("--extract-wps", type=float, required=True,
                    help="words/s of one extraction worker (bench_build_kg.py or the extraction table)")
     p.add_argument("--repeat", type=int, default=2, help="timings per setting (the best is kept)")
@@ -124,15 +124,17 @@ def main() -> int:
     try:
         files, words = copy_records(kg, tmp / "records", a.copies)
         t_local = min(local_merge(files, tmp / f"local{i}", meta) for i in range(a.repeat))
-        start = time.perf_counter()
-        ray.init(num_cpus=a.cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-        startup = time.perf_counter() - start
         timings = {}
-        for r in (1, 2):
+        for r in (1, 2):  # r workers (Ray CPUs) and r reducers
+            start = time.perf_counter()
+            ray.init(num_cpus=r, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+            startup = time.perf_counter() - start
             runs = [ray_merge(files, tmp / f"ray{r}-{i}", meta, r) for i in range(a.repeat)]
             timings[r] = min(t for t, _ in runs)
             if not same(tmp / "local0", tmp / f"ray{r}-0"):
                 raise SystemExit(f"the sharded merge with {r} reducers differs from the local merge")
+            if r == 1:
+                ray.shutdown()
         memory = []
         for scale in (1, 2, 4):
             f, w = copy_records(kg, tmp / f"mem{scale}", scale)
@@ -158,8 +160,8 @@ def main() -> int:
               "extract_wps": a.extract_wps, "merge_wps_per_reducer": merge_wps, "projection": rows}
     print(f"{words:,} words in {len(files)} shards; KG files {out_bytes / 2**20:.1f} MB (Ray start-up {startup:.1f} s, "
           "not counted)")
-    print(f"local merge {t_local:.2f} s; sharded merge 1 reducer {timings[1]:.2f} s, 2 reducers {timings[2]:.2f} s "
-          f"({speedup:.2f}x); every KG byte-identical to the local one")
+    print(f"local merge {t_local:.2f} s; sharded merge 1 worker / 1 reducer {timings[1]:.2f} s, 2 workers / 2 "
+          f"reducers {timings[2]:.2f} s ({speedup:.2f}x); every KG byte-identical to the local one")
     print("peak reducer memory (MB), corpus and reducers doubling together: "
           + "; ".join(f"x{m['copies']}/R={m['reducers']}: max {max(m['peak_mb'])}" for m in memory)
           + f" (ratio x2 {result['memory_ratio_x2']:.2f}, x4 {result['memory_ratio_x4']:.2f})")

@@ -13,9 +13,10 @@ relation ids, and the order of every file by first position, so the merge is a s
 2. **reduce** (one task per partition): the partition's entities (label and type of the first
    occurrence, counts and aliases summed) and edges (count, highest confidence, provenance in
    position order) are assembled; entities go to *buckets*, ranges of shards by first position.
-3. **ids: a distributed sort on first appearance.** Each bucket sorts its entities; the driver
-   adds up the buckets' sizes (one number each) into offsets, so entity ``k`` of bucket ``b``
-   gets id ``offset[b] + k``. Each bucket writes its ``entities.tsv`` and RDF part and sends
+3. **ids: a distributed sort on first appearance.** Each reducer sorts its entities of each
+   bucket and reports the buckets' sizes; the driver adds them up into offsets (``reducers x
+   buckets`` numbers), so entity ``k`` of bucket ``b`` gets id ``offset[b] + k``. Each bucket
+   merges the reducers' sorted lists, writes its ``entities.tsv`` and RDF part and sends
    ``key -> id`` back to the key partitions.
 4. **joins**: each partition resolves its edges' heads and its mentions, sends the edges to their
    tails' partitions, which resolve the tails; edges and mentions are sorted by position per
@@ -139,8 +140,9 @@ def map_shard(fi: int, path: str, n_parts: int, source: str, fmt: str, base: str
 
 # -- stage 2 ------------------------------------------------------------
 def reduce_partition(p: int, n_files: int, n_buckets: int, source: str, trace: bool, *parts):
-    """Assemble partition ``p``'s entities and edges; returns ``(rest, peak bytes, bucket 0, ...)``
-    where ``rest`` holds the edges and mentions for the joins."""
+    """Assemble partition ``p``'s entities and edges; returns ``(rest, peak bytes, bucket sizes,
+    bucket 0, ...)`` where ``rest`` holds the edges and mentions for the joins and each bucket's
+    entities are sorted by first position."""
     marker = os.environ.get(KILL_REDUCER_ONCE_ENV)
     if marker and not os.path.exists(marker):  # test hook: die once, mid-merge
         Path(marker).write_text(str(os.getpid()))
@@ -171,20 +173,23 @@ def reduce_partition(p: int, n_files: int, n_buckets: int, source: str, trace: b
     buckets: list[list] = [[] for _ in range(n_buckets)]
     for key, (pos, label, etype, count, aliases, sources) in ents.items():
         buckets[bucket_of(pos, n_files, n_buckets)].append((pos, key, label, etype, count, aliases, sources))
+    for rows in buckets:
+        rows.sort(key=lambda row: row[0])
     rest = {"edges": [(k, *v) for k, v in edges.items()], "mentions": mentions}
-    return (rest, _stop_trace(trace), *buckets)
+    return (rest, _stop_trace(trace), [len(rows) for rows in buckets], *buckets)
 
 
 # -- stage 3 ------------------------------------------------------------
-def order_bucket(*lists):
-    """Merge position-sorted lists into one; returns ``(size, rows)``."""
-    rows = list(heapq.merge(*lists, key=lambda row: row[0]))
-    return len(rows), rows
+def _merged(lists) -> list:
+    """Position-sorted lists merged into one."""
+    return list(heapq.merge(*lists, key=lambda row: row[0]))
 
 
-def write_entities(offset: int, rows: list, n_parts: int, fmt: str, base: str):
-    """A bucket's ``entities.tsv`` and RDF parts and its keys (JSON lines, for the KG's identity);
-    returns ``(tsv, rdf, keys, table for partition 0, ...)`` with ``key -> id`` tables."""
+def write_entities(offset: int, n_parts: int, fmt: str, base: str, *lists):
+    """A bucket's entities (the reducers' position-sorted lists, merged here; ids from ``offset``):
+    its ``entities.tsv`` and RDF parts and keys (JSON lines, for the KG's identity); returns
+    ``(tsv, rdf, keys, table for partition 0, ...)`` with ``key -> id`` tables."""
+    rows = _merged(lists)
     from kgllm.kg.graph.rdf import RdfTerms
 
     terms = RdfTerms(base)
@@ -218,7 +223,8 @@ def resolve_heads(rest: dict, n_parts: int, n_files: int, n_buckets: int, *table
 
 def resolve_tails(n_parts: int, n_files: int, n_buckets: int, *args):
     """The tails of the edges sent to one partition (``args``: ``n_parts`` edge lists, then that
-    partition's id tables); returns the edges for buckets 0..m-1, position-sorted."""
+    partition's id tables); returns ``(counts, edges for buckets 0..m-1)``, each bucket
+    position-sorted, with ``counts`` its (edges, edge occurrences, provenance rows)."""
     lists, tables = args[:n_parts], args[n_parts:]
     ids = {k: v for table in tables for k, v in table.items()}
     out: list[list] = [[] for _ in range(n_buckets)]
@@ -227,19 +233,16 @@ def resolve_tails(n_parts: int, n_files: int, n_buckets: int, *args):
             out[bucket_of(pos, n_files, n_buckets)].append((pos, head, rel, ids[tail], count, conf, prov))
     for rows in out:
         rows.sort(key=lambda row: row[0])
-    return tuple(out) if n_buckets > 1 else out[0]
+    counts = [(len(rows), sum(r[4] for r in rows), sum(len(r[6]) for r in rows)) for rows in out]
+    return (counts, *out)
 
 
-def count_edges(rows: list) -> tuple[int, int, int]:
-    """(edges, edge occurrences, provenance rows) of a bucket's edges."""
-    return len(rows), sum(r[4] for r in rows), sum(len(r[6]) for r in rows)
-
-
-def write_edges(rows: list, first_statement: int, relation_ids: dict, extractor: str, fmt: str, base: str):
-    """A bucket's ``triples.tsv``, ``provenance.tsv`` and RDF parts (statements numbered from
-    ``first_statement``)."""
+def write_edges(first_statement: int, relation_ids: dict, extractor: str, fmt: str, base: str, *lists):
+    """A bucket's edges (the partitions' position-sorted lists, merged here): its ``triples.tsv``,
+    ``provenance.tsv`` and RDF parts (statements numbered from ``first_statement``)."""
     from kgllm.kg.graph.rdf import RdfTerms
 
+    rows = _merged(lists)
     terms = RdfTerms(base)
     lit = terms.Literal(extractor)
     trip, prov, starts, n = [], [], [], first_statement
@@ -296,22 +299,19 @@ def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format:
     def task(fn, returns: int):
         return ray.remote(num_cpus=1, num_returns=returns, max_retries=max_retries, retry_exceptions=False)(fn)
 
-    def refs(r) -> list:
-        return r if isinstance(r, list) else [r]
-
     maps = [task(map_shard, R + 3).remote(fi, str(p), R, source, fmt, base) for fi, p in enumerate(shard_files)]
-    reduced = [task(reduce_partition, B + 2).remote(p, n_files, B, source, trace_memory, *[m[3 + p] for m in maps])
+    reduced = [task(reduce_partition, B + 3).remote(p, n_files, B, source, trace_memory, *[m[3 + p] for m in maps])
                for p in range(R)]
-    ordered = [task(order_bucket, 2).remote(*[r[2 + b] for r in reduced]) for b in range(B)]
-    sizes = ray.get([o[0] for o in ordered])  # the distributed sort's only gather: one size per bucket
+    # the distributed sort's only gather: each reducer's bucket sizes (R x B numbers)
+    sizes = [sum(col) for col in zip(*ray.get([r[2] for r in reduced]))]
     offsets = [sum(sizes[:b]) for b in range(B)]
-    written = [task(write_entities, 3 + R).remote(offsets[b], ordered[b][1], R, fmt, base) for b in range(B)]
+    written = [task(write_entities, 3 + R).remote(offsets[b], R, fmt, base, *[r[3 + b] for r in reduced])
+               for b in range(B)]
     heads = [task(resolve_heads, R + B).remote(reduced[p][0], R, n_files, B, *[w[3 + p] for w in written])
              for p in range(R)]
-    tails = [refs(task(resolve_tails, B).remote(R, n_files, B, *[h[q] for h in heads], *[w[3 + q] for w in written]))
+    tails = [(task(resolve_tails, B + 1).remote(R, n_files, B, *[h[q] for h in heads], *[w[3 + q] for w in written]))
              for q in range(R)]
-    edges = [task(order_bucket, 2).remote(*[t[b] for t in tails]) for b in range(B)]
-    edge_counts = ray.get([task(count_edges, 1).remote(e[1]) for e in edges])
+    edge_counts = [tuple(map(sum, zip(*col))) for col in zip(*ray.get([t[0] for t in tails]))]
     rel_first: dict[str, list] = {}  # relation -> [first position, count]; a build has few relations
     for rels in ray.get([m[0] for m in maps]):
         for name, (pos, n) in rels.items():
@@ -322,8 +322,8 @@ def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format:
     relation_ids = {name: i for i, name in enumerate(relations)}
     extractor = str(meta.get("extractor", {}).get("version", "unknown"))
     first_statement = [sum(c[2] for c in edge_counts[:b]) for b in range(B)]
-    edge_parts = [task(write_edges, 3).remote(edges[b][1], first_statement[b], relation_ids, extractor, fmt, base)
-                  for b in range(B)]
+    edge_parts = [task(write_edges, 3).remote(first_statement[b], relation_ids, extractor, fmt, base,
+                                              *[t[1 + b] for t in tails]) for b in range(B)]
     mention_parts = [task(write_mentions, 1).remote(*[h[R + b] for h in heads]) for b in range(B)]
 
     def append(fh, parts) -> bool:  # one part in memory at a time
