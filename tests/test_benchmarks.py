@@ -155,3 +155,29 @@ def test_docre_table_pairs_arms_by_seed(tmp_path, capsys, monkeypatch):
     assert rows[4].startswith("| distant | 1 (1) |") and rows[4].endswith("| – | – |")  # one common seed: no test
     with pytest.raises(SystemExit, match="no finished run of variant 'xattn'"):
         docre_table.read_arm(f"x={tmp_path / 'a'}:xattn")
+
+
+@pytest.mark.slow
+def test_ray_merge_benchmark_runs_and_checks_identity(kg_dir, tmp_path):
+    import json
+
+    bench = str(ROOT / "experiments/bench/bench_ray_merge.py")
+    subprocess.run([sys.executable, bench, "--kg", str(kg_dir), "--copies", "2", "--repeat", "1", "--extract-wps", "5000",
+                    "--json", str(tmp_path / "r.json")], capture_output=True, text=True, check=True)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert set(result["ray_merge_s"]) == {"1", "2"} and len(result["memory"]) == 3
+    assert {r["workers"] for r in result["projection"]} == {16, 128, 1024}
+    again = subprocess.run([sys.executable, bench, "--from-json", str(tmp_path / "r.json"), "--extract-wps", "1597"],
+                           capture_output=True, text=True, check=True)
+    assert "1024 workers" in again.stdout and "1,597 words/s" in again.stdout
+
+
+@pytest.mark.slow
+def test_fusion_memory_benchmark_runs(tmp_path):
+    import json
+
+    subprocess.run([sys.executable, str(ROOT / "experiments/bench/bench_fusion_memory.py"), "--graphs",
+                    str(tmp_path / "graphs"), "--sizes", "1e3", "--inputs", "lm,sparse_id", "--batch", "2", "--steps", "1",
+                    "--json", str(tmp_path / "r.json")], capture_output=True, text=True, check=True)
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert [r["inputs"] for r in rows] == ["lm", "sparse_id"] and all(r["peak_rss_mb"] > 0 for r in rows)

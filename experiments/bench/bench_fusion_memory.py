@@ -4,7 +4,7 @@ embeddings of each entity's label) read from a memory-mapped graph
 (:mod:`kgllm.data.mmap_graph`), against a dense id table (one trained row per entity) and a
 sparse one (``nn.Embedding(sparse=True)`` with ``SparseAdam``) where it fits.
 
-Each setting runs in its own process (so its peak resident memory is its own): a MiniLM-sized
+Each setting runs in its own process (its peak resident memory, ``VmHWM``, is its own): a MiniLM-sized
 ``BertForMaskedLM`` (fresh weights: time and memory do not depend on them) with ``xattn`` fusion
 at layer 4 and a 2-layer relation-aware GAT; a batch of ``--batch`` sequences of 64 tokens, each
 linking 4 mentions to random entities; their 1-hop subgraph with up to ``--fanout`` edges per
@@ -30,9 +30,17 @@ from pathlib import Path
 HIDDEN = 128
 
 
-def one_run(graph_dir: str, inputs: str, batch: int, fanout: int, steps: int) -> dict:
-    import resource
+def status_mb(field: str = "VmHWM") -> float:
+    """A memory figure of this process from ``/proc/self/status``, in MB: ``VmHWM`` its peak resident
+    memory (reset by ``exec``, unlike ``ru_maxrss``, which would carry the parent's peak into the
+    child), ``RssAnon`` / ``RssFile`` its resident anonymous memory and mapped file pages now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
 
+
+def one_run(graph_dir: str, inputs: str, batch: int, fanout: int, steps: int) -> dict:
     import numpy as np
     import torch
     from torch_geometric.data import Batch, Data
@@ -44,7 +52,7 @@ def one_run(graph_dir: str, inputs: str, batch: int, fanout: int, steps: int) ->
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = status_mb()
     g = MmapGraph(graph_dir)
     n_rel = int(g.relations[: min(g.num_edges, 1_000_000)].max()) + 1
     cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
@@ -90,10 +98,11 @@ def one_run(graph_dir: str, inputs: str, batch: int, fanout: int, steps: int) ->
         if step >= 2:
             times.append(time.perf_counter() - start)
             sample_times.append(sampled - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak, anon, files = status_mb(), status_mb("RssAnon"), status_mb("RssFile")
     return {"entities": g.num_nodes, "edges": g.num_edges, "inputs": inputs, "batch": batch,
             "nodes_per_batch": int(graph.num_nodes), "step_s": float(np.median(times)),
             "sample_s": float(np.median(sample_times)), "peak_rss_mb": peak, "start_rss_mb": rss0,
+            "anon_rss_mb": anon, "file_rss_mb": files,
             "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
 
 
@@ -138,11 +147,12 @@ def main() -> int:
     print(f"\nbatch {a.batch} x 64 tokens, 4 linked mentions each, fan-out {a.fanout}; MiniLM-sized BERT, xattn at "
           "layer 4, 2-layer GAT (128)")
     print("| entities | edges | node inputs | nodes / batch | step (s) | of which subgraph reading (s) | "
-          "peak RSS (MB) | parameters (M) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "peak RSS (MB) | after: anonymous / mapped file (MB) | parameters (M) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['entities']:.0e} | {r['edges']:.0e} | {r['inputs']} | {r['nodes_per_batch']} | {r['step_s']:.3f} | "
-              f"{r['sample_s']:.3f} | {r['peak_rss_mb']:,.0f} | {r['params_m']:.1f} |")
+              f"{r['sample_s']:.3f} | {r['peak_rss_mb']:,.0f} | {r['anon_rss_mb']:,.0f} / {r['file_rss_mb']:,.0f} | "
+              f"{r['params_m']:.1f} |")
     lm = {r["entities"]: r for r in rows if r["inputs"] == "lm"}
     if len(lm) > 1:
         small, large = min(lm), max(lm)

@@ -13,11 +13,14 @@ Reports, on the running machine:
   together (copies x1/R=1, x2/R=2, x4/R=4);
 * the projection table: hours for 1e8 and 3e9 words at 16, 128 and 1,024 workers, from the
   measured words/s of one extraction worker (``--extract-wps``, from ``bench_build_kg.py``), the
-  sharded merge's words/s per reducer (1 reducer), its 1 -> 2 reducer efficiency, and the driver's
-  file-writing rate (bytes of KG files per word); the merge's share of the build is given per cell.
+  sharded merge's words/s per reducer (1 reducer), its 1 -> 2 reducer efficiency, and the driver
+  receiving and appending every part (the KG's bytes per word at ``--driver-mbps``: the driver's
+  disk or network, not parallel); the merge's share of the build is given per cell.
+  ``--from-json`` recomputes the projection from an earlier run for other rates.
 
-Run:  python experiments/bench/bench_ray_merge.py --kg graphs/corpus/kg_a_b --copies 8 --extract-wps 1597
-          [--json results/ray_merge.json]
+Run:  python experiments/bench/bench_ray_merge.py --kg graphs/corpus/kg_a_b --copies 8 --extract-wps 5000
+          [--driver-mbps 500] [--json results/ray_merge.json]
+      python experiments/bench/bench_ray_merge.py --from-json results/ray_merge.json --extract-wps 1597
 """
 
 from __future__ import annotations
@@ -108,13 +111,26 @@ def projection(extract_wps: float, merge_wps: float, efficiency: float, driver_s
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kg", required=True, help="a KG folder written by build-kg (its records are the corpus)")
+    p.add_argument("--kg", default=None, help="a KG folder written by build-kg (its records are the corpus)")
     p.add_argument("--copies", type=int, default=8, help="copies of its records for the timing (default 8)")
     p.add_argument("--extract-wps", type=float, required=True,
                    help="words/s of one extraction worker (bench_build_kg.py or the extraction table)")
     p.add_argument("--repeat", type=int, default=2, help="timings per setting (the best is kept)")
+    p.add_argument("--driver-mbps", type=float, default=500.0,
+                   help="MB/s at which the driver receives and appends the parts (default 500: a fast disk or 10 GbE)")
+    p.add_argument("--from-json", default=None, help="recompute the projection from an earlier run's --json")
     p.add_argument("--json", default=None, help="also write the results here")
     a = p.parse_args()
+    if a.from_json:
+        r = json.loads(Path(a.from_json).read_text())
+        table, _ = projection(a.extract_wps, r["merge_wps_per_reducer"], r["speedup_1_to_2"] / 2,
+                              r["kg_bytes"] / r["words"] / (a.driver_mbps * 1e6))
+        print(f"projection (extraction {a.extract_wps:,.0f} words/s per worker, merge {r['merge_wps_per_reducer']:,.0f} "
+              f"words/s per reducer at efficiency {r['speedup_1_to_2'] / 2:.2f}, driver {r['kg_bytes'] / r['words']:.0f} "
+              f"bytes/word at {a.driver_mbps:g} MB/s):\n{table}")
+        return 0
+    if not a.kg:
+        p.error("--kg is required (or --from-json)")
     import ray
 
     kg = Path(a.kg)
@@ -143,18 +159,14 @@ def main() -> int:
                            "peak_mb": [round(b / 2**20, 2) for b in res["reducer_peak_bytes"]]})
         ray.shutdown()
         out_bytes = kg_bytes(tmp / "local0")
-        # the driver's share: appending the parts (measured as copying the KG's files once)
-        start = time.perf_counter()
-        shutil.copytree(tmp / "local0", tmp / "driver-copy", ignore=shutil.ignore_patterns("meta.json"))
-        driver_s = time.perf_counter() - start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     speedup = timings[1] / timings[2]
     merge_wps = words / timings[1]
-    table, rows = projection(a.extract_wps, merge_wps, speedup / 2, driver_s / words)
+    table, rows = projection(a.extract_wps, merge_wps, speedup / 2, out_bytes / words / (a.driver_mbps * 1e6))
     result = {"words": words, "shards": len(files), "local_merge_s": t_local, "ray_merge_s": timings,
               "ray_startup_s": startup, "speedup_1_to_2": speedup, "kg_bytes": out_bytes,
-              "driver_write_s": driver_s, "memory": memory,
+              "driver_mbps": a.driver_mbps, "memory": memory,
               "memory_ratio_x2": max(memory[1]["peak_mb"]) / max(memory[0]["peak_mb"]),
               "memory_ratio_x4": max(memory[2]["peak_mb"]) / max(memory[0]["peak_mb"]),
               "extract_wps": a.extract_wps, "merge_wps_per_reducer": merge_wps, "projection": rows}
@@ -166,7 +178,8 @@ def main() -> int:
           + "; ".join(f"x{m['copies']}/R={m['reducers']}: max {max(m['peak_mb'])}" for m in memory)
           + f" (ratio x2 {result['memory_ratio_x2']:.2f}, x4 {result['memory_ratio_x4']:.2f})")
     print(f"\nprojection (extraction {a.extract_wps:,.0f} words/s per worker, merge {merge_wps:,.0f} words/s per "
-          f"reducer at efficiency {speedup / 2:.2f}, driver writing {out_bytes / words:.0f} bytes/word):\n{table}")
+          f"reducer at efficiency {speedup / 2:.2f}, driver {out_bytes / words:.0f} bytes/word at {a.driver_mbps:g} MB/s):"
+          f"\n{table}")
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
