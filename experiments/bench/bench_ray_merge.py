@@ -73,11 +73,15 @@ def local_merge(files: list[Path], out: Path, meta: dict) -> float:
 
 
 def ray_merge(files: list[Path], out: Path, meta: dict, reducers: int, trace: bool = False) -> tuple[float, dict]:
-    from kgllm.kg.extraction.sharded import sharded_merge
+    from kgllm.kg.extraction.assemble import Batch
+    from kgllm.kg.extraction.sharded import sharded_merge, write_meta
 
     out.mkdir()
     start = time.perf_counter()
-    res = sharded_merge(files, out, json.loads(json.dumps(meta)), reducers=reducers, trace_memory=trace)
+    meta = json.loads(json.dumps(meta))
+    res = sharded_merge([Batch(files, "corpus", 0)], out, meta, reducers=reducers, trace_memory=trace)
+    meta["updates"][0]["counts"] = dict(res["counts"])
+    write_meta(out, meta, res, "turtle", "memory")
     return time.perf_counter() - start, res
 
 

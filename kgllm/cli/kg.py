@@ -404,8 +404,16 @@ def update_kg_main(argv: Sequence[str]) -> int:
     p.add_argument("--allow-settings-change", action="store_true",
                    help="add documents although the spaCy model, extractor or its settings differ from the build's")
     p.add_argument("--n-process", type=positive(int), default=None, help="spaCy worker processes")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="added corpora: local processes, or Ray for extraction and the sharded merge (the same KG)")
+    p.add_argument("--address", default=None, help="--engine ray: a running Ray cluster (auto, ray://HOST:10001)")
+    p.add_argument("--num-workers", type=positive(int), default=None, help="--engine ray: CPUs of a local instance")
+    p.add_argument("--reducers", type=positive(int, allow_zero=True), default=None,
+                   help="--engine ray: partitions of the merge (default: the workers; 0: merge in this process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    if a.engine == "local" and (a.address or a.num_workers or a.reducers is not None):
+        p.error("--address, --num-workers and --reducers are for --engine ray")
     if not (a.corpus or a.remove_doc or a.remove_fact):
         p.error("nothing to do: give corpora to add, --remove-doc or --remove-fact")
     results = []
@@ -416,7 +424,8 @@ def update_kg_main(argv: Sequence[str]) -> int:
     for corpus in a.corpus:
         results.append(update_kg(a.kg_dir, corpus, a.format, a.limit, a.text_field, a.allow_settings_change,
                                  not a.no_progress, extractor=a.extractor, re_model=a.re_model, n_process=a.n_process,
-                                 re_batch_size=a.re_batch_size))
+                                 re_batch_size=a.re_batch_size, engine=a.engine,
+                                 ray={"address": a.address, "num_workers": a.num_workers, "reducers": a.reducers}))
     for r in results:
         print(f"{a.kg_dir}: {r.summary()}")
     return 0

@@ -1,14 +1,17 @@
-"""The sharded merge on Ray (``build-kg --engine ray``): the local engine's KG byte for byte, with 1
-and 3 reducers, in Turtle and N-Triples, and after a reducer is killed mid-merge."""
+"""The sharded merge on Ray (``build-kg`` / ``update-kg --engine ray``): the local engine's KG byte
+for byte, with 1 and 3 reducers, in Turtle and N-Triples, after a reducer is killed mid-merge, and
+for an update over imports, a retracted fact and a removed document."""
 
 import filecmp
 import json
 
 import pytest
 
+from kgllm.kg.extraction.assemble import Batch
 from kgllm.kg.extraction.build import BuildSettings, assemble, run_build
 from kgllm.kg.extraction.config import ExtractConfig
-from kgllm.kg.extraction.sharded import KILL_REDUCER_ONCE_ENV, partition_of, sharded_merge, synthetic_records
+from kgllm.kg.extraction.sharded import (KILL_REDUCER_ONCE_ENV, partition_of, sharded_merge, synthetic_records,
+                                         write_meta)
 from tests.conftest import FIXTURES
 
 FILES = ("entities.tsv", "relations.tsv", "triples.tsv", "provenance.tsv", "mentions.tsv", "documents.tsv")
@@ -58,14 +61,16 @@ def test_sharded_merge_gives_the_local_kg_byte_for_byte(tmp_path):
                 out = tmp_path / f"ray-{fmt}-{reducers}"
                 out.mkdir()
                 meta = {"extractor": {"version": "test/1"}, "updates": [{"update": 0}]}
-                counts = sharded_merge(files, out, meta, fmt, reducers=reducers, trace_memory=True)
+                merged = sharded_merge([Batch(files, "corpus", 0)], out, meta, fmt, reducers=reducers, trace_memory=True)
+                meta["updates"][0]["counts"] = dict(merged["counts"])
+                write_meta(out, meta, merged, fmt, "memory")
                 same(tmp_path / f"local-{fmt}", out, rdf)
-                assert counts["entities"] == kg.num_entities and len(counts["reducer_peak_bytes"]) == reducers
+                assert merged["counts"]["entities"] == kg.num_entities and len(merged["reducer_peak_bytes"]) == reducers
         empty = synthetic_records(tmp_path / "empty", n_shards=2, docs_per_shard=0)
         local_kg(empty, tmp_path / "local-empty", "turtle")
         (tmp_path / "ray-empty").mkdir()
-        sharded_merge(empty, tmp_path / "ray-empty", {"updates": [{"update": 0}], "extractor": {"version": "test/1"}},
-                      reducers=2)
+        sharded_merge([Batch(empty, "corpus", 0)], tmp_path / "ray-empty",
+                      {"updates": [{"update": 0}], "extractor": {"version": "test/1"}}, reducers=2)
         assert (tmp_path / "ray-empty" / "graph.ttl").read_bytes() == (tmp_path / "local-empty" / "graph.ttl").read_bytes()
         assert not (tmp_path / "ray-empty" / "documents.tsv").exists()
     finally:
@@ -86,3 +91,41 @@ def test_ray_build_with_a_killed_reducer_gives_the_local_kg(tmp_path, monkeypatc
     assert res.counts == local.counts and str(res) == repr(local.kg)
     assert json.loads((tmp_path / "ray" / "meta.json").read_text())["identity"] == local.kg.identity()
     assert res.kg.num_entities == local.kg.num_entities  # read back from the folder on first use
+
+
+@pytest.mark.slow
+def test_ray_update_over_imports_retractions_and_removals_gives_the_local_kg(tmp_path, redocred_file):
+    """An update of a KG holding a build, an import with descriptions, a retracted fact and a removed
+    document (so retired entities): ``update-kg --engine ray`` writes the local engine's folder."""
+    import shutil
+
+    pytest.importorskip("ray")
+    from kgllm.kg.extraction.corpus import read_corpus
+    from kgllm.kg.extraction.update import import_into, remove_docs, remove_fact, update_kg
+    from kgllm.kg.graph.store import KnowledgeGraph
+
+    docs = list(read_corpus(redocred_file, "redocred"))
+
+    def jsonl(name, part):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"id": d.doc_id, "text": d.text}) + "\n" for d in part))
+        return path
+
+    kg_dir = tmp_path / "kg"
+    run_build(BuildSettings(jsonl("a.jsonl", docs[:3]), kg_dir, progress=False))
+    imported = KnowledgeGraph({"source": "cur"})
+    a, b, c = (imported.add_entity(f"cur:{x}", x, "ENT", sources=("cur",)) for x in ("Alpha", "Beta", "Gamma"))
+    imported.descriptions.update({b: "the second", a: "the first"})
+    imported.add_edge(a, "rel", b, ("facts.tsv", 0, 0, 1, 1.0))
+    imported.add_edge(b, "rel", c, None, 0.5, count=3)
+    import_into(kg_dir, imported, "cur")
+    remove_fact(kg_dir, "cur:Alpha", "rel", "cur:Beta")
+    remove_docs(kg_dir, [docs[1].doc_id])
+    assert KnowledgeGraph.load(kg_dir).retired  # entities only the removed document mentioned
+    shutil.copytree(kg_dir, tmp_path / "kg_ray")
+    b_docs = jsonl("b.jsonl", docs[3:])
+    update_kg(kg_dir, b_docs, progress=False)
+    update_kg(tmp_path / "kg_ray", b_docs, progress=False, engine="ray", ray={"num_workers": 2, "reducers": 3})
+    for name in ("descriptions.tsv", "retired.tsv"):
+        assert (tmp_path / "kg_ray" / name).read_bytes() == (kg_dir / name).read_bytes(), name
+    same(kg_dir, tmp_path / "kg_ray", "graph.ttl")

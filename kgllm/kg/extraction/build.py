@@ -235,9 +235,12 @@ def finish_build(work: Path, out: Path, shard_files: list[Path], meta: dict, rdf
     meta["updates"] = [{"update": 0, "kind": "build", "time": meta.get("created"), "source": source,
                         "corpus_sha256": meta.get("corpus", {}).get("sha256")}]
     if reducers:
-        from kgllm.kg.extraction.sharded import sharded_merge
+        from kgllm.kg.extraction.sharded import sharded_merge, write_meta
 
-        kg = sharded_merge(shard_files, tmp, meta, rdf_format, store, source, reducers)
+        merged = sharded_merge([Batch(list(shard_files), source, 0)], tmp, meta, rdf_format, store, reducers)
+        meta["updates"][0]["counts"] = dict(merged["counts"])
+        write_meta(tmp, meta, merged, rdf_format, store)
+        kg = merged["counts"]
     else:
         kg = assemble(shard_files, meta, tmp / "mentions.tsv", source)
         kg.meta["updates"][0]["counts"] = kg.counts()

@@ -25,9 +25,10 @@ relation ids, and the order of every file by first position, so the merge is a s
    time): it never holds the KG.
 
 A reducer killed mid-task is retried by Ray (``max_retries``) from its inputs in the object store;
-resuming a killed *build* works as before, from the finished shards (the merge runs again). Only
-extraction records are merged here (what ``build-kg`` writes); ``update-kg`` and imports assemble
-on the driver. Hand-written: Ray Data's sort and groupby would give the order but not the exact
+resuming a killed *build* works as before, from the finished shards (the merge runs again).
+``update-kg --engine ray`` merges the same way (every update's records, facts records of imports
+included, the previous version's ids kept, retired entities, retracted facts); there the driver
+also holds the previous version, as the local engine does. Hand-written: Ray Data's sort and groupby would give the order but not the exact
 per-key folds (first label, alias unions, provenance order) that byte identity needs, so the
 stages are plain Ray tasks with explicit partitions.
 """
@@ -44,12 +45,13 @@ from typing import Iterable
 
 from kgllm.kg.extraction.assemble import FACTS, iter_records
 from kgllm.kg.extraction.extractors import MentionRow, TripleRow
-from kgllm.kg.graph.folder import DOCUMENTS, TSV_FORMAT
+from kgllm.kg.graph.folder import DOCUMENTS, RETIRED, TSV_FORMAT
 from kgllm.kg.graph.normalize import entity_key
-from kgllm.kg.graph.store import (DOCUMENTS_HEADER, ENTITIES_HEADER, MENTIONS_HEADER, PROVENANCE_HEADER,
-                                  RELATIONS_HEADER, TRIPLES_HEADER, Edge, Entity, document_line, entity_line,
-                                  mention_line, provenance_lines, relation_line, triple_line)
-from kgllm.util.errors import ConfigError, KGFormatError
+from kgllm.kg.graph.store import (DESCRIPTIONS_HEADER, DOCUMENTS_HEADER, ENTITIES_HEADER, MENTIONS_HEADER,
+                                  PROVENANCE_HEADER, RELATIONS_HEADER, RETIRED_HEADER, TRIPLES_HEADER, Edge, Entity,
+                                  description_line, document_line, entity_line, mention_line, provenance_lines,
+                                  relation_line, triple_line)
+from kgllm.util.errors import ConfigError
 
 #: test hook: a marker file path; the first merge reducer to find it missing creates it and kills
 #: itself (SIGKILL), so tests can check that Ray's retry gives the same KG
@@ -103,46 +105,70 @@ def _rdf_body(triples: Iterable, fmt: str, base: str) -> bytes:
 
 
 # -- stage 1 ------------------------------------------------------------
-def map_shard(fi: int, path: str, n_parts: int, source: str, fmt: str, base: str):
-    """One shard file's items, by partition; returns ``(relations, documents.tsv rows, documents'
-    RDF, part 0, ..., part n-1)`` with ``relations``: name -> [first position, count]."""
+def map_shard(fi: int, path: str, source: str, update: int, n_parts: int, fmt: str, base: str,
+              live: dict | None = None, retracted: frozenset = frozenset()):
+    """One record file's items, by partition (records whose document's live update is not
+    ``update`` are skipped when ``live`` is given; retracted edges are dropped); returns
+    ``(relations, documents.tsv rows, documents' RDF, part 0, ..., part n-1)`` with
+    ``relations``: name -> [first position, count]. Positions are ``(file, record, item, k)``."""
     from kgllm.kg.graph.rdf import RdfTerms
 
-    parts = [{"ent": [], "edge": [], "ment": []} for _ in range(n_parts)]
+    parts = [{"ent": [], "edge": [], "ment": [], "desc": []} for _ in range(n_parts)]
     relations: dict[str, list] = {}
     docs, doc_rows, terms = [], [], RdfTerms(base)
+
+    def edge(head: str, rel: str, tail: str, pos: tuple, prov, conf: float, count: int) -> None:
+        if retracted and (head, rel, tail) in retracted:
+            return
+        parts[partition_of(head, n_parts)]["edge"].append((head, rel, tail, pos, prov, conf, count))
+        r = relations.setdefault(rel, [pos, 0])
+        r[1] += count
+
     for ri, record in enumerate(iter_records([Path(path)])):
-        if record.get("kind") == FACTS:
-            raise KGFormatError(f"{path}: a facts record; the sharded merge reads extraction records only")
         doc = record["doc_id"]
-        keys = [entity_key(label, etype) for label, etype, _ in record["entities"]]
-        counts = [0] * len(keys)
-        mentions = [MentionRow._make(m) for m in record["mentions"]]
-        for mi, m in enumerate(mentions):
-            counts[m.entity] += 1
-            parts[partition_of(keys[m.entity], n_parts)]["ment"].append(
-                ((fi, ri, mi), keys[m.entity], doc, m.sentence, m.start, m.end, m.label, m.text))
-        for li, ((label, etype, aliases), n) in enumerate(zip(record["entities"], counts)):
-            parts[partition_of(keys[li], n_parts)]["ent"].append((keys[li], (fi, ri, li), label, etype, aliases, n))
-        for ti, t in enumerate(map(TripleRow._make, record["triples"])):
-            pos = (fi, ri, ti)
-            head = keys[t.head]
-            parts[partition_of(head, n_parts)]["edge"].append(
-                (head, t.relation, keys[t.tail], pos, (doc, t.sentence, t.start, t.end, t.confidence), t.confidence))
-            rel = relations.setdefault(t.relation, [pos, 0])
-            rel[1] += 1
+        if live is not None and (doc not in live or live[doc][1] != update):
+            continue
+        if record.get("kind") == FACTS:
+            keys = [e[0] for e in record["entities"]]
+            for li, (key, label, etype, aliases, count, sources) in enumerate(record["entities"]):
+                parts[partition_of(key, n_parts)]["ent"].append((key, (fi, ri, li, 0), label, etype, aliases, count,
+                                                                 sources))
+            for di, (i, text) in enumerate(record.get("descriptions", {}).items()):
+                parts[partition_of(keys[int(i)], n_parts)]["desc"].append((keys[int(i)], (fi, ri, di, 0), text))
+            for ei, (h, rel, t, count, conf, prov) in enumerate(record["edges"]):
+                if not prov:
+                    edge(keys[h], rel, keys[t], (fi, ri, ei, 0), None, conf, count)
+                for k, row in enumerate(prov):  # one occurrence per provenance row, the rest counted on the first
+                    edge(keys[h], rel, keys[t], (fi, ri, ei, k), tuple(row), conf,
+                         (count - len(prov) + 1) if k == 0 else 1)
+        else:
+            keys = [entity_key(label, etype) for label, etype, _ in record["entities"]]
+            counts = [0] * len(keys)
+            mentions = [MentionRow._make(m) for m in record["mentions"]]
+            for mi, m in enumerate(mentions):
+                counts[m.entity] += 1
+                parts[partition_of(keys[m.entity], n_parts)]["ment"].append(
+                    ((fi, ri, mi, 0), keys[m.entity], doc, m.sentence, m.start, m.end, m.label, m.text))
+            for li, ((label, etype, aliases), n) in enumerate(zip(record["entities"], counts)):
+                parts[partition_of(keys[li], n_parts)]["ent"].append((keys[li], (fi, ri, li, 0), label, etype, aliases,
+                                                                      n, (source,)))
+            for ti, t in enumerate(map(TripleRow._make, record["triples"])):
+                edge(keys[t.head], t.relation, keys[t.tail], (fi, ri, ti, 0),
+                     (doc, t.sentence, t.start, t.end, t.confidence), t.confidence, 1)
         sha = record.get("sha256", "")
-        doc_rows.append(document_line(doc, sha, 0))
+        doc_rows.append(document_line(doc, sha, update))
         docs.append((doc, sha))
-    rdf = _rdf_body((t for doc, sha in docs for t in terms.document_triples(doc, sha, 0)), fmt, base)
+    rdf = _rdf_body((t for doc, sha in docs for t in terms.document_triples(doc, sha, update)), fmt, base)
     return (relations, "".join(doc_rows).encode(), rdf, *parts)
 
 
 # -- stage 2 ------------------------------------------------------------
-def reduce_partition(p: int, n_files: int, n_buckets: int, source: str, trace: bool, *parts):
-    """Assemble partition ``p``'s entities and edges; returns ``(rest, peak bytes, bucket sizes,
-    bucket 0, ...)`` where ``rest`` holds the edges and mentions for the joins and each bucket's
-    entities are sorted by first position."""
+def reduce_partition(p: int, n_files: int, n_buckets: int, n_prior: int, trace: bool, prior: list, *parts):
+    """Assemble partition ``p``'s entities (``prior``: the previous version's ``(key, id, label,
+    type)`` of this partition, whose ids stay) and edges. Entities go to ``2 x n_buckets`` buckets:
+    the previous version's by id range (sorted by id), new ones by first position (sorted by it).
+    Returns ``(rest, peak bytes, new buckets' sizes, bucket 0, ...)``; ``rest`` holds the edges and
+    mentions for the joins."""
     marker = os.environ.get(KILL_REDUCER_ONCE_ENV)
     if marker and not os.path.exists(marker):  # test hook: die once, mid-merge
         Path(marker).write_text(str(os.getpid()))
@@ -150,59 +176,80 @@ def reduce_partition(p: int, n_files: int, n_buckets: int, source: str, trace: b
 
         os.kill(os.getpid(), signal.SIGKILL)
     _start_trace(trace)
-    ents: dict[str, list] = {}
+    # key -> [first position or prior id, label, type, count, aliases, sources, touched, prior?, description]
+    ents: dict[str, list] = {key: [i, label, etype, 0, set(), set(), False, True, None] for key, i, label, etype in prior}
     edges: dict[tuple, list] = {}
     mentions = []
-    for part in parts:  # the maps' parts in shard order, each in position order: first seen = first position
-        for key, pos, label, etype, aliases, n in part["ent"]:
+    for part in parts:  # the maps' parts in file order, each in position order: first seen = first position
+        for key, pos, label, etype, aliases, n, sources in part["ent"]:
             e = ents.get(key)
             if e is None:
-                ents[key] = e = [pos, label, etype, 0, set(), set()]
+                ents[key] = e = [pos, label, etype, 0, set(), set(), True, False, None]
+            elif not e[6]:  # a previous version's entity: its first live appearance decides label and type
+                e[1], e[2], e[6] = label, etype, True
             e[3] += n
             e[4].update(aliases)
             e[4].add(label)
-            e[5].add(source)
-        for head, rel, tail, pos, prov, conf in part["edge"]:
+            e[5].update(sources)
+        for key, pos, text in part["desc"]:
+            if ents[key][8] is None:
+                ents[key][8] = (pos, text)
+        for head, rel, tail, pos, prov, conf, count in part["edge"]:
             e = edges.get((head, rel, tail))
             if e is None:
                 edges[(head, rel, tail)] = e = [pos, 0, 0.0, []]
-            e[1] += 1
+            e[1] += count
             e[2] = max(e[2], conf)
-            e[3].append(prov)
+            if prov is not None:
+                e[3].append(prov)
         mentions.extend(part["ment"])
-    buckets: list[list] = [[] for _ in range(n_buckets)]
-    for key, (pos, label, etype, count, aliases, sources) in ents.items():
-        buckets[bucket_of(pos, n_files, n_buckets)].append((pos, key, label, etype, count, aliases, sources))
+    buckets: list[list] = [[] for _ in range(2 * n_buckets)]
+    for key, (first, label, etype, count, aliases, sources, touched, was, desc) in ents.items():
+        if was and not touched:  # retired: kept with its old label, nothing else
+            row = (first, key, label, etype, 0, set(), set(), True, None)
+        else:
+            row = (first, key, label, etype, count, aliases, sources, False, desc)
+        b = first * n_buckets // max(n_prior, 1) if was else n_buckets + bucket_of(first, n_files, n_buckets)
+        buckets[b].append(row)
     for rows in buckets:
         rows.sort(key=lambda row: row[0])
     rest = {"edges": [(k, *v) for k, v in edges.items()], "mentions": mentions}
-    return (rest, _stop_trace(trace), [len(rows) for rows in buckets], *buckets)
+    return (rest, _stop_trace(trace), [len(rows) for rows in buckets[n_buckets:]], *buckets)
 
 
 # -- stage 3 ------------------------------------------------------------
 def _merged(lists) -> list:
-    """Position-sorted lists merged into one."""
+    """Sorted lists (by their rows' first field) merged into one."""
     return list(heapq.merge(*lists, key=lambda row: row[0]))
 
 
-def write_entities(offset: int, n_parts: int, fmt: str, base: str, *lists):
-    """A bucket's entities (the reducers' position-sorted lists, merged here; ids from ``offset``):
-    its ``entities.tsv`` and RDF parts and keys (JSON lines, for the KG's identity); returns
-    ``(tsv, rdf, keys, table for partition 0, ...)`` with ``key -> id`` tables."""
-    rows = _merged(lists)
+def write_entities(offset: int | None, n_parts: int, fmt: str, base: str, *lists):
+    """A bucket's entities (the reducers' sorted lists, merged here; ids from ``offset``, or the
+    rows' own ids when ``None``): its ``entities.tsv``, ``retired.tsv``, ``descriptions.tsv`` and
+    RDF parts and keys (JSON lines, for the KG's identity); returns ``(tsv, rdf, keys, retired,
+    descriptions, [(description position, id, text)], table for partition 0, ...)`` with
+    ``key -> id`` tables."""
     from kgllm.kg.graph.rdf import RdfTerms
 
+    rows = _merged(lists)
     terms = RdfTerms(base)
     tables: list[dict] = [{} for _ in range(n_parts)]
-    lines, keys, entities = [], [], []
-    for i, (_, key, label, etype, count, aliases, sources) in enumerate(rows, offset):
+    lines, keys, entities, retired, desc_lines, descs = [], [], [], [], [], []
+    for k, (first, key, label, etype, count, aliases, sources, gone, desc) in enumerate(rows):
+        i = first if offset is None else offset + k
         e = Entity(key, label, etype, count, aliases, sources)
         lines.append(entity_line(i, e))
         keys.append(json.dumps(key) + "\n")
-        entities.append((i, e))
+        entities.append((i, e, gone))
         tables[partition_of(key, n_parts)][key] = i
-    rdf = _rdf_body((t for i, e in entities for t in terms.entity_triples(i, e, False)), fmt, base)
-    return ("".join(lines).encode(), rdf, "".join(keys).encode(), *tables)
+        if gone:
+            retired.append(f"{i}\n")
+        if desc is not None:
+            desc_lines.append(description_line(i, desc[1]))
+            descs.append((desc[0], i, desc[1]))
+    rdf = _rdf_body((t for i, e, gone in entities for t in terms.entity_triples(i, e, gone)), fmt, base)
+    return ("".join(lines).encode(), rdf, "".join(keys).encode(), "".join(retired).encode(),
+            "".join(desc_lines).encode(), descs, *tables)
 
 
 # -- stage 4 ------------------------------------------------------------
@@ -278,13 +325,16 @@ def _rdf_header(fmt: str, base: str) -> bytes:
     return b"".join(line + b"\n" for line in probe.split(b"\n")[:len(pre)])
 
 
-def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format: str = "turtle",
-                  store: str = "memory", source: str = "corpus", reducers: int = 2, max_retries: int = 3,
-                  trace_memory: bool = False) -> dict:
-    """Write the KG of ``shard_files`` (a build's extraction records, in shard order) into
-    ``folder`` with ``reducers`` partitions on the running Ray instance (the caller starts it),
-    exactly as ``assemble`` + ``write_files`` would. Returns the counts, and with ``trace_memory``
-    the reducers' peak traced Python memory (``reducer_peak_bytes``)."""
+def sharded_merge(batches: list, folder: Path, meta: dict, rdf_format: str = "turtle", store: str = "memory",
+                  reducers: int = 2, prior=None, live: dict | None = None, retracted: Iterable = (),
+                  mentions_prefix: Path | None = None, max_retries: int = 3, trace_memory: bool = False) -> dict:
+    """Write the KG of ``batches`` (:class:`~kgllm.kg.extraction.assemble.Batch`: record files, the
+    source name their entities get, their update number) into ``folder`` with ``reducers``
+    partitions on the running Ray instance (the caller starts it), exactly as
+    :class:`~kgllm.kg.extraction.assemble.Assembler` (with ``prior``, ``live``, ``retracted`` and
+    the ``mentions_prefix`` it copies first) and ``write_files`` would, except ``meta.json``
+    (:func:`write_meta`). Returns ``{"counts", "identity"}``, and with ``trace_memory`` the reducers'
+    peak traced Python memory (``reducer_peak_bytes``)."""
     import ray
 
     from kgllm.kg.graph.rdf import RDF_FORMATS, DEFAULT_BASE, RdfTerms, rdf_format as check_format
@@ -293,32 +343,45 @@ def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format:
     if reducers < 1:
         raise ConfigError(f"reducers must be >= 1, got {reducers}")
     base = meta.get("base_iri", DEFAULT_BASE)
-    n_files, R = max(len(shard_files), 1), reducers
-    B = R  # output buckets (ranges of shards)
+    files = [(str(path), batch.source, batch.update) for batch in batches for path in batch.files]
+    n_files, R = max(len(files), 1), reducers
+    B = R  # buckets of new entities (ranges of files) and of the previous version's (ranges of ids)
+    n_prior = prior.num_entities if prior is not None else 0
+    prior_parts: list[list] = [[] for _ in range(R)]
+    for i, e in enumerate(prior.entities if prior is not None else ()):
+        prior_parts[partition_of(e.key, R)].append((e.key, i, e.label, e.etype))
+    prior_refs = [ray.put(part) for part in prior_parts]
+    live_ref = ray.put(live) if live is not None else None
+    retracted_ref = ray.put(frozenset(tuple(f) for f in retracted))
 
     def task(fn, returns: int):
         return ray.remote(num_cpus=1, num_returns=returns, max_retries=max_retries, retry_exceptions=False)(fn)
 
-    maps = [task(map_shard, R + 3).remote(fi, str(p), R, source, fmt, base) for fi, p in enumerate(shard_files)]
-    reduced = [task(reduce_partition, B + 3).remote(p, n_files, B, source, trace_memory, *[m[3 + p] for m in maps])
-               for p in range(R)]
-    # the distributed sort's only gather: each reducer's bucket sizes (R x B numbers)
+    maps = [task(map_shard, R + 3).remote(fi, path, source, update, R, fmt, base, live_ref, retracted_ref)
+            for fi, (path, source, update) in enumerate(files)]
+    reduced = [task(reduce_partition, 2 * B + 3).remote(p, n_files, B, n_prior, trace_memory, prior_refs[p],
+                                                        *[m[3 + p] for m in maps]) for p in range(R)]
+    # the distributed sort's only gather: each reducer's new-entity bucket sizes (R x B numbers)
     sizes = [sum(col) for col in zip(*ray.get([r[2] for r in reduced]))]
-    offsets = [sum(sizes[:b]) for b in range(B)]
-    written = [task(write_entities, 3 + R).remote(offsets[b], R, fmt, base, *[r[3 + b] for r in reduced])
-               for b in range(B)]
-    heads = [task(resolve_heads, R + B).remote(reduced[p][0], R, n_files, B, *[w[3 + p] for w in written])
+    offsets = [n_prior + sum(sizes[:b]) for b in range(B)]
+    written = [task(write_entities, 6 + R).remote(None, R, fmt, base, *[r[3 + b] for r in reduced])
+               for b in range(B) if n_prior]
+    written += [task(write_entities, 6 + R).remote(offsets[b], R, fmt, base, *[r[3 + B + b] for r in reduced])
+                for b in range(B)]
+    heads = [task(resolve_heads, R + B).remote(reduced[p][0], R, n_files, B, *[w[6 + p] for w in written])
              for p in range(R)]
-    tails = [(task(resolve_tails, B + 1).remote(R, n_files, B, *[h[q] for h in heads], *[w[3 + q] for w in written]))
+    tails = [task(resolve_tails, B + 1).remote(R, n_files, B, *[h[q] for h in heads], *[w[6 + q] for w in written])
              for q in range(R)]
     edge_counts = [tuple(map(sum, zip(*col))) for col in zip(*ray.get([t[0] for t in tails]))]
-    rel_first: dict[str, list] = {}  # relation -> [first position, count]; a build has few relations
+    rel_first: dict[str, list] = {}  # relation -> [first position, count]; a KG has few relations
     for rels in ray.get([m[0] for m in maps]):
         for name, (pos, n) in rels.items():
             cur = rel_first.setdefault(name, [tuple(pos), 0])
             cur[0] = min(cur[0], tuple(pos))
             cur[1] += n
-    relations = sorted(rel_first, key=lambda name: rel_first[name][0])
+    relations = list(prior.relations) if prior is not None else []  # the previous version's ids stay
+    known = set(relations)
+    relations += sorted((r for r in rel_first if r not in known), key=lambda name: rel_first[name][0])
     relation_ids = {name: i for i, name in enumerate(relations)}
     extractor = str(meta.get("extractor", {}).get("version", "unknown"))
     first_statement = [sum(c[2] for c in edge_counts[:b]) for b in range(B)]
@@ -326,34 +389,36 @@ def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format:
                                               *[t[1 + b] for t in tails]) for b in range(B)]
     mention_parts = [task(write_mentions, 1).remote(*[h[R + b] for h in heads]) for b in range(B)]
 
-    def append(fh, parts) -> bool:  # one part in memory at a time
+    def write(name: str, header: str, parts, keep_empty: bool = True, prefix: Path | None = None) -> bool:
+        """Append the parts (one in memory at a time); drop the file if it has no rows and
+        ``keep_empty`` is false."""
         wrote = False
-        for ref in parts:
-            data = ray.get(ref)
-            fh.write(data)
-            wrote = wrote or bool(data)
+        with open(folder / name, "wb") as fh:
+            fh.write(header.encode())
+            if prefix is not None:
+                with open(prefix, "rb") as src:
+                    next(src, None)
+                    for line in src:
+                        fh.write(line)
+                        wrote = True
+            for ref in parts:
+                data = ref if isinstance(ref, bytes) else ray.get(ref)
+                fh.write(data)
+                wrote = wrote or bool(data)
+        if not wrote and not keep_empty:
+            os.unlink(folder / name)
         return wrote
 
-    with open(folder / "entities.tsv", "wb") as fh:
-        fh.write(ENTITIES_HEADER.encode())
-        append(fh, [w[0] for w in written])
-    with open(folder / "mentions.tsv", "wb") as fh:
-        fh.write(MENTIONS_HEADER.encode())
-        append(fh, mention_parts)
-    with open(folder / DOCUMENTS, "wb") as fh:
-        fh.write(DOCUMENTS_HEADER.encode())
-        has_documents = append(fh, [m[1] for m in maps])
-    if not has_documents:
-        os.unlink(folder / DOCUMENTS)
-    with open(folder / "relations.tsv", "wb") as fh:
-        fh.write(RELATIONS_HEADER.encode())
-        fh.write("".join(relation_line(i, name, rel_first[name][1]) for i, name in enumerate(relations)).encode())
-    with open(folder / "triples.tsv", "wb") as fh, open(folder / "provenance.tsv", "wb") as ph:
-        fh.write(TRIPLES_HEADER.encode())
-        ph.write(PROVENANCE_HEADER.encode())
-        for part in edge_parts:
-            fh.write(ray.get(part[0]))
-            ph.write(ray.get(part[1]))
+    write("entities.tsv", ENTITIES_HEADER, [w[0] for w in written])
+    descriptions = write("descriptions.tsv", DESCRIPTIONS_HEADER, [w[4] for w in written], keep_empty=False)
+    write("mentions.tsv", MENTIONS_HEADER, mention_parts, prefix=mentions_prefix)
+    n_retired = sum(len(ray.get(w[3]).splitlines()) for w in written)
+    write(RETIRED, RETIRED_HEADER, [w[3] for w in written], keep_empty=False)
+    write(DOCUMENTS, DOCUMENTS_HEADER, [m[1] for m in maps], keep_empty=False)
+    write("relations.tsv", RELATIONS_HEADER,
+          ["".join(relation_line(i, name, rel_first.get(name, [None, 0])[1]) for i, name in enumerate(relations)).encode()])
+    write("triples.tsv", TRIPLES_HEADER, [e[0] for e in edge_parts])
+    write("provenance.tsv", PROVENANCE_HEADER, [e[1] for e in edge_parts])
     identity = hashlib.sha256(b"entities\0")  # kg_identity, streamed over the buckets' keys
     for w in written:
         for line in ray.get(w[2]).splitlines():
@@ -361,42 +426,50 @@ def sharded_merge(shard_files: list[Path], folder: Path, meta: dict, rdf_format:
     identity.update(b"relations\0")
     for name in relations:
         identity.update(name.encode("utf-8", "surrogatepass") + b"\0")
-    counts = {"entities": sum(sizes), "relations": len(relations), "edges": sum(c[0] for c in edge_counts),
-              "edge_occurrences": sum(c[1] for c in edge_counts)}
     terms = RdfTerms(base)
-    file_name = RDF_FORMATS[fmt][0]
+    # descriptions (imports only) in order of first appearance: gathered here
+    descs = sorted(d for w in written for d in ray.get(w[5])) if descriptions else []
+    desc_rdf = _rdf_body((t for _, i, text in descs for t in terms.description_triples(i, text)), fmt, base)
     rel_rdf = _rdf_body((t for name in relations for t in terms.relation_triples(name)), fmt, base)
-    with open(folder / file_name, "wb") as fh:
-        header = _rdf_header(fmt, base)
-        started = False
-        for chunk in [*(w[1] for w in written), rel_rdf, *(m[2] for m in maps), *(e[2] for e in edge_parts)]:
+    header, started = _rdf_header(fmt, base), False
+    with open(folder / RDF_FORMATS[fmt][0], "wb") as fh:
+        for chunk in [*(w[1] for w in written), desc_rdf, rel_rdf, *(m[2] for m in maps), *(e[2] for e in edge_parts)]:
             data = chunk if isinstance(chunk, bytes) else ray.get(chunk)
             if data and not started:
                 fh.write(header)
                 started = True
             fh.write(data)
-    meta["updates"][0]["counts"] = dict(counts)
-    meta["counts"] = counts
-    meta["identity"] = identity.hexdigest()[:32]
+    counts = {"entities": n_prior + sum(sizes), "relations": len(relations), "edges": sum(c[0] for c in edge_counts),
+              "edge_occurrences": sum(c[1] for c in edge_counts)}
+    if n_retired:
+        counts["retired_entities"] = n_retired
+    result = {"counts": counts, "identity": identity.hexdigest()[:32]}
+    if trace_memory:
+        result["reducer_peak_bytes"] = ray.get([r[1] for r in reduced])
+    return result
+
+
+def write_meta(folder: Path, meta: dict, merged: dict, rdf_format: str, store: str) -> None:
+    """``meta.json`` of a KG written by :func:`sharded_merge` (``merged``: what it returned), as
+    ``write_files`` writes it, and the on-disk Oxigraph store with ``store="oxigraph"``."""
+    from kgllm.kg.graph.rdf import RDF_FORMATS, STORE_DIR, rdf_format as check_format
+
+    fmt = check_format(rdf_format)
+    meta["counts"] = merged["counts"]
+    meta["identity"] = merged["identity"]
     meta["tsv_format"] = TSV_FORMAT
-    meta["rdf_file"] = file_name
+    meta["rdf_file"] = RDF_FORMATS[fmt][0]
     meta["rdf_store"] = store
     if store == "oxigraph":
         import pyoxigraph as ox
 
-        from kgllm.kg.graph.rdf import STORE_DIR
-
         db = ox.Store(str(folder / STORE_DIR))
-        db.bulk_load(path=str(folder / file_name), format=getattr(ox.RdfFormat, RDF_FORMATS[fmt][1]))
+        db.bulk_load(path=str(folder / RDF_FORMATS[fmt][0]), format=getattr(ox.RdfFormat, RDF_FORMATS[fmt][1]))
         db.flush()
         del db
     with open(folder / "meta.json", "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=2, sort_keys=True, ensure_ascii=False)
         fh.write("\n")
-    result = dict(counts)
-    if trace_memory:
-        result["reducer_peak_bytes"] = ray.get([r[1] for r in reduced])
-    return result
 
 
 def synthetic_records(folder: Path, n_shards: int, docs_per_shard: int, seed: int = 0, vocabulary: int = 2000,

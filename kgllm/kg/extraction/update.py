@@ -182,24 +182,40 @@ class _Change:
         self.batches.append(Batch(batch_files(dst), source, self.number))
         return dst
 
-    def commit(self, entry: dict) -> KnowledgeGraph:
+    def commit(self, entry: dict, reducers: int | None = None) -> KnowledgeGraph:
+        """Re-assemble every live record into the new folder and swap it in; with ``reducers``,
+        on the running Ray instance (:func:`kgllm.kg.extraction.sharded.sharded_merge`, the same
+        files)."""
         meta = dict(self.meta)
         meta["lineage"] = [*meta.get("lineage", []), self.prior.identity()]
-        asm = Assembler(meta, self.prior, meta.get("retracted", []), self.tmp / MENTIONS)
-        try:
-            if self.mentions_prefix is not None:  # the snapshot's mentions, ids unchanged
-                asm.copy_mentions(self.mentions_prefix)
-            asm.add_batches(self.batches, self.live)
-            kg = asm.finish()
-        finally:
-            asm.close()
-        entry = {"update": self.number, "time": _now(), **entry, "counts": kg.counts()}
-        kg.meta["updates"] = [*self.updates, entry]
         fmt, store = _rdf_settings(self.meta)
-        kg.write_files(self.tmp, fmt, store)
+        if reducers:
+            from kgllm.kg.extraction.sharded import sharded_merge, write_meta
+
+            merged = sharded_merge(self.batches, self.tmp, meta, fmt, store, reducers, prior=self.prior,
+                                   live=self.live, retracted=meta.get("retracted", []),
+                                   mentions_prefix=self.mentions_prefix)
+            meta["updates"] = [*self.updates, {"update": self.number, "time": _now(), **entry,
+                                               "counts": dict(merged["counts"])}]
+            write_meta(self.tmp, meta, merged, fmt, store)
+            kg = None
+        else:
+            asm = Assembler(meta, self.prior, meta.get("retracted", []), self.tmp / MENTIONS)
+            try:
+                if self.mentions_prefix is not None:  # the snapshot's mentions, ids unchanged
+                    asm.copy_mentions(self.mentions_prefix)
+                asm.add_batches(self.batches, self.live)
+                kg = asm.finish()
+            finally:
+                asm.close()
+            entry = {"update": self.number, "time": _now(), **entry, "counts": kg.counts()}
+            kg.meta["updates"] = [*self.updates, entry]
+            kg.write_files(self.tmp, fmt, store)
         _carry_foreign(self.kg_dir, self.tmp)  # the user's files stay (a kill here: _recover puts them back)
         exchange_dirs(self.tmp, self.kg_dir)  # the old KG is now at self.tmp
         shutil.rmtree(self.work, ignore_errors=True)
+        if kg is None:
+            kg = KnowledgeGraph.load(self.kg_dir)
         log.info("updated %s: %s", self.kg_dir, kg)
         return kg
 
@@ -216,12 +232,32 @@ def _change(kg_dir: Path, fp: dict):
 
 def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: int | None = None,
               text_field: str = "text", allow_settings_change: bool = False, progress: bool = True,
-              hf: dict | None = None, **cfg_overrides) -> UpdateResult:
+              hf: dict | None = None, engine: str = "local", ray: dict | None = None,
+              **cfg_overrides) -> UpdateResult:
     """Add the documents of ``corpus`` to the KG folder ``kg_dir`` (see the module docstring).
 
     ``cfg_overrides``: extraction settings (``extractor``, ``re_model``, ``n_process``, ...); any that
-    changes the output needs ``allow_settings_change``.
+    changes the output needs ``allow_settings_change``. ``engine="ray"`` extracts and merges on Ray
+    as ``build-kg --engine ray`` does (``ray``: ``address``, ``num_workers``, ``reducers``): the same KG.
     """
+    if engine == "ray":
+        from kgllm.kg.extraction.engines import ray_session
+
+        opts = dict(ray or {})
+        reducers = opts.pop("reducers", None)
+        with ray_session(opts.get("address"), opts.get("num_workers")) as ray_mod:
+            if reducers is None:
+                reducers = opts.get("num_workers") or max(int(ray_mod.cluster_resources().get("CPU", 1)), 1)
+            return _update_kg(kg_dir, corpus, fmt, limit, text_field, allow_settings_change, progress, hf,
+                              "ray", opts, reducers, **cfg_overrides)
+    if engine != "local":
+        raise ConfigError(f"unknown engine {engine!r}; choose one of local, ray")
+    return _update_kg(kg_dir, corpus, fmt, limit, text_field, allow_settings_change, progress, hf, "local", {}, None,
+                      **cfg_overrides)
+
+
+def _update_kg(kg_dir, corpus, fmt, limit, text_field, allow_settings_change, progress, hf, engine: str,
+               ray_opts: dict, reducers: int | None, **cfg_overrides) -> UpdateResult:
     from kgllm.kg.extraction.build import corpus_stat, doc_sha256, extract_shards
     from kgllm.kg.extraction.corpus import read_corpus
     from kgllm.kg.extraction.extract import load_pipeline, pipeline_info
@@ -275,7 +311,8 @@ def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: 
 
         try:
             docs = fresh(read_corpus(corpus, fmt, limit, text_field=text_field, hf=hf))
-            shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit)
+            shard_files, facts = extract_shards(docs, work, cfg, nlp, progress, total=limit, engine=engine,
+                                                ray_options=ray_opts)
         except (CorpusError, ConfigError):
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -285,7 +322,7 @@ def update_kg(kg_dir: str | Path, corpus: str | Path, fmt: str = "auto", limit: 
             change.meta["extractor"] = meta_extractor
         kg = change.commit({"kind": "add", "source": corpus.name, "corpus": str(corpus), "format": fmt,
                             "corpus_sha256": facts["sha256"], "words": facts["words"], **counts,
-                            **({"settings_changed": changed} if changed else {})})
+                            **({"settings_changed": changed} if changed else {})}, reducers)
         return UpdateResult(kg, change.number, counts)
 
 

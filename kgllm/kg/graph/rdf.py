@@ -113,6 +113,11 @@ class RdfTerms:
         for alias in sorted(e.aliases - {e.label}):
             yield Triple(node, self.alt, Literal(alias))
 
+    def description_triples(self, i: int, text: str) -> Iterator["pyoxigraph.Triple"]:
+        from pyoxigraph import Triple
+
+        yield Triple(self.entity(i), self.comment, self.Literal(text))
+
     def relation_triples(self, name: str) -> Iterator["pyoxigraph.Triple"]:
         from pyoxigraph import Triple
 
@@ -155,13 +160,11 @@ class RdfTerms:
 
 def iter_triples(kg: "KnowledgeGraph", base: str = DEFAULT_BASE) -> Iterator["pyoxigraph.Triple"]:
     """All RDF triples of ``kg`` (entities, relations, edges, provenance statements)."""
-    from pyoxigraph import Triple
-
     terms = RdfTerms(base)
     for i, e in enumerate(kg.entities):
         yield from terms.entity_triples(i, e, i in kg.retired)
     for i, text in kg.descriptions.items():
-        yield Triple(terms.entity(i), terms.comment, terms.Literal(text))
+        yield from terms.description_triples(i, text)
     for name in kg.relations:
         yield from terms.relation_triples(name)
     for doc_id, (sha, update) in kg.documents.items():

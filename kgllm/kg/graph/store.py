@@ -57,6 +57,8 @@ TRIPLES_HEADER = "head\trelation\ttail\tcount\tconfidence\n"
 PROVENANCE_HEADER = "head\trelation\ttail\tdoc\tsentence\tstart\tend\tconfidence\n"
 DOCUMENTS_HEADER = "doc\tsha256\tupdate\n"
 MENTIONS_HEADER = "doc\tsentence\tstart\tend\tentity\tlabel\ttext\n"
+DESCRIPTIONS_HEADER = "id\tdescription\n"
+RETIRED_HEADER = "id\n"
 
 
 # One function per row format, shared by KnowledgeGraph.write_files and the sharded merge
@@ -66,6 +68,11 @@ def entity_line(i: int, e: Entity) -> str:
     aliases = ALIAS_SEP.join(sorted(_escape(a) for a in e.aliases))
     sources = ALIAS_SEP.join(sorted(_escape(a) for a in e.sources))
     return f"{i}\t{_clean(e.key)}\t{_clean(e.label)}\t{e.etype}\t{e.count}\t{aliases}\t{sources}\n"
+
+
+def description_line(i: int, text: str) -> str:
+    """The ``descriptions.tsv`` row of entity ``i``."""
+    return f"{i}\t{_clean(text)}\n"
 
 
 def relation_line(i: int, name: str, count: int) -> str:
@@ -195,16 +202,15 @@ class KnowledgeGraph:
             fh.writelines(entity_line(i, e) for i, e in enumerate(self.entities))
         if self.descriptions:
             with open(folder / "descriptions.tsv", "w", encoding="utf-8") as fh:
-                fh.write("id\tdescription\n")
-                for i, text in sorted(self.descriptions.items()):
-                    fh.write(f"{i}\t{_clean(text)}\n")
+                fh.write(DESCRIPTIONS_HEADER)
+                fh.writelines(description_line(i, text) for i, text in sorted(self.descriptions.items()))
         if self.mention_rows is not None:
             with open(folder / "mentions.tsv", "w", encoding="utf-8") as fh:
                 fh.write(MENTIONS_HEADER)
                 fh.writelines("\t".join(row) + "\n" for row in self.mention_rows)
         if self.retired:
             with open(folder / RETIRED, "w", encoding="utf-8") as fh:
-                fh.write("id\n" + "".join(f"{i}\n" for i in sorted(self.retired)))
+                fh.write(RETIRED_HEADER + "".join(f"{i}\n" for i in sorted(self.retired)))
         if self.documents:
             with open(folder / DOCUMENTS, "w", encoding="utf-8") as fh:
                 fh.write(DOCUMENTS_HEADER)
