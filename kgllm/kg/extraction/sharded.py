@@ -17,20 +17,23 @@ relation ids, and the order of every file by first position, so the merge is a s
    bucket and reports the buckets' sizes; the driver adds them up into offsets (``reducers x
    buckets`` numbers), so entity ``k`` of bucket ``b`` gets id ``offset[b] + k``. Each bucket
    merges the reducers' sorted lists, writes its ``entities.tsv`` and RDF part and sends
-   ``key -> id`` back to the key partitions.
+   ``key -> id`` back to the key partitions. In an update, the previous version's entities keep
+   their ids (buckets by id range; untouched ones are retired) and new ones come after them.
 4. **joins**: each partition resolves its edges' heads and its mentions, sends the edges to their
    tails' partitions, which resolve the tails; edges and mentions are sorted by position per
    bucket, and the statement numbers of the RDF are offset by the earlier buckets' counts.
 5. The driver writes the files by appending the parts in bucket order (one part in memory at a
-   time): it never holds the KG.
+   time): it never holds the KG (only the descriptions of imported entities, which the RDF file
+   orders by first appearance, are gathered there).
 
 A reducer killed mid-task is retried by Ray (``max_retries``) from its inputs in the object store;
 resuming a killed *build* works as before, from the finished shards (the merge runs again).
 ``update-kg --engine ray`` merges the same way (every update's records, facts records of imports
 included, the previous version's ids kept, retired entities, retracted facts); there the driver
-also holds the previous version, as the local engine does. Hand-written: Ray Data's sort and groupby would give the order but not the exact
-per-key folds (first label, alias unions, provenance order) that byte identity needs, so the
-stages are plain Ray tasks with explicit partitions.
+also holds the previous version, as the local engine does. Hand-written: Ray Data's sort and
+groupby would give the order but not the exact per-key folds (first label, alias unions,
+provenance order) that byte identity needs, so the stages are plain Ray tasks with explicit
+partitions.
 """
 
 from __future__ import annotations
