@@ -190,9 +190,10 @@ def counterfactual_swap(labels: Tensor, node_pieces: Tensor, node_batch: Tensor,
     remember (after the entity substitutions of Longpre et al., 2021, "Entity-Based Knowledge
     Conflicts in Question Answering"): a masked run whose wordpieces are exactly the label of a
     subgraph node that a linked (subject) node reaches by relation ``r`` is *answerable from the
-    graph*; with probability ``rate`` such a run gets the answer of another answerable run in the
-    batch reached by the same relation, with as many wordpieces and another label, and its node
-    gets that answer's label pieces. The graph and the target then agree on a fact the text does
+    graph*; with probability ``rate`` such a run gets the label of another node of the batch that a
+    linked node reaches by the same relation (any example's: the probed subjects' relation
+    distractors make this pool large), with as many wordpieces and another label, and its node
+    gets that label's pieces. The graph and the target then agree on a fact the text does
     not state, so only copying from the graph scores. Returns the new ``labels`` :math:`(B, T)`,
     ``node_pieces`` :math:`(N, P)` (copies) and which examples got a swapped run, :math:`(B,)` bool."""
     sel = labels != -100
@@ -228,8 +229,11 @@ def counterfactual_swap(labels: Tensor, node_pieces: Tensor, node_batch: Tensor,
                     runs.append((b, t, end, n, reach[n], target))
                     break
             t = end
-    if len(runs) < 2:
+    if not runs:
         return labels, node_pieces, swapped
+    pool: dict[tuple[int, int], list[int]] = {}  # (relation, wordpieces) -> nodes a linked node reaches by it
+    for n, r in reach.items():
+        pool.setdefault((r, sum(x >= 0 for x in pieces_of[n])), []).append(n)
     flip = torch.rand(len(runs), generator=generator).lt(rate).tolist()
     pick = torch.rand(len(runs), generator=generator).tolist()
     labels, node_pieces = labels.clone(), node_pieces.clone()
@@ -237,12 +241,12 @@ def counterfactual_swap(labels: Tensor, node_pieces: Tensor, node_batch: Tensor,
     for k, (b, start, end, n, r, target) in enumerate(runs):
         if not flip[k] or n in changed:
             continue
-        donors = [d for d in runs if d[4] == r and len(d[5]) == len(target) and d[5] != target]
+        donors = [d for d in pool.get((r, len(target)), ()) if tuple(pieces_of[d][:len(target)]) != target]
         if not donors:
             continue
         donor = donors[min(int(pick[k] * len(donors)), len(donors) - 1)]
-        labels[b, start:end] = torch.tensor(donor[5], dtype=labels.dtype, device=labels.device)
-        node_pieces[n] = torch.tensor(pieces_of[donor[3]], dtype=node_pieces.dtype, device=node_pieces.device)
+        labels[b, start:end] = torch.tensor(pieces_of[donor][:len(target)], dtype=labels.dtype, device=labels.device)
+        node_pieces[n] = torch.tensor(pieces_of[donor], dtype=node_pieces.dtype, device=node_pieces.device)
         changed.add(n)
         swapped[b] = True
     return labels, node_pieces, swapped

@@ -51,7 +51,7 @@ CONTROLS: dict[str, list[str]] = {
     "copy": ["--model.copy_head", "true", "--model.copy_fact_dropout", "0.25"],
     "lm_features": ["--model.node_features", "lm"],
     "relgate": ["--model.copy_gate_relation", "true"],
-    "counterfactual": ["--model.copy_counterfactual", "0.5"],
+    "counterfactual": ["--model.copy_counterfactual", "1.0"],
 }
 
 

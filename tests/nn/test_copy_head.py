@@ -195,6 +195,19 @@ def test_counterfactual_swap_trades_answers_of_the_same_relation_only():
     assert new_pieces[1].tolist() == [8, -1] and new_pieces[3].tolist() == [7, -1] and new_pieces[5].tolist() == [9, -1]
     assert swapped.tolist() == [True, True, False]
     assert labels[0, 2] == 7 and pieces[1, 0] == 7  # the inputs are left alone
+    # a donor need not be a masked answer: any node a linked node reaches by the relation (example 3's
+    # "milan" [10], not masked) joins the pool, so example 0 draws "rome" or "milan"
+    pieces4 = torch.cat([pieces, torch.tensor([[4, -1], [10, -1]])])
+    batch4, linked4 = torch.cat([node_batch, torch.tensor([3, 3])]), torch.cat([linked, torch.tensor([True, False])])
+    edges4, types4 = torch.cat([edge_index, torch.tensor([[6], [7]])], 1), torch.cat([edge_type, torch.tensor([0])])
+    labels4 = torch.cat([labels, torch.full((1, 5), -100)])
+    drawn = set()
+    for seed in range(20):
+        out, out_pieces, _ = counterfactual_swap(labels4, pieces4, batch4, linked4, edges4, types4, rate=1.0,
+                                                 generator=torch.Generator().manual_seed(seed))
+        drawn.add(int(out[0, 2]))
+        assert out_pieces[1, 0] == out[0, 2]  # the graph and the target agree
+    assert drawn == {8, 10}
     same, _, none = counterfactual_swap(labels, pieces, node_batch, linked, edge_index, edge_type, rate=0.0)
     assert torch.equal(same, labels) and not none.any()
     unlinked = torch.zeros(6, dtype=torch.bool)  # no subject linked: nothing is answerable from the graph
