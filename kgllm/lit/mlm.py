@@ -147,21 +147,29 @@ class MLMModule(KGLitModule):
         target = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         return F.binary_cross_entropy_with_logits(scores, target)
 
+    def _graph_views(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The batch graph's linked nodes :math:`(N,)` bool, each node's example :math:`(N,)` and its
+        label pieces :math:`(N, P)` (the batch's own rows if its loader gathered them, else the table's)."""
+        from kgllm.nn.kgbert import node_pieces_of
+
+        graph, token_node = batch["graph"], batch["token_node"]
+        linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=graph.n_id.device)
+        linked[token_node[token_node >= 0]] = True
+        node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
+        pieces = node_pieces_of(graph)
+        if pieces is None:
+            pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
+        return linked, node_batch, pieces
+
     def _copy(self, hidden: torch.Tensor, sel: torch.Tensor, logits: torch.Tensor, batch: dict,
               target: torch.Tensor | None = None, hide: torch.Tensor | None = None):
         """Log-probabilities of the copy head's mixture at the ``sel`` positions, :math:`(M, V)` (with
         ``target``, also the gate's supervision loss)."""
         from kgllm.nn.copy_head import mask_offsets
-        from kgllm.nn.kgbert import node_pieces_of
 
-        graph, token_node = batch["graph"], batch["token_node"]
-        linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=hidden.device)
-        linked[token_node[token_node >= 0]] = True
+        graph = batch["graph"]
+        linked, node_batch, pieces = self._graph_views(batch)
         example = torch.arange(sel.size(0), device=sel.device).unsqueeze(1).expand_as(sel)[sel]  # (M,)
-        node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
-        pieces = node_pieces_of(graph)  # the batch's own rows, if its loader gathered them
-        if pieces is None:
-            pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]  # (N, P)
         return self.kg_copy_head(hidden[sel], logits, example, mask_offsets(sel)[sel], self.model.encoded_nodes,
                                  node_batch, pieces, linked, graph.edge_index, graph.edge_type, gate_target=target,
                                  hide_target=None if hide is None else hide[example])
@@ -185,15 +193,9 @@ class MLMModule(KGLitModule):
         """The batch with counterfactual answers swapped in (``copy_counterfactual``), and which
         examples got one, :math:`(B,)`."""
         from kgllm.nn.copy_head import counterfactual_swap
-        from kgllm.nn.kgbert import node_pieces_of
 
-        graph, token_node = batch["graph"], batch["token_node"]
-        linked = torch.zeros(graph.n_id.size(0), dtype=torch.bool, device=graph.n_id.device)
-        linked[token_node[token_node >= 0]] = True
-        pieces = node_pieces_of(graph)
-        if pieces is None:
-            pieces = self.kg_label_pieces[graph.n_id.clamp(max=self.kg_label_pieces.size(0) - 1)]
-        node_batch = graph.batch if graph.batch is not None else torch.zeros_like(graph.n_id)
+        graph = batch["graph"]
+        linked, node_batch, pieces = self._graph_views(batch)
         labels, pieces, swapped = counterfactual_swap(batch["labels"], pieces, node_batch, linked, graph.edge_index,
                                                       graph.edge_type, self.hparams.copy_counterfactual)
         graph.node_pieces = pieces  # read by the lm node inputs and by the copy head
