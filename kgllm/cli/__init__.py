@@ -104,6 +104,12 @@ def inspect_main(argv: Sequence[str]) -> int:
     return inspect_(argv)
 
 
+def cross_fit_kg_main(argv: Sequence[str]) -> int:
+    from kgllm.workflows.crossfit import main as cross_fit
+
+    return cross_fit(argv)
+
+
 def demo_main(argv: Sequence[str]) -> int:
     from kgllm.workflows.knowledge.demo import main as demo
 
@@ -117,6 +123,8 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "kg-query": (cli_kg.kg_query_main, "SPARQL over a KG folder (bound variables for text)"),
     "kg-import": (cli_kg.kg_import_main, "import TSV / OpenKE / LAMA / RDF knowledge graphs"),
     "kg-merge": (cli_kg.kg_merge_main, "merge two KG folders by id or by label"),
+    "cross-fit-kg": (cross_fit_kg_main, "a KG of labelled documents whose every edge comes from an extractor that "
+                     "never trained on its document"),
     "update-kg": (cli_kg.update_kg_main, "add documents to a KG, or remove documents or facts, keeping every id"),
     "kg-edit": (cli_kg.kg_edit_main, "replace the objects of facts in one update (a model reads the edit, no retraining)"),
     "kg-diff": (cli_kg.kg_diff_main, "what differs between two KG folders (by key; exit 1 if they differ)"),

@@ -4,7 +4,8 @@ Every loader returns ``(splits, label_names)`` where ``splits`` maps ``train``,
 ``val`` and ``test`` to example lists. Splits are fixed and documented:
 
 * ``redocred`` (MLM): documents ``train_docs`` / ``val_docs`` (``"start:end"`` ranges of
-  ``redocred/dev_revised.json``; default 0:90 and 90:100), text as in ``build-kg``.
+  ``redocred/dev_revised.json``, several joined by commas; default 0:90 and 90:100), text as in
+  ``build-kg``.
 * ``redocred_rc`` (relation classification): every gold (head, tail, relation) whose
   entities are mentioned in one sentence becomes a sentence example, first label
   per pair; documents ``train_docs`` / ``val_docs`` / ``test_docs`` (default 0:70, 70:85, 85:100);
@@ -59,6 +60,37 @@ def parse_range(spec: str) -> slice:
     return slice(start, end)
 
 
+def doc_indices(spec: str, n: int) -> list[int]:
+    """The document indices of ``spec`` among ``n`` documents: ``"start:end"`` ranges joined by commas
+    (``"0:100,200:350"``: every fold but one, for cross-fitting), in the order given, none twice."""
+    out: list[int] = []
+    for part in spec.split(","):
+        out += range(n)[parse_range(part.strip())]
+    if len(set(out)) != len(out):
+        raise ValueError(f"bad document range {spec!r}: its ranges overlap")
+    return out
+
+
+def select_docs(data: list, spec: str) -> list:
+    """The documents of ``data`` that ``spec`` names (:func:`doc_indices`)."""
+    return [data[i] for i in doc_indices(spec, len(data))]
+
+
+def range_spec(indices) -> str:
+    """Sorted document indices as the shortest ``"start:end,..."`` spec (``[0, 1, 2, 5]`` -> ``"0:3,5:6"``)."""
+    parts, run = [], None
+    for i in sorted(set(indices)):
+        if run and i == run[1]:
+            run[1] = i + 1
+        else:
+            if run:
+                parts.append(run)
+            run = [i, i + 1]
+    if run:
+        parts.append(run)
+    return ",".join(f"{a}:{b}" for a, b in parts) or "0:0"
+
+
 def _cap(splits: dict, max_train: int | None, max_eval: int | None) -> dict:
     return {k: v[: (max_train if k == "train" else max_eval)] if (max_train if k == "train" else max_eval)
             else v for k, v in splits.items()}
@@ -75,7 +107,7 @@ def load_redocred_mlm(data_dir=None, train_docs: str = "0:90", val_docs: str = "
     """Re-DocRED documents as MLM text: ``train_docs`` and ``val_docs`` ranges (test = val); no labels."""
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     docs = list(read_corpus(path, "redocred"))
-    splits = {"train": docs[parse_range(train_docs)], "val": docs[parse_range(val_docs)]}
+    splits = {"train": select_docs(docs, train_docs), "val": select_docs(docs, val_docs)}
     splits["test"] = splits["val"]
     return {k: [TextExample(d.text) for d in v] for k, v in splits.items()}, []
 
@@ -110,7 +142,7 @@ def load_redocred_rc(data_dir=None, train_docs: str = "0:70", val_docs: str = "7
     """Re-DocRED sentence pairs for relation classification (entity markers), relations with at least ``min_count`` training pairs; document ranges per split."""
     path = dataset_file("redocred", "dev_revised.json", root=data_dir)
     data = _load_json(path)
-    raw = {s: [p for doc in data[parse_range(r)] for p in _redocred_pairs(doc)]
+    raw = {s: [p for doc in select_docs(data, r) for p in _redocred_pairs(doc)]
            for s, r in zip(SPLITS, (train_docs, val_docs, test_docs))}
     counts = Counter(p[1] for p in raw["train"])
     labels = sorted(r for r, n in counts.items() if n >= min_count)
@@ -249,12 +281,12 @@ def load_redocred_docre(data_dir=None, train_docs: str = "0:400", val_docs: str 
     else:
         raise ConfigError(f"schema must be redocred or file, got {schema!r}")
     index = {r: i for i, r in enumerate(labels)}
-    train_facts = {(a, b, lab["r"]) for doc in data[parse_range(train_docs)] for lab in doc.get("labels", [])
+    train_facts = {(a, b, lab["r"]) for doc in select_docs(data, train_docs) for lab in doc.get("labels", [])
                    for a in _mention_names(doc, lab["h"]) for b in _mention_names(doc, lab["t"])}
     splits = {}
     for split, spec in zip(SPLITS, (train_docs, val_docs, test_docs)):
         examples = []
-        for doc in data[parse_range(spec)]:
+        for doc in select_docs(data, spec):
             text, offsets = redocred_text(doc["sents"])
             entities = [[(offsets[m["sent_id"]][m["pos"][0]][0], offsets[m["sent_id"]][m["pos"][1] - 1][1])
                          for m in ent] for ent in doc["vertexSet"]]
@@ -337,7 +369,7 @@ def load_redocred_ner(data_dir=None, train_docs: str = "0:70", val_docs: str = "
     splits = {}
     for split, rng in zip(SPLITS, (train_docs, val_docs, test_docs)):
         out = []
-        for doc in data[parse_range(rng)]:
+        for doc in select_docs(data, rng):
             for sid, sent in enumerate(doc["sents"]):
                 text, offsets = redocred_text([sent])
                 spans = sorted({(offsets[0][m["pos"][0]][0], offsets[0][m["pos"][1] - 1][1], m["type"])

@@ -47,6 +47,21 @@ def test_bad_range():
         parse_range("two")
 
 
+def test_document_ranges_join_by_commas_and_round_trip():
+    from kgllm.data.datasets import doc_indices, range_spec, select_docs
+
+    assert doc_indices("0:2,5:7", 10) == [0, 1, 5, 6]
+    assert doc_indices("8:", 10) == [8, 9] and doc_indices("3:3", 10) == []
+    assert select_docs(list("abcdefgh"), "6:,0:1") == ["g", "h", "a"]
+    assert range_spec([5, 0, 1, 2, 6, 9]) == "0:3,5:7,9:10" and range_spec([]) == "0:0"
+    for spec in ("0:3,5:7,9:10", "4:8"):
+        assert range_spec(doc_indices(spec, 20)) == spec
+    with pytest.raises(ValueError, match="overlap"):
+        doc_indices("0:5,4:6", 10)
+    with pytest.raises(ValueError, match="start:end"):
+        doc_indices("0:5,x", 10)
+
+
 def test_fewrel_train_per_relation_keeps_val_and_test(data_dir):
     full, _, _ = load_dataset("fewrel", data_dir, n_train=3, n_val=1)
     small, labels, _ = load_dataset("fewrel", data_dir, n_train=3, n_val=1, train_per_relation=1)
