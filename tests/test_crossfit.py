@@ -21,8 +21,8 @@ def test_folds_are_contiguous_disjoint_and_cover_the_documents():
 
 
 @pytest.mark.slow
-def test_the_cross_fitted_kg_holds_no_edge_from_a_model_trained_on_its_document(tmp_path, kg_dir, data_dir, capsys):
-    tiny = ["--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--model.fusion_layers", "[0]",
+def test_the_cross_fitted_kg_holds_no_edge_from_a_model_trained_on_its_document(tmp_path, data_dir, capsys):
+    tiny = ["--data.backbone", "tiny", "--model.fusion_layers", "[0]",
             "--model.task_args", json.dumps({"emb_size": 32, "block_size": 8}), "--data.batch_size", "2",
             "--data.eval_batch_size", "2", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]

@@ -111,12 +111,14 @@ def audit(kg_dir: str | Path, parts: list[dict], n_docs: int) -> dict:
 
 
 def _fit(config: str, extra: Sequence[str], dataset_args: dict, seed: int, run_dir: Path) -> dict:
-    """Fit one extractor (fusion off) on ``dataset_args``' training documents; test on its test documents."""
+    """Fit one extractor (fusion off, no KG folder) on ``dataset_args``' training documents; test on its
+    test documents."""
     from kgllm.lit.runner import fit_and_test
 
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
                           "init_args": {"save_dir": str(run_dir.parent), "name": run_dir.name, "version": ""}}])
-    run = fit_and_test(["--config", config, "--model.fusion", "none", "--seed_everything", str(seed),
+    run = fit_and_test(["--config", config, "--model.fusion", "none", "--data.init_args.kg_dir", "null",
+                        "--seed_everything", str(seed),
                         "--trainer.logger", logger, "--trainer.default_root_dir", str(run_dir), *extra,
                         "--data.dataset_args", json.dumps(dataset_args)])
     if not run["best_ckpt"]:
