@@ -338,11 +338,9 @@ def kg_import_main(argv: Sequence[str]) -> int:
 
 
 def kg_merge_main(argv: Sequence[str]) -> int:
-    from kgllm.util.errors import KGFormatError
     from kgllm.util.io import check_replaceable
     from kgllm.kg.graph.folder import KG_ENTRIES, KG_MARKER
-    from kgllm.kg.sources.imports import merge
-    from kgllm.kg.graph.store import KnowledgeGraph
+    from kgllm.kg.sources.imports import merge_folders
 
     p = _parser("kgllm kg-merge", description="Merge two KG folders (A's ids are kept).")
     p.add_argument("a", help="first KG folder (its ids are kept)")
@@ -358,20 +356,8 @@ def kg_merge_main(argv: Sequence[str]) -> int:
     check_replaceable(a.out, KG_MARKER, (a.a, a.b), a.overwrite, KG_ENTRIES)
     if Path(a.a).resolve() == Path(a.b).resolve():
         p.error(f"{a.a} and {a.b} are the same KG folder; merging a KG with itself would double every count")
-    first, second = KnowledgeGraph.load(a.a, provenance=True), KnowledgeGraph.load(a.b, provenance=True)
-    if first.identity() == second.identity() and first.counts() == second.counts():
-        raise KGFormatError(f"{a.b}: the same KG as {a.a} (identity {first.identity()}); merging it would double "
-                            "every count")
-    kg = merge(first, second, a.by)
-    from kgllm.kg.graph.folder import read_tsv
-
-    rows = []
-    for folder, mapping in zip((a.a, a.b), kg.merge_maps):  # both sides' mentions, ids of the merged KG
-        if (Path(folder) / "mentions.tsv").is_file():
-            for row in read_tsv(Path(folder) / "mentions.tsv", 7):
-                row[4] = str(mapping[int(row[4])])
-                rows.append(row)
-    kg.mention_rows = rows
+    kg = merge_folders(a.a, a.b, a.by)
+    rows = kg.mention_rows
     kg.save(a.out, a.rdf_format, a.overwrite, a.store, inputs=(a.a, a.b))
     c = kg.meta["merge_counts"]
     print(f"{a.out}: {kg}; {c['joined']:,} of B's {c['b_entities']:,} entities joined A's {c['a_entities']:,} "

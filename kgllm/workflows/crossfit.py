@@ -208,8 +208,8 @@ def run(config: str, out: str | Path, train_docs: str, val_docs: str, eval_docs:
 
 
 def _merge(kgs: list[Path], out: Path, work: Path) -> None:
-    """Merge KG folders by label, left to right, through ``kgllm kg-merge`` (A's ids are kept)."""
-    from kgllm.cli.kg import kg_merge_main
+    """Merge KG folders by label, left to right, as ``kgllm kg-merge --by label`` does (A's ids kept)."""
+    from kgllm.kg.sources.imports import merge_folders
 
     if work.exists():
         shutil.rmtree(work)  # our own scratch folder of an interrupted merge
@@ -217,7 +217,10 @@ def _merge(kgs: list[Path], out: Path, work: Path) -> None:
     acc = kgs[0]
     for i, other in enumerate(kgs[1:], 1):
         target = out if i == len(kgs) - 1 else work / f"step{i}"
-        kg_merge_main([str(acc), str(other), "--out", str(target), "--by", "label"])
+        kg = merge_folders(acc, other, "label")
+        kg.save(target, inputs=(acc, other))
+        c = kg.meta["merge_counts"]
+        print(f"{target}: {kg}; {c['joined']:,} of {other}'s {c['b_entities']:,} entities joined by label")
         acc = target
     shutil.rmtree(work)
 

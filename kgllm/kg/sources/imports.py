@@ -239,3 +239,26 @@ def merge(a: KnowledgeGraph, b: KnowledgeGraph, by: str = "id") -> KnowledgeGrap
     out.meta["merge_counts"] = {"a_entities": a.num_entities, "b_entities": b.num_entities,
                                 "joined": a.num_entities + b.num_entities - out.num_entities}
     return out
+
+
+def merge_folders(a: str | Path, b: str | Path, by: str = "id") -> KnowledgeGraph:
+    """:func:`merge` of two KG folders, with provenance, and both folders' ``mentions.tsv`` rows
+    renumbered to the merged ids (``kg.mention_rows``, written by ``kg.save``): what ``kgllm
+    kg-merge`` writes. Refuses to merge a KG with itself (every count would double)."""
+    from kgllm.kg.graph.folder import read_tsv
+
+    if Path(a).resolve() == Path(b).resolve():
+        raise KGFormatError(f"{a} and {b} are the same KG folder; merging a KG with itself would double every count")
+    first, second = KnowledgeGraph.load(a, provenance=True), KnowledgeGraph.load(b, provenance=True)
+    if first.identity() == second.identity() and first.counts() == second.counts():
+        raise KGFormatError(f"{b}: the same KG as {a} (identity {first.identity()}); merging it would double "
+                            "every count")
+    kg = merge(first, second, by)
+    rows = []
+    for folder, mapping in zip((a, b), kg.merge_maps):  # both sides' mentions, ids of the merged KG
+        if (Path(folder) / "mentions.tsv").is_file():
+            for row in read_tsv(Path(folder) / "mentions.tsv", 7):
+                row[4] = str(mapping[int(row[4])])
+                rows.append(row)
+    kg.mention_rows = rows
+    return kg
