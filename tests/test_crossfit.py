@@ -53,6 +53,7 @@ def test_the_cross_fitted_kg_holds_no_edge_from_a_model_trained_on_its_document(
     # the same command resumes (nothing refitted); another plan in the folder is refused
     assert main(argv) == 0
     assert not (tmp_path / "cf" / "fold0" / "run2").exists()
+    assert [x.name for x in (tmp_path / "cf" / "fold0" / "runs").iterdir()] == ["none-seed0"]  # no refit
     with pytest.raises(OutputError, match="another cross-fit plan"):
         main([*argv[:8], "--folds", "3", *argv[10:]])
     (tmp_path / "other").mkdir()

@@ -110,29 +110,17 @@ def audit(kg_dir: str | Path, parts: list[dict], n_docs: int) -> dict:
     return {"edge_occurrences": counts, "edges": len(kg.edges), "entities": len(kg.entities)}
 
 
-def _fit(config: str, extra: Sequence[str], dataset_args: dict, seed: int, run_dir: Path) -> dict:
-    """Fit one extractor (fusion off, no KG folder) on ``dataset_args``' training documents; test on its
-    test documents."""
-    from kgllm.lit.runner import fit_and_test
+def _fit(config: str, extra: Sequence[str], dataset_args: dict, seed: int, folder: Path) -> dict:
+    """Fit one extractor (fusion off, no KG folder) on ``dataset_args``' training documents and test it
+    on its test documents, as one ``kgllm ablate`` run of variant ``none`` (``FOLDER/runs/none-seedS``)."""
+    from kgllm.workflows.ablate import run_one
 
-    logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                          "init_args": {"save_dir": str(run_dir.parent), "name": run_dir.name, "version": ""}}])
-    run = fit_and_test(["--config", config, "--model.fusion", "none", "--data.init_args.kg_dir", "null",
-                        "--seed_everything", str(seed),
-                        "--trainer.logger", logger, "--trainer.default_root_dir", str(run_dir), *extra,
-                        "--data.dataset_args", json.dumps(dataset_args)])
-    if not run["best_ckpt"]:
+    row = run_one([config], "none", seed, folder, ["--data.init_args.kg_dir", "null", *extra,
+                                                   "--data.dataset_args", json.dumps(dataset_args)])
+    if not row["best_ckpt"]:
         raise ConfigError(f"{config}: the fit saved no checkpoint (add a checkpoint callback)")
-    return {"checkpoint": run["best_ckpt"], "test": {k.removeprefix("test/"): round(v, 4)
-                                                     for k, v in run["metrics"].items()}}
-
-
-def _fresh(folder: Path, name: str) -> Path:
-    path, n = folder / name, 1
-    while path.exists():  # an interrupted fit's folder is kept, never overwritten
-        n += 1
-        path = folder / f"{name}{n}"
-    return path
+    return {"checkpoint": row["best_ckpt"], "test": {k.removeprefix("test/"): round(v, 4)
+                                                     for k, v in row.items() if k.startswith("test/")}}
 
 
 def run(config: str, out: str | Path, train_docs: str, val_docs: str, eval_docs: str, folds: int = 2,
@@ -186,7 +174,7 @@ def run(config: str, out: str | Path, train_docs: str, val_docs: str, eval_docs:
         if not done.is_file():
             args = {**base_args, "train_docs": range_spec(part["train"]), "val_docs": val_docs,
                     "test_docs": range_spec(part["docs"])}
-            atomic_write_json(done, _fit(config, extra, args, seed, _fresh(folder, "run")))
+            atomic_write_json(done, _fit(config, extra, args, seed, folder))
         part.update(json.loads(done.read_text()))
         kg = folder / "kg"
         if not kg.exists():
