@@ -60,6 +60,11 @@ def test_the_cross_fitted_kg_holds_no_edge_from_a_model_trained_on_its_document(
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match="not a cross-fit-kg folder"):
         main([argv[0], argv[1], "--out", str(tmp_path / "other"), *argv[4:]])
+    # --eval-extractor fold0: fold 0's extractor (trained on 2:4) writes the evaluation documents' KG; no third fit
+    assert main([*argv[:2], "--out", str(tmp_path / "cf0"), *argv[4:], "--eval-extractor", "fold0"]) == 0
+    parts = json.loads((tmp_path / "cf0" / "crossfit.json").read_text())["parts"]
+    assert parts[2]["extractor_trained_on"] == "2:4" and parts[2]["checkpoint"] == parts[0]["checkpoint"]
+    assert not (tmp_path / "cf0" / "eval" / "runs").exists()
 
 
 def test_a_config_of_another_task_is_refused(tmp_path):

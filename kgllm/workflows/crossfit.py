@@ -13,7 +13,9 @@ out-of-fold predictions):
    no labels); the fold model is also scored on its held-out fold (gold entities), so the quality
    of every fold's edges is on record;
 3. one extractor trained on every training document writes the KG of the evaluation documents
-   (validation and test, raw text only: no labels are read);
+   (validation and test, raw text only: no labels are read); with ``--eval-extractor fold0``, fold
+   0's extractor writes it instead (it never read them either), so every part's edges come from
+   extractors trained on the same number of documents, and one fit is saved;
 4. the parts merge by label into ``OUT/kg``, and an audit reads every edge's provenance and every
    extractor checkpoint's own training documents and refuses a KG where an edge of a document comes
    from a model trained on it (``OUT/crossfit.json``).
@@ -125,7 +127,7 @@ def _fit(config: str, extra: Sequence[str], dataset_args: dict, seed: int, folde
 
 def run(config: str, out: str | Path, train_docs: str, val_docs: str, eval_docs: str, folds: int = 2,
         seed: int = 0, extra: Sequence[str] = (), margin: float = 0.0, progress: bool = True,
-        data_dir: str | None = None) -> dict:
+        data_dir: str | None = None, eval_extractor: str = "all") -> dict:
     """Build the cross-fitted KG (module docstring); returns the record written to ``OUT/crossfit.json``."""
     import yaml
 
@@ -154,8 +156,11 @@ def run(config: str, out: str | Path, train_docs: str, val_docs: str, eval_docs:
     if set(evals) & set(train) or set(doc_indices(val_docs, n)) & set(train):
         raise ConfigError(f"--eval-docs {eval_docs} and --val-docs {val_docs} must not share documents with "
                           f"--train-docs {train_docs}")
+    if eval_extractor not in ("all", "fold0"):
+        raise ConfigError(f"--eval-extractor {eval_extractor!r}: expected 'all' or 'fold0'")
     plan = {"config": str(config), "gold": str(gold), "train_docs": train_docs, "val_docs": val_docs,
-            "eval_docs": eval_docs, "folds": folds, "seed": seed, "overrides": list(extra), "margin": margin}
+            "eval_docs": eval_docs, "folds": folds, "seed": seed, "overrides": list(extra), "margin": margin,
+            "eval_extractor": eval_extractor}
     if out.exists() and any(out.iterdir()):
         if not (out / PLAN).is_file():
             raise OutputError(f"{out}: exists and is not a cross-fit-kg folder ({PLAN} missing); nothing was changed")
@@ -166,16 +171,20 @@ def run(config: str, out: str | Path, train_docs: str, val_docs: str, eval_docs:
 
     parts = [{"name": f"fold{i}", "docs": docs, "train": [d for d in train if d not in set(docs)]}
              for i, docs in enumerate(parts_docs)]
-    parts.append({"name": "eval", "docs": evals, "train": train})
+    parts.append({"name": "eval", "docs": evals, "train": parts[0]["train"] if eval_extractor == "fold0" else train})
     for part in parts:
         folder = out / part["name"]
         folder.mkdir(exist_ok=True)
         done = folder / "extractor.json"
-        if not done.is_file():
+        if part["name"] == "eval" and eval_extractor == "fold0":
+            part["checkpoint"] = parts[0]["checkpoint"]
+            part["test"] = {}  # fold 0's extractor is scored on fold 0 (its evaluation documents are the task's)
+        elif not done.is_file():
             args = {**base_args, "train_docs": range_spec(part["train"]), "val_docs": val_docs,
                     "test_docs": range_spec(part["docs"])}
             atomic_write_json(done, _fit(config, extra, args, seed, folder))
-        part.update(json.loads(done.read_text()))
+        if "checkpoint" not in part:
+            part.update(json.loads(done.read_text()))
         kg = folder / "kg"
         if not kg.exists():
             corpus = folder / "corpus.jsonl"
@@ -223,6 +232,9 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--eval-docs", default="350:500", help="documents whose KG the all-training-documents extractor "
                    "writes (validation and test; their labels are never read)")
     p.add_argument("--folds", type=int, default=2, help="folds of the training documents (one extractor each)")
+    p.add_argument("--eval-extractor", choices=("all", "fold0"), default="all",
+                   help="which extractor writes the evaluation documents' KG: one trained on every training "
+                   "document, or fold 0's (every part's edges then come from extractors of the same training size)")
     p.add_argument("--seed", type=int, default=0, help="seed of every extractor fit")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $KGLLM_DATA)")
     p.add_argument("--re-margin", type=float, default=0.0, help="as build-kg --re-margin")
@@ -231,7 +243,7 @@ def main(argv: Sequence[str]) -> int:
     if any(not x.startswith("--") for x in extra[:1]):
         p.error(f"unexpected argument {extra[0]!r} (overrides are --key value pairs)")
     record = run(a.config, a.out, a.train_docs, a.val_docs, a.eval_docs, a.folds, a.seed, extra, a.re_margin,
-                 progress=not a.no_progress, data_dir=a.data_dir)
+                 progress=not a.no_progress, data_dir=a.data_dir, eval_extractor=a.eval_extractor)
     for part in record["parts"]:
         f1 = part["held_out_scores"].get("f1")
         scored = "" if f1 is None else f", F1 on these documents (gold entities) {f1:.3f}"
