@@ -38,6 +38,14 @@ def test_the_cross_fitted_kg_holds_no_edge_from_a_model_trained_on_its_document(
     for part in parts:  # what each checkpoint itself records, not only what the plan says
         assert trained_docs(part["checkpoint"], 6) == doc_indices(part["extractor_trained_on"], 6)
         assert "f1" in part["held_out_scores"]
+    # each fold's test wrote per-document (correct, predicted, gold) counts whose micro F1 is its test F1
+    from kgllm.util.stats import micro_f1
+    from kgllm.workflows.ablate import read_test_items
+
+    counts = read_test_items(tmp_path / "cf" / "fold0" / "runs" / "none-seed0")
+    assert sorted(counts) == [0, 1] and sum(c[2] for c in counts.values()) > 0
+    assert micro_f1([sum(c[k] for c in counts.values()) for k in range(3)]) == pytest.approx(
+        parts[0]["held_out_scores"]["f1"], abs=1e-4)
     assert all(n > 0 for n in record["audit"]["edge_occurrences"])
     from kgllm.kg.graph.store import KnowledgeGraph
 

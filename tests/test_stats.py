@@ -68,3 +68,25 @@ def test_bootstrap_over_seeds_and_items():
     assert hi - lo > 2 * (hi1 - lo1) and lo < a.mean() < hi
     with pytest.raises(ValueError):
         bootstrap_seeds_items([[1, 0]], [[1, 0, 1]])
+
+
+def test_bootstrap_of_micro_f1_from_per_item_counts():
+    import numpy as np
+
+    from kgllm.util.stats import bootstrap_seeds_items, micro_f1
+
+    # (correct, predicted, gold) per document: micro F1 pools the counts, it is not a mean of per-item F1s
+    docs = [(2, 3, 4), (0, 1, 0), (5, 5, 6), (0, 0, 2), (1, 4, 1)]
+    assert micro_f1(np.sum(docs, axis=0)) == pytest.approx(2 * 8 / (13 + 13))
+    assert micro_f1([0, 0, 0]) == 0.0
+    rng = np.random.default_rng(5)
+    f1s = []
+    for _ in range(300):  # one seed: the same generator draws, by hand
+        rng.integers(1, size=1)
+        c = np.asarray(docs)[rng.integers(5, size=5)].sum(0)
+        f1s.append(2 * c[0] / (c[1] + c[2]) if c[1] + c[2] else 0.0)
+    expected = tuple(np.quantile(f1s, [0.025, 0.975]))
+    assert bootstrap_seeds_items([docs], n_boot=300, seed=5) == pytest.approx(expected)
+    assert bootstrap_seeds_items([docs, docs], [docs, docs]) == (0.0, 0.0)
+    with pytest.raises(ValueError):
+        bootstrap_seeds_items([[(1, 2)]])

@@ -120,8 +120,9 @@ class ClassifierModule(KGLitModule):
         self.eval_loss = nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
         # test confusion matrix of single-label tasks (synced over ranks like the other metrics)
         self.test_confusion = MulticlassConfusionMatrix(hp.num_labels, ignore_index=-100)
-        # each test example's correctness (single-label tasks), for intervals over test items
-        self.test_items = nn.ModuleDict({"idx": CatMetric(), "correct": CatMetric()})
+        # each test example's correctness (single-label tasks), or its correct / predicted / gold
+        # counts (tasks with ``item_counts``: document-level RE), for intervals over test items
+        self.test_items = nn.ModuleDict({k: CatMetric() for k in ("idx", "correct", "predicted", "gold")})
 
     def head_reads(self) -> str:
         return self._resolve().head_reads
@@ -153,6 +154,13 @@ class ClassifierModule(KGLitModule):
                 valid = labels != -100  # DDP evaluation padding is no test item
                 self.test_items["idx"].update(batch["idx"][valid].float())
                 self.test_items["correct"].update((logits.detach().argmax(-1) == labels)[valid].float())
+        if stage == "test" and "idx" in batch and hasattr(self.task_spec, "item_counts"):
+            counts = self.task_spec.item_counts(logits.detach(), labels, batch).to(labels.device)
+            scored = torch.tensor([len(p) > 0 for p in batch["pairs"]], device=labels.device)  # not DDP padding
+            if scored.any():
+                self.test_items["idx"].update(batch["idx"][scored].float())
+                for k, name in enumerate(("correct", "predicted", "gold")):
+                    self.test_items[name].update(counts[scored, k].float())
         if stage == "train":  # the mean over ranks: the global batch's loss under DDP
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
         else:
@@ -168,15 +176,25 @@ class ClassifierModule(KGLitModule):
         ``per_class.csv``, ``confusion_matrix.csv`` and ``confusion_matrix.png`` in the run folder
         (the first logger's; rank 0), and its worst classes in one log line."""
         confusion = self.test_confusion
-        if not confusion.update_called:
-            return
-        cm = confusion.compute().cpu()
-        confusion.reset()
+        cm = None
+        if confusion.update_called:
+            cm = confusion.compute().cpu()
+            confusion.reset()
         items = self._test_item_rows()  # a collective under DDP: every rank computes it
         trainer = self.trainer
         loggers = trainer.loggers if trainer is not None else []
         log_dir = getattr(loggers[0], "log_dir", None) if loggers else None
         if trainer is None or not trainer.is_global_zero or not log_dir:
+            return
+        if items:
+            from pathlib import Path
+
+            from kgllm.util.io import atomic_write_text
+
+            header = "idx,correct" if len(items[0]) == 2 else "idx,correct,predicted,gold"
+            atomic_write_text(Path(log_dir) / "test_items.csv",
+                              header + "\n" + "".join(",".join(map(str, row)) + "\n" for row in items))
+        if cm is None:
             return
         from kgllm.lit.report import per_class, write_report
 
@@ -185,28 +203,24 @@ class ClassifierModule(KGLitModule):
                    "data")
         title = f"{self.hparams.task} on {dataset}: test confusion matrix (n = {int(cm.sum()):,})"
         paths = write_report(cm, labels, log_dir, title)
-        if items:
-            from pathlib import Path
-
-            from kgllm.util.io import atomic_write_text
-
-            atomic_write_text(Path(log_dir) / "test_items.csv",
-                              "idx,correct\n" + "".join(f"{i},{c}\n" for i, c in items))
         rows = [r for r in per_class(cm, labels) if r["support"]]
         worst = ", ".join(f"{r['label']} {r['f1']:.2f}" for r in sorted(rows, key=lambda r: r["f1"])[:3])
         log.info("per-class test scores: %s (lowest F1: %s)", paths[0], worst)
 
 
-    def _test_item_rows(self) -> list[tuple[int, int]]:
-        """Each test example's index and whether it was classified correctly, over all ranks (written
-        as ``test_items.csv``: what ``kgllm ablate`` resamples for intervals over seeds and test items)."""
+    def _test_item_rows(self) -> list[tuple[int, ...]]:
+        """Each test example's index and whether it was classified correctly (or, for tasks with
+        ``item_counts``, its correct, predicted and gold counts), over all ranks (written as
+        ``test_items.csv``: what ``kgllm ablate`` resamples for intervals over seeds and test items)."""
         items = self.test_items
         if not items["idx"].update_called:
             return []
-        idx, correct = items["idx"].compute(), items["correct"].compute()
-        items["idx"].reset()
-        items["correct"].reset()
-        return sorted({int(i): int(c) for i, c in zip(idx.flatten().tolist(), correct.flatten().tolist())}.items())
+        names = ["correct"] + (["predicted", "gold"] if items["predicted"].update_called else [])
+        cols = [items[k].compute().flatten().tolist() for k in ["idx", *names]]
+        for metric in items.values():
+            metric.reset()
+        by_idx = {int(row[0]): tuple(int(v) for v in row[1:]) for row in zip(*cols)}  # DDP duplicates collapse
+        return [(i, *v) for i, v in sorted(by_idx.items())]
 
 
 class DocREModule(ClassifierModule):

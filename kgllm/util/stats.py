@@ -71,22 +71,39 @@ def bootstrap_seeds_items(a: Sequence[Sequence[float]], b: Sequence[Sequence[flo
     """Percentile interval of the mean of ``a`` (or of ``a - b``, paired) by a two-way bootstrap:
     seeds (rows) and test items (columns) are each resampled with replacement, the same draws for
     ``a`` and ``b``, so the interval carries both sources of uncertainty (a t-interval over seeds
-    alone ignores that the test set is a sample too). ``a`` and ``b``: :math:`(S, N)` per-item scores."""
+    alone ignores that the test set is a sample too). ``a`` and ``b``: :math:`(S, N)` per-item scores,
+    or :math:`(S, N, 3)` per-item (correct, predicted, gold) counts, whose statistic is the mean over
+    seeds of micro F1 over the drawn items (:func:`micro_f1`; F1 is not a mean of per-item scores)."""
     import numpy as np
 
     x = np.asarray(a, dtype=float)
     y = None if b is None else np.asarray(b, dtype=float)
-    if x.ndim != 2 or x.size == 0 or (y is not None and y.shape != x.shape):
-        raise ValueError("bootstrap_seeds_items needs equally shaped (seeds, items) arrays")
+    if x.ndim not in (2, 3) or x.size == 0 or (x.ndim == 3 and x.shape[2] != 3) or \
+            (y is not None and y.shape != x.shape):
+        raise ValueError("bootstrap_seeds_items needs equally shaped (seeds, items) or (seeds, items, 3) arrays")
+
+    def stat(v, rows, cols):
+        drawn = v[np.ix_(rows, cols)] if v.ndim == 2 else v[rows][:, cols]
+        return drawn.mean() if v.ndim == 2 else micro_f1(drawn.sum(axis=1)).mean()
+
     rng = np.random.default_rng(seed)
-    S, N = x.shape
-    d = x if y is None else x - y
-    means = np.empty(n_boot)
+    S, N = x.shape[:2]
+    stats_ = np.empty(n_boot)
     for i in range(n_boot):
         rows, cols = rng.integers(S, size=S), rng.integers(N, size=N)
-        means[i] = d[np.ix_(rows, cols)].mean()
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+        stats_[i] = stat(x, rows, cols) - (0.0 if y is None else stat(y, rows, cols))
+    lo, hi = np.quantile(stats_, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+
+def micro_f1(counts):
+    """Micro F1 ``2 c / (p + g)`` of (correct, predicted, gold) counts along the last axis (0 where
+    nothing was predicted or gold), as :class:`kgllm.tasks.docre.DocREScore` computes it."""
+    import numpy as np
+
+    c = np.asarray(counts, dtype=float)
+    denom = c[..., 1] + c[..., 2]
+    return np.divide(2 * c[..., 0], denom, out=np.zeros_like(denom), where=denom > 0)
 
 
 def item_intervals(runs: dict, base: dict | None = None) -> dict | None:
@@ -99,7 +116,9 @@ def item_intervals(runs: dict, base: dict | None = None) -> dict | None:
     items = sorted(set.intersection(*(set(runs[s]) for s in seeds)))
     if not items:
         return None
-    out = {"ci": bootstrap_seeds_items([[runs[s][i] for i in items] for s in seeds]), "items": len(items)}
+    counts = not isinstance(runs[seeds[0]][items[0]], (int, float))  # (correct, predicted, gold) per item
+    out = {"ci": bootstrap_seeds_items([[runs[s][i] for i in items] for s in seeds]), "items": len(items),
+           "statistic": "micro F1" if counts else "accuracy"}
     common = [s for s in seeds if base and base.get(s)]
     shared = sorted(set(items).intersection(*(set(base[s]) for s in common))) if common else []
     if shared:

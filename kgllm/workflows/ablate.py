@@ -172,13 +172,17 @@ def write_rows(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def read_test_items(run_dir: Path) -> dict[int, int] | None:
-    """A run's ``test_items.csv`` (test example index -> correct), or ``None`` without one."""
+def read_test_items(run_dir: Path) -> dict[int, int | tuple[int, int, int]] | None:
+    """A run's ``test_items.csv`` (test example index -> correct, or -> (correct, predicted, gold)
+    counts where the file has them: document-level RE), or ``None`` without one."""
     path = Path(run_dir) / "test_items.csv"
     if not path.is_file():
         return None
     with open(path, encoding="utf-8") as fh:
-        return {int(r["idx"]): int(r["correct"]) for r in csv.DictReader(fh)}
+        rows = list(csv.DictReader(fh))
+    if rows and "predicted" in rows[0]:
+        return {int(r["idx"]): (int(r["correct"]), int(r["predicted"]), int(r["gold"])) for r in rows}
+    return {int(r["idx"]): int(r["correct"]) for r in rows}
 
 
 def summarise(rows: list[dict], metrics: Sequence[str], baseline: str = "none", items: dict | None = None) -> list[dict]:
@@ -216,9 +220,10 @@ def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str =
     from kgllm.util.stats import fmt_ci, fmt_p
 
     by_items = any(e.get("items") for e in summary)
+    stat = next((e["items"].get("statistic", "accuracy") for e in summary if e.get("items")), "accuracy")
     head = ("| variant | runs | " + " | ".join(f"{m} (mean ± std [95% CI])" for m in metrics)
             + f" | Δ {metrics[0]} vs {baseline} [95% CI] (paired t-test p, Holm p) |"
-            + (f" test accuracy 95% CI (seeds × test items) | Δ accuracy vs {baseline} (seeds × test items) |"
+            + (f" test {stat} 95% CI (seeds × test items) | Δ {stat} vs {baseline} (seeds × test items) |"
                if by_items else ""))
     lines = [head, "|" + "---|" * (3 + len(metrics) + (2 if by_items else 0))]
     for e in summary:
