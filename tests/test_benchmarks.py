@@ -157,6 +157,33 @@ def test_docre_table_pairs_arms_by_seed(tmp_path, capsys, monkeypatch):
         docre_table.read_arm(f"x={tmp_path / 'a'}:xattn")
 
 
+def test_docre_kg_coverage_counts_what_a_hand_made_kg_states(redocred_file, tmp_path, capsys, monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
+    import docre_kg_coverage
+
+    from kgllm.kg.graph.store import KnowledgeGraph
+
+    data = json.loads(redocred_file.read_text())
+    lab = data[1]["labels"][0]
+    names = [data[1]["vertexSet"][lab[k]][0]["name"] for k in ("h", "t")]
+    kg = KnowledgeGraph()
+    h, t = (kg.add_entity(f"e{i}", n, "MISC") for i, n in enumerate(names))
+    kg.add_edge(t, lab["r"], h)  # either direction counts
+    kg.save(tmp_path / "kg")
+    assert docre_kg_coverage.main([str(tmp_path / "kg"), "--gold", str(redocred_file), "--groups", "a=0:1", "b=1:2",
+                                   "--out", str(tmp_path / "t.md")]) == 0
+    rows = (tmp_path / "t.md").read_text().splitlines()
+    assert rows[2].endswith("| 0 (0.0%) | 0 (0.0%) |")  # document 0's triples: no edge states them
+    n = len({(x["h"], x["r"], x["t"]) for x in data[1]["labels"]})
+    same_pair = {x["r"] for x in data[1]["labels"] if {x["h"], x["t"]} == {lab["h"], lab["t"]}}
+    typed = sum(1 for x in {(x["h"], x["r"], x["t"]) for x in data[1]["labels"]}
+                if {x[0], x[2]} == {lab["h"], lab["t"]} and x[1] == lab["r"])
+    assert rows[3].startswith(f"| b (1) | {n:,} |") and len(same_pair) >= 1 and typed >= 1
+    assert rows[3].endswith(f"| {typed} ({typed / n:.1%}) |")
+
+
 @pytest.mark.slow
 def test_ray_merge_benchmark_runs_and_checks_identity(kg_dir, tmp_path):
     import json
