@@ -153,6 +153,17 @@ def test_docre_table_pairs_arms_by_seed(tmp_path, capsys, monkeypatch):
     assert rows[2].startswith("| base | 2 (0,1) | 0.5100 ± 0.0141")
     assert "| fused | 2 (0,1) | 0.5650 ± 0.0212" in rows[3] and "+0.0550" in rows[3] and "+0.0100" in rows[3]
     assert rows[4].startswith("| distant | 1 (1) |") and rows[4].endswith("| – | – |")  # one common seed: no test
+    # with every run's per-document counts, F1's interval over seeds x documents, and the difference's
+    for arm, f1s in (("none", [(1, 2, 2), (1, 1, 2)]), ("gated", [(2, 2, 2), (2, 2, 2)])):
+        for seed in (0, 1):
+            run = tmp_path / "a" / "runs" / f"{arm}-seed{seed}"
+            run.mkdir(parents=True)
+            run.joinpath("test_items.csv").write_text("idx,correct,predicted,gold\n" +
+                                                      "".join(f"{i},{c},{p},{g}\n" for i, (c, p, g) in enumerate(f1s)))
+    assert docre_table.main(arms[:2] + ["--out", str(tmp_path / "t2.md")]) == 0
+    rows = (tmp_path / "t2.md").read_text().splitlines()
+    assert "seeds × test documents" in rows[0]
+    assert rows[3].endswith("| [1.0000, 1.0000] (2 documents) | [0.3333, 0.5000] |")  # F1 1 vs 0.5 to 0.667
     with pytest.raises(SystemExit, match="no finished run of variant 'xattn'"):
         docre_table.read_arm(f"x={tmp_path / 'a'}:xattn")
 

@@ -4,6 +4,9 @@
 Each arm is ``LABEL=FOLDER:VARIANT`` (``results.csv`` of ``kgllm ablate``); the first arm is the
 reference. Per arm: runs, test F1 / Ign F1 / precision / recall as mean +- std [95% t-interval],
 and the paired difference to the reference over the seeds both have (t-interval, paired t-test).
+Where every run of the arms wrote ``test_items.csv`` (each test document's correct, predicted and
+gold triples), F1's interval and the difference's over seeds and test documents as well (a paired
+bootstrap that re-pools the counts: :func:`kgllm.util.stats.bootstrap_seeds_items`).
 Seeds missing from an arm are said, never filled in.
 
 Run:  python experiments/bench/docre_table.py \\
@@ -21,7 +24,11 @@ from pathlib import Path
 METRICS = ("test/f1", "test/ign_f1", "test/precision", "test/recall")
 
 
-def read_arm(spec: str) -> tuple[str, dict[int, dict[str, float]]]:
+def read_arm(spec: str) -> tuple[str, dict[int, dict[str, float]], dict[int, dict] | None]:
+    """An arm's label, its runs' test metrics by seed, and their per-document counts by seed (``None``
+    unless every run has them)."""
+    from kgllm.workflows.ablate import read_test_items
+
     label, sep, rest = spec.partition("=")
     folder, sep2, variant = rest.rpartition(":")
     if not (sep and sep2 and label and folder and variant):
@@ -40,17 +47,21 @@ def read_arm(spec: str) -> tuple[str, dict[int, dict[str, float]]]:
                 raise SystemExit(f"docre_table: {path}: run {variant} seed {row.get('seed')}: no {exc}") from None
     if not runs:
         raise SystemExit(f"docre_table: {path}: no finished run of variant {variant!r}")
-    return label, runs
+    items = {s: read_test_items(Path(folder) / "runs" / f"{variant}-seed{s}") for s in runs}
+    return label, runs, (items if all(items.values()) else None)
 
 
 def table(arms: list[tuple[str, dict]]) -> str:
-    from kgllm.util.stats import fmt_ci, fmt_p, mean_ci, paired
+    from kgllm.util.stats import fmt_ci, fmt_p, item_intervals, mean_ci, paired
 
+    by_items = all(a[2] for a in arms)
     head = ["arm", "runs (seeds)", *[m.removeprefix("test/") for m in METRICS], "Δ F1 vs first [95% CI] (p)",
             "Δ Ign F1 vs first [95% CI] (p)"]
+    if by_items:
+        head += ["F1 95% CI (seeds × test documents)", "Δ F1 vs first (seeds × test documents)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    ref = arms[0][1]
-    for i, (label, runs) in enumerate(arms):
+    ref, ref_items = arms[0][1], arms[0][2]
+    for i, (label, runs, items) in enumerate(arms):
         seeds = sorted(runs)
         cells = [label, f"{len(seeds)} ({','.join(map(str, seeds))})"]
         for m in METRICS:
@@ -63,6 +74,9 @@ def table(arms: list[tuple[str, dict]]) -> str:
                 continue
             d = paired([runs[k][m] for k in common], [ref[k][m] for k in common])
             cells.append(f"{d['diff']:+.4f} {fmt_ci(d['diff_ci'])} (p = {fmt_p(d['p'])})")
+        if by_items:
+            it = item_intervals(items, None if i == 0 else ref_items) or {}
+            cells += [f"{fmt_ci(it.get('ci'))} ({it.get('items', 0)} documents)", fmt_ci(it.get("diff_ci"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
