@@ -185,3 +185,15 @@ def test_intervals_over_seeds_and_test_items(tmp_path):
     assert "seeds × test items" not in format_markdown(summarise(ROWS, ["test/f1"]), ["test/f1"])
     (tmp_path / "test_items.csv").write_text("idx,correct\n0,1\n3,0\n")
     assert read_test_items(tmp_path) == {0: 1, 3: 0} and read_test_items(tmp_path / "none") is None
+
+
+def test_the_kg_source_of_a_merged_kg_names_every_input():
+    from kgllm.workflows.ablate import _source_of
+
+    leaf = {"corpus": {"path": "/x/fold0/corpus.jsonl", "documents": 175}}
+    other = {"imported": [{"format": "csv", "files": ["a.csv", "b.csv"]}]}
+    merged = {"merge_by": "label", "merged": [{"merge_by": "label", "merged": [leaf, other]},
+                                              {"corpus": {"path": "/x/eval/corpus.jsonl", "documents": 150}}]}
+    assert _source_of(leaf) == "fold0/corpus.jsonl, 175 documents"
+    assert _source_of(merged) == ("merged by label: merged by label: fold0/corpus.jsonl, 175 documents; "
+                                  "imported csv (2 files); eval/corpus.jsonl, 150 documents")

@@ -135,13 +135,20 @@ def run_one(configs: Sequence[str], variant: str, seed: int, out: Path, extra: S
 
 def kg_source(kg) -> str:
     """Which text (or imported files) the KG of a run was built from, for the results table."""
-    if kg is None:
-        return "-"
-    c = kg.meta.get("corpus", {})
+    return "-" if kg is None else _source_of(kg.meta)
+
+
+def _source_of(meta: dict) -> str:
+    """A KG's source from its ``meta.json``: a built KG's corpus, an import's files, or a merge's
+    inputs (``kgllm kg-merge``, ``cross-fit-kg``), each named with its folder."""
+    c = meta.get("corpus", {})
     if c.get("path"):
         docs = f", {c['documents']} documents" if c.get("documents") is not None else ""
-        return f"{Path(c['path']).name}{docs}{' (' + c['selection'] + ')' if c.get('selection') else ''}"
-    imported = kg.meta.get("imported") or [{}]
+        name = "/".join(Path(c["path"]).parts[-2:])
+        return f"{name}{docs}{' (' + c['selection'] + ')' if c.get('selection') else ''}"
+    if meta.get("merged"):
+        return f"merged by {meta.get('merge_by', '?')}: " + "; ".join(_source_of(m) for m in meta["merged"])
+    imported = meta.get("imported") or [{}]
     return "imported " + ", ".join(f"{i.get('format', '?')} ({len(i.get('files', []))} files)" for i in imported)
 
 
