@@ -195,6 +195,32 @@ def test_docre_kg_coverage_counts_what_a_hand_made_kg_states(redocred_file, tmp_
     assert rows[3].endswith(f"| {typed} ({typed / n:.1%}) |")
 
 
+def test_docre_type_prior_by_hand(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments" / "bench"))
+    import docre_prior
+
+    def doc(types, labels):
+        return {"vertexSet": [[{"type": t, "name": f"e{i}"}] for i, t in enumerate(types)],
+                "labels": [{"h": h, "t": t, "r": r} for h, t, r in labels], "sents": [["x"]]}
+
+    # training: 3 ordered PER->LOC pairs, 2 with P19 and 1 with P27; LOC->PER never related
+    train = [doc(["PER", "LOC"], [(0, 1, "P19")]), doc(["PER", "LOC", "LOC"], [(0, 1, "P19"), (0, 2, "P27")])]
+    prior = docre_prior.fit(train)
+    assert prior == {("PER", "LOC"): ("P19", pytest.approx(2 / 3))}
+    test = [doc(["PER", "LOC"], [(0, 1, "P19")]), doc(["LOC", "PER"], [(1, 0, "P27")])]
+    assert docre_prior.counts(prior, test, 0.5) == [(1, 1, 1), (0, 1, 1)]
+    assert docre_prior.counts(prior, test, 0.7) == [(0, 0, 1), (0, 0, 1)]
+    assert docre_prior.scores([(1, 1, 1), (0, 1, 1)]) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    gold = tmp_path / "gold.json"
+    gold.write_text(json.dumps(train + test + test))
+    assert docre_prior.main(["--gold", str(gold), "--train-docs", "0:2", "--val-docs", "2:4", "--test-docs", "4:6",
+                             "--out", str(tmp_path / "p.json")]) == 0
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["threshold"] <= 0.5 and result["f1"] == 0.5  # 0.7 predicts nothing
+
+
 @pytest.mark.slow
 def test_ray_merge_benchmark_runs_and_checks_identity(kg_dir, tmp_path):
     import json
