@@ -56,9 +56,10 @@ def counts(prior: dict, docs: list[dict], t: float) -> list[tuple[int, int, int]
 
 
 def scores(rows: list[tuple[int, int, int]]) -> dict:
+    from kgllm.util.stats import micro_f1
+
     c, p, g = (sum(r[k] for r in rows) for k in range(3))
-    prec, rec = (c / p if p else 0.0), (c / g if g else 0.0)
-    return {"precision": prec, "recall": rec, "f1": 2 * c / (p + g) if p + g else 0.0}
+    return {"precision": c / p if p else 0.0, "recall": c / g if g else 0.0, "f1": float(micro_f1([c, p, g]))}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

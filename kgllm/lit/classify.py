@@ -155,8 +155,7 @@ class ClassifierModule(KGLitModule):
                 self.test_items["idx"].update(batch["idx"][valid].float())
                 self.test_items["correct"].update((logits.detach().argmax(-1) == labels)[valid].float())
         if stage == "test" and "idx" in batch and hasattr(self.task_spec, "item_counts"):
-            counts = self.task_spec.item_counts(logits.detach(), labels, batch).to(labels.device)
-            scored = torch.tensor([len(p) > 0 for p in batch["pairs"]], device=labels.device)  # not DDP padding
+            scored, counts = self.task_spec.item_counts(logits.detach(), labels, batch)
             if scored.any():
                 self.test_items["idx"].update(batch["idx"][scored].float())
                 for k, name in enumerate(("correct", "predicted", "gold")):

@@ -31,6 +31,13 @@ from kgllm.tasks.base import Task, insert_tokens
 MARKER = "*"
 
 
+def triple_counts(pred: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Correct, predicted and gold (head, tail, relation) triples of pair rows: ``pred`` the
+    boolean :math:`(P, R)` predictions, ``labels`` the task's :math:`(P, R + 1)` label rows."""
+    gold = labels[:, 1:] > 0
+    return (pred & gold).sum(), pred.sum(), gold.sum()
+
+
 class DocREScore(Metric):
     """Micro precision, recall, F1 or Ign F1 of predicted (head, tail, relation) triples.
 
@@ -52,11 +59,11 @@ class DocREScore(Metric):
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         pred = predict_relations(logits, self.top_k, self.margin)
-        gold = labels[:, 1:]
-        self.correct += (pred & (gold > 0)).sum()
-        self.correct_in_train += (pred & (gold == 2)).sum()
-        self.predicted += pred.sum()
-        self.gold += (gold > 0).sum()
+        correct, predicted, gold = triple_counts(pred, labels)
+        self.correct += correct
+        self.correct_in_train += (pred & (labels[:, 1:] == 2)).sum()
+        self.predicted += predicted
+        self.gold += gold
 
     def compute(self) -> torch.Tensor:
         correct, predicted = self.correct.float(), self.predicted.float()
@@ -163,13 +170,14 @@ class DocRelationExtraction(Task):
         return adaptive_threshold_loss(logits, labels), logits, labels
 
     def item_counts(self, logits, labels, batch):
-        """Per document of the batch, :math:`(B, 3)`: correct, predicted and gold triples as
-        :class:`DocREScore` counts them (what ``test_items.csv`` holds, for a bootstrap of micro F1
-        over test documents)."""
-        pred = predict_relations(logits, self.top_k).split([len(p) for p in batch["pairs"]])
-        gold = (labels[:, 1:] > 0).split([len(p) for p in batch["pairs"]])
-        return torch.tensor([[int((p & g).sum()), int(p.sum()), int(g.sum())] for p, g in zip(pred, gold)],
-                            dtype=torch.long)
+        """Which documents of the batch are scored (:math:`(B,)`, False for one without pairs, as DDP
+        padding is) and each one's correct, predicted and gold triples (:math:`(B, 3)`, as
+        :class:`DocREScore` counts them): what ``test_items.csv`` holds, for a bootstrap of micro F1
+        over test documents."""
+        sizes = [len(p) for p in batch["pairs"]]
+        pred = predict_relations(logits, self.top_k).split(sizes)
+        counts = [torch.stack(triple_counts(p, lab)) for p, lab in zip(pred, labels.split(sizes))]
+        return torch.tensor([n > 0 for n in sizes], device=labels.device), torch.stack(counts)
 
     def metrics(self, num_labels):
         return MetricCollection({kind: DocREScore(kind, self.top_k) for kind in ("f1", "ign_f1", "precision", "recall")})
