@@ -155,11 +155,12 @@ class ClassifierModule(KGLitModule):
                 self.test_items["idx"].update(batch["idx"][valid].float())
                 self.test_items["correct"].update((logits.detach().argmax(-1) == labels)[valid].float())
         if stage == "test" and "idx" in batch and hasattr(self.task_spec, "item_counts"):
+            # updated on every batch, empty ones too: a rank whose documents are all DDP padding must
+            # still join the gather in _test_item_rows (it left rank 0 waiting when it skipped them)
             scored, counts = self.task_spec.item_counts(logits.detach(), labels, batch)
-            if scored.any():
-                self.test_items["idx"].update(batch["idx"][scored].float())
-                for k, name in enumerate(("correct", "predicted", "gold")):
-                    self.test_items[name].update(counts[scored, k].float())
+            self.test_items["idx"].update(batch["idx"][scored].float())
+            for k, name in enumerate(("correct", "predicted", "gold")):
+                self.test_items[name].update(counts[scored, k].float())
         if stage == "train":  # the mean over ranks: the global batch's loss under DDP
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs, sync_dist=True)
         else:

@@ -116,3 +116,29 @@ def test_torchrun_two_processes_match_one(tmp_path, kg_dir, data_dir):
     single = fit(tmp_path, "single", kg_dir, data_dir, "--data.batch_size", "4", "--trainer.max_epochs", "2")
     a, b = losses(single), losses(run)
     assert len(a) == len(b) > 0 and all(abs(x - y) < 1e-4 * max(1.0, abs(x)) for x, y in zip(a, b))
+
+
+@pytest.mark.slow
+def test_ddp_docre_test_with_fewer_documents_than_ranks(tmp_path, kg_dir, data_dir):
+    """One test document on two ranks: the second rank holds only evaluation padding (no pairs) and
+    must still join the gather of ``test_items.csv`` (rank 0's gather failed when it skipped them)."""
+    logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
+                          "init_args": {"save_dir": str(tmp_path), "name": "docre", "version": ""}}])
+    cmd = [sys.executable, "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/docre_redocred.yaml"),
+           "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
+           "--data.dataset_args", json.dumps({"train_docs": "0:2", "val_docs": "2:3", "test_docs": "5:6"}),
+           "--model.fusion_layers", "[0]", "--model.task_args", json.dumps({"emb_size": 32, "block_size": 8}),
+           "--data.batch_size", "1", "--data.eval_batch_size", "1", "--trainer.max_epochs", "1",
+           "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+           "--trainer.logger", logger, "--trainer.default_root_dir", str(tmp_path / "docre")]
+    out = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = (tmp_path / "docre" / "test_items.csv").read_text().splitlines()
+    assert rows[0] == "idx,correct,predicted,gold" and [r.split(",")[0] for r in rows[1:]] == ["0"]
+    metrics = list(csv.DictReader(open(tmp_path / "docre" / "metrics.csv")))
+    f1 = [float(r["test/f1"]) for r in metrics if r.get("test/f1")]
+    from kgllm.util.stats import micro_f1
+
+    assert len(f1) == 1 and micro_f1([int(v) for v in rows[1].split(",")[1:]]) == pytest.approx(f1[0], abs=1e-4)
