@@ -160,7 +160,8 @@ def test_docre_table_pairs_arms_by_seed(tmp_path, capsys, monkeypatch):
             run.mkdir(parents=True)
             run.joinpath("test_items.csv").write_text("idx,correct,predicted,gold\n" +
                                                       "".join(f"{i},{c},{p},{g}\n" for i, (c, p, g) in enumerate(f1s)))
-    assert docre_table.main(arms[:2] + ["--out", str(tmp_path / "t2.md")]) == 0
+    assert docre_table.main(arms[:2] + ["--out", str(tmp_path / "t2.md"), "--plot", str(tmp_path / "f1.png")]) == 0
+    assert (tmp_path / "f1.png").read_bytes()[:4] == b"\x89PNG"
     rows = (tmp_path / "t2.md").read_text().splitlines()
     assert "seeds × test documents" in rows[0]
     assert rows[3].endswith("| [1.0000, 1.0000] (2 documents) | [0.3333, 0.5000] |")  # F1 1 vs 0.5 to 0.667

@@ -7,11 +7,13 @@ and the paired difference to the reference over the seeds both have (t-interval,
 Where every run of the arms wrote ``test_items.csv`` (each test document's correct, predicted and
 gold triples), F1's interval and the difference's over seeds and test documents as well (a paired
 bootstrap that re-pools the counts: :func:`kgllm.util.stats.bootstrap_seeds_items`).
-Seeds missing from an arm are said, never filled in.
+Seeds missing from an arm are said, never filled in. ``--plot`` draws test F1 per arm, each seed's
+runs joined by a grey line (the comparison is paired), the mean with its 95% interval (over seeds ×
+test documents where the counts exist, else the t-interval over seeds).
 
 Run:  python experiments/bench/docre_table.py \\
           "no fusion=results/docre_bf16:none" "gated, learned KG=results/docre_bf16:gated" \\
-          "+ distant supervision=results/docre_distant:none" [--out results/docre_table.md]
+          "+ distant supervision=results/docre_distant:none" [--out results/docre_table.md] [--plot f1.png]
 """
 
 from __future__ import annotations
@@ -81,13 +83,51 @@ def table(arms: list[tuple[str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(arms: list[tuple[str, dict, dict | None]], path: str) -> None:
+    """Test F1 per arm: each seed's runs joined by a grey line, the mean and its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgllm.util.stats import item_intervals, mean_ci, micro_f1
+
+    fig, ax = plt.subplots(figsize=(1.9 * len(arms) + 2, 4.2))
+    for seed in sorted(set().union(*(runs for _, runs, _ in arms))):
+        pts = [(i, runs[seed]["test/f1"]) for i, (_, runs, _) in enumerate(arms) if seed in runs]
+        ax.plot(*zip(*pts), color="0.75", linewidth=1, marker="o", markersize=3, zorder=1)
+    by_items = all(a[2] for a in arms)
+    for i, (label, runs, items) in enumerate(arms):
+        f1 = [runs[k]["test/f1"] for k in sorted(runs)]
+        mean, ci = sum(f1) / len(f1), mean_ci(f1)["ci"]
+        if by_items:  # the bootstrap's own statistic: the mean over seeds of F1 re-pooled from the counts
+            mean = sum(micro_f1([sum(c[k] for c in items[s].values()) for k in range(3)]) for s in runs) / len(runs)
+            ci = (item_intervals(items) or {}).get("ci")
+        err = [[mean - ci[0]], [ci[1] - mean]] if ci else None
+        ax.errorbar(i, mean, yerr=err, fmt="D", color="tab:gray" if i == 0 else "tab:blue", capsize=5,
+                    markersize=7, zorder=2)
+    ax.set_xticks(range(len(arms)), [label.replace(", ", ",\n").replace(": ", ":\n") for label, _, _ in arms],
+                  fontsize=8)
+    ax.set_xlabel("arm (grey lines join the runs of one seed; the first arm is the reference)")
+    ax.set_ylabel("test F1 (micro, relation triples)")
+    interval = "seeds × test documents" if by_items else "a t-interval over seeds"
+    ax.set_title(f"DocRE: mean test F1 and its 95% interval ({interval})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("arms", nargs="+", help="LABEL=FOLDER:VARIANT; the first is the reference")
     p.add_argument("--out", default=None, help="also write the table to this markdown file")
+    p.add_argument("--plot", default=None, help="also draw test F1 per arm to this image (.png)")
     a = p.parse_args(argv)
-    text = table([read_arm(s) for s in a.arms])
+    arms = [read_arm(s) for s in a.arms]
+    text = table(arms)
     print(text, end="")
+    if a.plot:
+        plot(arms, a.plot)
     if a.out:
         from kgllm.util.io import atomic_write_text
 
