@@ -84,37 +84,19 @@ def table(arms: list[tuple[str, dict]]) -> str:
 
 
 def plot(arms: list[tuple[str, dict, dict | None]], path: str) -> None:
-    """Test F1 per arm: each seed's runs joined by a grey line, the mean and its 95% interval."""
-    import matplotlib
+    """Test F1 per arm (:func:`kgllm.workflows.knowledge.protocol.plot`): each seed's runs joined, the
+    mean and its 95% interval over seeds × test documents where every run has its counts (centred on
+    the bootstrap's own statistic: F1 re-pooled from the counts), else the t-interval over seeds."""
+    from kgllm.util.stats import item_intervals, micro_f1
+    from kgllm.workflows.knowledge.protocol import plot as seed_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kgllm.util.stats import item_intervals, mean_ci, micro_f1
-
-    fig, ax = plt.subplots(figsize=(1.9 * len(arms) + 2, 4.2))
-    for seed in sorted(set().union(*(runs for _, runs, _ in arms))):
-        pts = [(i, runs[seed]["test/f1"]) for i, (_, runs, _) in enumerate(arms) if seed in runs]
-        ax.plot(*zip(*pts), color="0.75", linewidth=1, marker="o", markersize=3, zorder=1)
-    by_items = all(a[2] for a in arms)
-    for i, (label, runs, items) in enumerate(arms):
-        f1 = [runs[k]["test/f1"] for k in sorted(runs)]
-        mean, ci = sum(f1) / len(f1), mean_ci(f1)["ci"]
-        if by_items:  # the bootstrap's own statistic: the mean over seeds of F1 re-pooled from the counts
-            mean = sum(micro_f1([sum(c[k] for c in items[s].values()) for k in range(3)]) for s in runs) / len(runs)
-            ci = (item_intervals(items) or {}).get("ci")
-        err = [[mean - ci[0]], [ci[1] - mean]] if ci else None
-        ax.errorbar(i, mean, yerr=err, fmt="D", color="tab:gray" if i == 0 else "tab:blue", capsize=5,
-                    markersize=7, zorder=2)
-    ax.set_xticks(range(len(arms)), [label.replace(", ", ",\n").replace(": ", ":\n") for label, _, _ in arms],
-                  fontsize=8)
-    ax.set_xlabel("arm (grey lines join the runs of one seed; the first arm is the reference)")
-    ax.set_ylabel("test F1 (micro, relation triples)")
-    interval = "seeds × test documents" if by_items else "a t-interval over seeds"
-    ax.set_title(f"DocRE: mean test F1 and its 95% interval ({interval})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    rows = [{"arm": label, "seed": s, "f1": r["test/f1"]} for label, runs, _ in arms for s, r in runs.items()]
+    intervals = None
+    if all(a[2] for a in arms):
+        intervals = {label: (sum(micro_f1([sum(c[k] for c in items[s].values()) for k in range(3)]) for s in items)
+                             / len(items), item_intervals(items)["ci"]) for label, _, items in arms}
+    seed_plot(rows, path, key="f1", title="DocRE test F1" + (" (interval over seeds × test documents)" if intervals else ""),
+              ylabel="test F1 (micro, relation triples)", intervals=intervals, reference=arms[0][0])
 
 
 def main(argv=None) -> int:

@@ -156,7 +156,7 @@ class ClassifierModule(KGLitModule):
                 self.test_items["correct"].update((logits.detach().argmax(-1) == labels)[valid].float())
         if stage == "test" and "idx" in batch and hasattr(self.task_spec, "item_counts"):
             # updated on every batch, empty ones too: a rank whose documents are all DDP padding must
-            # still join the gather in _test_item_rows (it left rank 0 waiting when it skipped them)
+            # still join the gather in _test_item_rows (rank 0's gather failed when it skipped them)
             scored, counts = self.task_spec.item_counts(logits.detach(), labels, batch)
             self.test_items["idx"].update(batch["idx"][scored].float())
             for k, name in enumerate(("correct", "predicted", "gold")):

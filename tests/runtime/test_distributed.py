@@ -15,14 +15,15 @@ from tests.conftest import FIXTURE_DATASET_ARGS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 900, launcher: tuple = ()) -> Path:
+def fit(tmp: Path, name: str, kg_dir, data_dir, *extra: str, timeout: int = 900, launcher: tuple = (),
+        config: str = "finetune_redocred_rc.yaml", dataset_args: dict = FIXTURE_DATASET_ARGS["redocred_rc"]) -> Path:
     """Run ``kgllm fit`` in a subprocess (DDP re-launches the same command; ``launcher``, e.g. torchrun,
     starts the processes itself); return the log folder."""
     logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
                           "init_args": {"save_dir": str(tmp), "name": name, "version": ""}}])
-    cmd = [*(launcher or (sys.executable,)), "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/finetune_redocred_rc.yaml"),
+    cmd = [*(launcher or (sys.executable,)), "-m", "kgllm", "fit", "--config", str(ROOT / "experiments" / config),
            "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
-           "--data.dataset_args", json.dumps(FIXTURE_DATASET_ARGS["redocred_rc"]), "--model.fusion_layers", "[0]",
+           "--data.dataset_args", json.dumps(dataset_args), "--model.fusion_layers", "[0]",
            "--model.backbone_dropout", "0.0", "--model.fusion_dropout", "0.0", "--model.gnn_dropout", "0.0",
            "--model.head_dropout", "0.0", "--trainer.accelerator", "cpu", "--trainer.log_every_n_steps", "1",
            "--trainer.enable_progress_bar", "false", "--trainer.logger", logger,
@@ -122,19 +123,10 @@ def test_torchrun_two_processes_match_one(tmp_path, kg_dir, data_dir):
 def test_ddp_docre_test_with_fewer_documents_than_ranks(tmp_path, kg_dir, data_dir):
     """One test document on two ranks: the second rank holds only evaluation padding (no pairs) and
     must still join the gather of ``test_items.csv`` (rank 0's gather failed when it skipped them)."""
-    logger = json.dumps([{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                          "init_args": {"save_dir": str(tmp_path), "name": "docre", "version": ""}}])
-    cmd = [sys.executable, "-m", "kgllm", "fit", "--config", str(ROOT / "experiments/docre_redocred.yaml"),
-           "--data.kg_dir", str(kg_dir), "--data.backbone", "tiny", "--data.data_dir", str(data_dir),
-           "--data.dataset_args", json.dumps({"train_docs": "0:2", "val_docs": "2:3", "test_docs": "5:6"}),
-           "--model.fusion_layers", "[0]", "--model.task_args", json.dumps({"emb_size": 32, "block_size": 8}),
-           "--data.batch_size", "1", "--data.eval_batch_size", "1", "--trainer.max_epochs", "1",
-           "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.devices", "2",
-           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-           "--trainer.logger", logger, "--trainer.default_root_dir", str(tmp_path / "docre")]
-    out = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    fit(tmp_path, "docre", kg_dir, data_dir, "--model.task_args", json.dumps({"emb_size": 32, "block_size": 8}),
+        "--data.batch_size", "1", "--data.eval_batch_size", "1", "--trainer.max_epochs", "1",
+        "--trainer.strategy", "ddp", "--trainer.devices", "2", timeout=600, config="docre_redocred.yaml",
+        dataset_args={"train_docs": "0:2", "val_docs": "2:3", "test_docs": "5:6"})
     rows = (tmp_path / "docre" / "test_items.csv").read_text().splitlines()
     assert rows[0] == "idx,correct,predicted,gold" and [r.split(",")[0] for r in rows[1:]] == ["0"]
     metrics = list(csv.DictReader(open(tmp_path / "docre" / "metrics.csv")))

@@ -224,8 +224,11 @@ def summary_table(table: list[dict], keys: list[str], hits: str | None = "kg_onl
 
 
 def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1", title: str = "LAMA probe",
-         facts: str | None = None) -> None:
-    """P@1 per arm, one grey line per seed (the comparison is paired), mean ± 95% interval in colour."""
+         facts: str | None = None, ylabel: str | None = None, intervals: dict | None = None,
+         reference: str = "none") -> None:
+    """A score per arm, one grey line per seed (the comparison is paired), mean ± 95% interval in
+    colour (``reference`` in grey). ``intervals``: arm -> (mean, (low, high)) to draw instead of the
+    t-interval over seeds (e.g. a bootstrap over seeds and test items)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -240,13 +243,14 @@ def plot(table: list[dict], path: Path, key: str = "kg_only_p_at_1", title: str 
         ax.plot(*zip(*pts), color="0.75", linewidth=1, marker="o", markersize=3, zorder=1)
     for i, a in enumerate(arms):
         s = mean_ci([r[key] for r in table if r["arm"] == a])
-        err = [[s["mean"] - s["ci"][0]], [s["ci"][1] - s["mean"]]] if s["ci"] else None
-        ax.errorbar(i, s["mean"], yerr=err, fmt="D", color="tab:gray" if a == "none" else "tab:blue", capsize=5,
+        mean, ci = intervals[a] if intervals else (s["mean"], s["ci"])
+        err = [[mean - ci[0]], [ci[1] - mean]] if ci else None
+        ax.errorbar(i, mean, yerr=err, fmt="D", color="tab:gray" if a == reference else "tab:blue", capsize=5,
                     markersize=7, zorder=2)
     ax.set_xticks(range(len(arms)), [a.replace(" (", "\n(").replace(", ", ",\n") for a in arms], fontsize=8)
     ax.set_xlabel("arm (grey lines join the runs of one seed)")
-    ax.set_ylabel(f"P@1 on {facts or ('KG-only' if key.startswith('kg_only') else 'text')} facts")
-    ax.set_title(f"{title}, {key}: mean and 95% t-interval over seeds", fontsize=10)
+    ax.set_ylabel(ylabel or f"P@1 on {facts or ('KG-only' if key.startswith('kg_only') else 'text')} facts")
+    ax.set_title(f"{title}, {key}: mean and 95% {'interval' if intervals else 't-interval over seeds'}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
