@@ -158,6 +158,38 @@ def test_controls_flag_adds_every_control_to_graph_reading_variants():
         variant_overrides(v)  # every added name is a known variant
 
 
+def test_with_controls_results_md_compares_each_arm_with_its_graph_free_form(tmp_path):
+    from kgllm.workflows.ablate import control_tables
+
+    extra = [{"variant": v, "seed": s, "test/f1": f1, "test/acc": acc}
+             for v, s, f1, acc in [("gated+matched", 0, 0.53, 0.61), ("gated+matched", 1, 0.53, 0.60),
+                                   ("gated+matched", 2, 0.50, 0.60), ("gated+random_graph", 0, 0.50, 0.60),
+                                   ("gated+random_graph", 1, 0.50, 0.60), ("gated+random_graph", 2, 0.50, 0.60),
+                                   ("none+copy", 0, 0.70, 0.7), ("none+copy", 1, 0.71, 0.7), ("none+copy", 2, 0.72, 0.7),
+                                   ("none+copy+no_edges", 0, 0.4, 0.4), ("none+copy+no_edges", 1, 0.41, 0.4),
+                                   ("none+copy+no_edges", 2, 0.40, 0.4)]]
+    md = control_tables(ROWS + extra, ["test/f1"])
+    gated, copy = md.split("## none+copy against")
+    assert gated.startswith("## gated against gated+matched")
+    assert "| none |" not in md and "| gated+matched | 3 |" in gated and "| gated+random_graph | 3 |" in gated
+    # gated - gated+matched per seed: 0.02, 0.03, 0.01 -> +0.0200; random_graph: -0.03, -0.03, 0.00 -> -0.0200
+    assert "| gated | 3 | 0.5400 ± 0.0265 [0.4743, 0.6057] | +0.0200 (p=" in gated
+    assert "| gated+random_graph | 3 | 0.5000 ± 0.0000 [0.5000, 0.5000] | -0.0200 (p=" in gated
+    assert copy.startswith(" none+copy+no_edges") and "| none+copy | 3 | 0.7100" in copy and "+0.3067 (p=" in copy
+    assert control_tables(ROWS, ["test/f1"]) == ""  # no controls, no section
+    # and it is part of the results.md a (resumed) ablation writes
+    config = tmp_path / "exp.yaml"
+    config.write_text("trainer: {max_epochs: 1}\n")
+    from kgllm.workflows.ablate import setup_fingerprint
+
+    setup = setup_fingerprint([str(config)], [])
+    write_rows(tmp_path / "results.csv", [{**r, "setup": setup} for r in ROWS + extra[:6]])
+    assert main(["--config", str(config), "--variants", "none,gated,gated+matched,gated+random_graph", "--seeds",
+                 "0,1,2", "--metrics", "test/f1", "--out", str(tmp_path)]) == 0  # every run done: no training
+    report = (tmp_path / "results.md").read_text()
+    assert report.index("| gated | 3 |") < report.index("## gated against gated+matched") < report.index("Data seen")
+
+
 def test_no_edges_control_keeps_nodes_and_drops_edges():
     import torch
     from torch_geometric.data import Data

@@ -5,7 +5,8 @@ variant's overrides and ``--seed_everything SEED``, followed by a test of its be
 The datamodule takes its data order and masks from the seed alone, so all variants of a seed
 see the same batches. ``results.csv`` gains a row per finished run (a re-started ablation
 skips the runs it already has); ``results.md`` holds mean +- std per variant and a paired
-t-test of each variant against ``none`` over the seeds; ``results.png`` plots the main metric.
+t-test of each variant against ``none`` over the seeds (with controls, also each arm and its
+controls against the arm's ``+matched`` form); ``results.png`` plots the main metric.
 
 Variants (combine with ``+``, e.g. ``gated+shuffled_links``):
 
@@ -245,6 +246,23 @@ def format_markdown(summary: list[dict], metrics: Sequence[str], baseline: str =
     return "\n".join(lines)
 
 
+def control_tables(rows: list[dict], metrics: Sequence[str], items: dict | None = None) -> str:
+    """For each arm run with its controls, the arm and its controls against the arm's graph-free
+    form (``ARM+matched``; ``ARM+no_edges`` for the copy head, which has no ``matched``): the
+    difference that is the graph's content rather than the extra parameters. Empty without controls."""
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    out = []
+    for arm in variants:
+        ref = next((f"{arm}+{c}" for c in ("matched", "no_edges") if f"{arm}+{c}" in variants), None)
+        if ref is None:
+            continue
+        group = [arm] + [f"{arm}+{c}" for c in DEFAULT_CONTROLS if f"{arm}+{c}" in variants]
+        summary = summarise([r for r in rows if r["variant"] in group], metrics, ref, items=items)
+        out.append(f"## {arm} against {ref} (the same parameters, no graph input)\n\n"
+                   f"{format_markdown(summary, metrics, ref)}\n")
+    return "\n".join(out)
+
+
 def data_seen(rows: list[dict]) -> str:
     """One line per variant: the KG's source text and the training examples x epochs the arm saw."""
     out = []
@@ -381,8 +399,9 @@ def main(argv: Sequence[str]) -> int:
     summary = summarise(rows, metrics, variants[0] if "none" not in variants else "none", items=items)
     table = format_markdown(summary, metrics, "none" if "none" in variants else variants[0])
     seeds = sorted({r["seed"] for r in rows})
-    report = (f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n\n"
-              f"{table}\n\nData seen by each arm:\n{data_seen(rows)}\n")
+    sections = [f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n",
+                f"{table}\n", control_tables(rows, metrics, items), f"Data seen by each arm:\n{data_seen(rows)}\n"]
+    report = "\n".join(x for x in sections if x)
     atomic_write_text(out / "results.md", report)
     title = " + ".join(Path(c).stem for c in a.config)
     plot(rows, metrics[:4], summary, title, out / "results.png", "none" if "none" in variants else variants[0])
