@@ -159,7 +159,7 @@ def test_controls_flag_adds_every_control_to_graph_reading_variants():
 
 
 def test_with_controls_results_md_compares_each_arm_with_its_graph_free_form(tmp_path):
-    from kgllm.workflows.ablate import control_tables
+    from kgllm.workflows.ablate import control_tables, setup_fingerprint
 
     extra = [{"variant": v, "seed": s, "test/f1": f1, "test/acc": acc}
              for v, s, f1, acc in [("gated+matched", 0, 0.53, 0.61), ("gated+matched", 1, 0.53, 0.60),
@@ -175,13 +175,11 @@ def test_with_controls_results_md_compares_each_arm_with_its_graph_free_form(tmp
     # gated - gated+matched per seed: 0.02, 0.03, 0.01 -> +0.0200; random_graph: -0.03, -0.03, 0.00 -> -0.0200
     assert "| gated | 3 | 0.5400 ± 0.0265 [0.4743, 0.6057] | +0.0200 (p=" in gated
     assert "| gated+random_graph | 3 | 0.5000 ± 0.0000 [0.5000, 0.5000] | -0.0200 (p=" in gated
-    assert copy.startswith(" none+copy+no_edges") and "| none+copy | 3 | 0.7100" in copy and "+0.3067 (p=" in copy
+    assert copy.startswith(" none+copy+no_edges (the same parameters, its nodes without edges)") and "| none+copy | 3 | 0.7100" in copy and "+0.3067 (p=" in copy
     assert control_tables(ROWS, ["test/f1"]) == ""  # no controls, no section
     # and it is part of the results.md a (resumed) ablation writes
     config = tmp_path / "exp.yaml"
     config.write_text("trainer: {max_epochs: 1}\n")
-    from kgllm.workflows.ablate import setup_fingerprint
-
     setup = setup_fingerprint([str(config)], [])
     write_rows(tmp_path / "results.csv", [{**r, "setup": setup} for r in ROWS + extra[:6]])
     assert main(["--config", str(config), "--variants", "none,gated,gated+matched,gated+random_graph", "--seeds",

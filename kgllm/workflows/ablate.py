@@ -258,7 +258,8 @@ def control_tables(rows: list[dict], metrics: Sequence[str], items: dict | None 
             continue
         group = [arm] + [f"{arm}+{c}" for c in DEFAULT_CONTROLS if f"{arm}+{c}" in variants]
         summary = summarise([r for r in rows if r["variant"] in group], metrics, ref, items=items)
-        out.append(f"## {arm} against {ref} (the same parameters, no graph input)\n\n"
+        what = "no graph input" if ref.endswith("+matched") else "its nodes without edges"
+        out.append(f"## {arm} against {ref} (the same parameters, {what})\n\n"
                    f"{format_markdown(summary, metrics, ref)}\n")
     return "\n".join(out)
 
@@ -396,14 +397,15 @@ def main(argv: Sequence[str]) -> int:
     metrics = a.metrics.split(",") if a.metrics else sorted(k for k in rows[0] if k.startswith("test/")
                                                             and reported(rows[0][k]))
     items = {(r["variant"], r["seed"]): read_test_items(out / "runs" / f"{r['variant']}-seed{r['seed']}") for r in rows}
-    summary = summarise(rows, metrics, variants[0] if "none" not in variants else "none", items=items)
-    table = format_markdown(summary, metrics, "none" if "none" in variants else variants[0])
+    reference = "none" if "none" in variants else variants[0]
+    summary = summarise(rows, metrics, reference, items=items)
+    table = format_markdown(summary, metrics, reference)
     seeds = sorted({r["seed"] for r in rows})
     sections = [f"# Ablation\n\nconfigs: {', '.join(a.config)}; seeds: {seeds}; extra overrides: {' '.join(extra) or '-'}\n",
                 f"{table}\n", control_tables(rows, metrics, items), f"Data seen by each arm:\n{data_seen(rows)}\n"]
     report = "\n".join(x for x in sections if x)
     atomic_write_text(out / "results.md", report)
     title = " + ".join(Path(c).stem for c in a.config)
-    plot(rows, metrics[:4], summary, title, out / "results.png", "none" if "none" in variants else variants[0])
+    plot(rows, metrics[:4], summary, title, out / "results.png", reference)
     print(report)
     return 0
